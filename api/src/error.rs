@@ -1,0 +1,81 @@
+//! The one mapping from errors to HTTP: `{success:false, error:{code, message}}`. A 5xx logs its
+//! cause and answers without it.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use payscan_core::intent::IntentError;
+use payscan_core::store::StoreError;
+use serde_json::json;
+
+/// An API error: status, stable code, message for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// A failure of payscan itself; the cause is logged, never returned.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(target: "payscan::api", error = %cause, "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error")
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "success": false, "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_transient() {
+            tracing::warn!(target: "payscan::api", error = %e, "database busy");
+            Self::unavailable("DATABASE_UNAVAILABLE", "the database is busy or unreachable; retry")
+        } else {
+            Self::internal(e)
+        }
+    }
+}
+
+impl From<IntentError> for ApiError {
+    fn from(e: IntentError) -> Self {
+        match e {
+            IntentError::Store(e) => e.into(),
+            IntentError::Derive(e) => Self::internal(e),
+            e @ IntentError::InProgress(_) => Self::conflict("PAYMENT_IN_PROGRESS", e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! payscan's HTTP API: the seed's Payment API routes over axum, one error shape, JWT auth.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+pub mod views;
+
+pub use error::ApiError;
+pub use routes::router;
+pub use state::AppState;

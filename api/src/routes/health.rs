@@ -1,0 +1,31 @@
+//! `GET /api/payment/health`.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(super) async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|_| ApiError::unavailable("DATABASE_UNAVAILABLE", "the database is unreachable"))?;
+    Ok(Json(json!({
+        "success": true,
+        "message": "payscan is running",
+        "version": env!("CARGO_PKG_VERSION"),
+        "chains": state.registry.chains().iter().map(|c| c.chain_id).collect::<Vec<_>>(),
+        "endpoints": [
+            "GET /api/payment/health",
+            "GET /api/payment",
+            "GET /api/payment/:id",
+            "GET /api/payment/request-network/options",
+            "POST /api/payment/request-network/intents",
+            "POST /api/payment/amn-scanner/webhook",
+            "GET /metrics"
+        ],
+    })))
+}

@@ -1,0 +1,16 @@
+//! `GET /metrics`: Prometheus text format.
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use prometheus::{Encoder, TextEncoder};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let encoder = TextEncoder::new();
+    let mut body = Vec::new();
+    encoder.encode(&state.metrics.gather(), &mut body).map_err(ApiError::internal)?;
+    Ok(([(CONTENT_TYPE, encoder.format_type().to_owned())], body))
+}

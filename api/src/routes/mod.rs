@@ -1,0 +1,55 @@
+//! The router.
+
+mod health;
+mod intents;
+mod metrics;
+mod options;
+mod payments;
+mod receiver;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Every route payscan serves.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/payment/health", get(health::health))
+        .route("/api/payment", get(payments::list))
+        .route("/api/payment/{id}", get(payments::get))
+        .route("/api/payment/request-network/options", get(options::options))
+        .route("/api/payment/request-network/intents", post(intents::create))
+        .route("/api/payment/amn-scanner/webhook", post(receiver::receive))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed")
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            use axum::response::IntoResponse;
+            ApiError::internal("handler panicked").into_response()
+        }))
+        .with_state(state)
+}
+
+/// Ids from clients: short, printable, no whitespace or markup.
+pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!("{field} must be 1-128 characters of A-Z a-z 0-9 _ - . :")))
+    }
+}

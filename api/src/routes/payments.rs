@@ -1,0 +1,79 @@
+//! `GET /api/payment/:id` and `GET /api/payment`.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use payscan_core::{PaymentId, PaymentStatus};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+use crate::views;
+
+pub(super) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: PaymentId = id
+        .parse()
+        .map_err(|_| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "INVALID_ID", "not a payment id (pay_…)"))?;
+    let payment = state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    if !caller.may_read(&payment.buyer_id) {
+        return Err(ApiError::forbidden("not your payment"));
+    }
+    let mut data = views::payment(&state.registry, &payment);
+    let transfers: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(views::transfer).collect();
+    if let Some(map) = data.as_object_mut() {
+        map.insert("transfers".into(), Value::Array(transfers));
+        if caller.is_admin() {
+            let deliveries = state.store.deliveries_of(&payment.id).await?;
+            map.insert("webhooks".into(), deliveries.iter().map(views::delivery).collect());
+        }
+    }
+    Ok(Json(json!({ "success": true, "data": data })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let statuses = query
+        .status
+        .as_deref()
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse::<PaymentStatus>().map_err(|e| ApiError::validation(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let limit = query.limit.unwrap_or(50);
+    let offset = query.offset.unwrap_or(0);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit must be between 1 and 200"));
+    }
+    if offset < 0 {
+        return Err(ApiError::validation("offset must not be negative"));
+    }
+    let (payments, total) = state.store.payments_of_buyer(&caller.user_id, &statuses, limit, offset).await?;
+    Ok(Json(json!({
+        "success": true,
+        "data": payments.iter().map(|p| views::payment(&state.registry, p)).collect::<Vec<_>>(),
+        "pagination": { "limit": limit, "offset": offset, "total": total },
+    })))
+}

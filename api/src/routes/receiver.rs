@@ -1,0 +1,51 @@
+//! `POST /api/payment/amn-scanner/webhook`: payscan's own Standard Webhooks receiver. It checks
+//! the signature and timestamp, refuses what is malformed or names no known payment, and records
+//! each `webhook-id` once for good (a retry is re-signed with a fresh timestamp, so a time-window
+//! cache would let it through).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use payscan_core::webhook::{SignedHeaders, WebhookError, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use payscan_core::{clock, PaymentId};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(super) async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let header = |name: &'static str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized(format!("missing or unreadable {name} header")))
+    };
+    let signed = SignedHeaders {
+        id: header(HEADER_ID)?,
+        timestamp: header(HEADER_TIMESTAMP)?,
+        signature: header(HEADER_SIGNATURE)?,
+    };
+    state.webhook_secret.verify(&signed, &body, clock::now_ms() / 1000).map_err(|e| match e {
+        WebhookError::Stale => ApiError::unauthorized("webhook timestamp outside the 5 minute tolerance"),
+        _ => ApiError::unauthorized("invalid webhook signature"),
+    })?;
+
+    let payload: Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "MALFORMED_JSON", "body is not JSON"))?;
+    let intent_id =
+        payload.get("intentId").and_then(Value::as_str).ok_or_else(|| ApiError::validation("intentId is missing"))?;
+    let payment_id: PaymentId = intent_id.parse().map_err(|_| ApiError::not_found("payment not found"))?;
+    let event_type = payload.get("type").and_then(Value::as_str).unwrap_or("unknown");
+    let status = payload.get("status").and_then(Value::as_str).unwrap_or("unknown");
+    state.store.payment(&payment_id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+
+    let first = state.store.record_receipt(signed.id, &payment_id, event_type, status, clock::now_ms()).await?;
+    let outcome = if first { "processed" } else { "duplicate" };
+    tracing::info!(target: "payscan::api", webhook_id = signed.id, payment_id = %payment_id, event_type, outcome, "webhook received");
+    Ok(Json(json!({ "success": true, "data": { "webhookId": signed.id, "status": outcome } })))
+}

@@ -1,0 +1,77 @@
+//! JSON shapes of the API's answers. Base-unit amounts are decimal strings.
+
+use payscan_core::clock::rfc3339;
+use payscan_core::registry::Registry;
+use payscan_core::store::credits::Credit;
+use payscan_core::store::outbox::DeliveryRecord;
+use payscan_core::store::Payment;
+use serde_json::{json, Value};
+
+/// The threshold a payment's chain uses now.
+pub fn threshold_of(registry: &Registry, payment: &Payment) -> Option<u64> {
+    registry.chain(payment.rail.chain_id).map(|c| c.confirmation_threshold.max(c.confirmation_floor))
+}
+
+/// A payment as the API shows it.
+pub fn payment(registry: &Registry, p: &Payment) -> Value {
+    let decimals = p.rail.token.decimals;
+    let network = registry.chain(p.rail.chain_id).map(|c| c.short_name.clone());
+    json!({
+        "paymentId": p.id,
+        "provider": p.rail.provider.as_str(),
+        "status": p.status,
+        "escrowState": p.escrow,
+        "chainId": p.rail.chain_id,
+        "network": network,
+        "token": p.rail.token,
+        "amount": p.rail.amount.to_token_units(decimals),
+        "amountBaseUnits": p.rail.amount,
+        "amountReceived": p.received.to_token_units(decimals),
+        "amountReceivedBaseUnits": p.received,
+        "overpaidBaseUnits": p.overpaid(),
+        "underpaid": p.underpaid,
+        "destination": p.destination.to_checksum(None),
+        "derivationIndex": p.derivation_index,
+        "derivationPath": format!("m/44'/60'/0'/0/{}", p.derivation_index),
+        "confirmations": p.confirmations,
+        "threshold": threshold_of(registry, p),
+        "txHash": p.tx_hash.map(|h| format!("{h:#x}")),
+        "purchaseRequestId": p.purchase_request_id,
+        "sellerOfferId": p.seller_offer_id,
+        "sellerId": p.seller_id,
+        "buyerId": p.buyer_id,
+        "metadata": p.metadata,
+        "expiresAt": rfc3339(p.expires_at),
+        "createdAt": rfc3339(p.created_at),
+        "updatedAt": rfc3339(p.updated_at),
+        "completedAt": p.completed_at.map(rfc3339),
+    })
+}
+
+/// A credited transfer.
+pub fn transfer(c: &Credit) -> Value {
+    json!({
+        "chainId": c.chain_id,
+        "txHash": format!("{:#x}", c.tx_hash),
+        "logIndex": c.log_index,
+        "blockNumber": c.block_number,
+        "blockHash": format!("{:#x}", c.block_hash),
+        "token": c.token.to_checksum(None),
+        "from": c.from.to_checksum(None),
+        "amountBaseUnits": c.amount,
+        "counted": c.counted,
+    })
+}
+
+/// One webhook delivery (admin view).
+pub fn delivery(d: &DeliveryRecord) -> Value {
+    json!({
+        "webhookId": d.event_id,
+        "type": d.event_type,
+        "target": d.target,
+        "status": d.status,
+        "attempts": d.attempts,
+        "lastStatus": d.last_status,
+        "lastError": d.last_error,
+    })
+}

@@ -1,0 +1,381 @@
+//! Configuration: each setting from its environment variable, else from `payscan.toml`, else its
+//! default; validated once at start-up. A bad or missing setting is one error naming it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::webhook::WebhookSecret;
+use crate::ChainId;
+
+/// Every setting: environment variable, `payscan.toml` key, default, meaning. The README's table is
+/// this table.
+pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
+    (
+        "DATABASE_URL",
+        "database_url",
+        "sqlite://payscan.db",
+        "SQLite file (created and migrated at start) or postgres://…",
+    ),
+    ("PAYSCAN_LISTEN", "listen", "127.0.0.1:8080", "address the HTTP API listens on"),
+    ("PAYSCAN_CHAINS", "chains", "./chains.json", "chain registry file"),
+    ("PAYSCAN_TOKENS", "tokens", "./tokens.json", "token registry file"),
+    ("PAYSCAN_RPC_<chainId>", "rpc.<chainId>", "", "overrides that chain's rpcUrl"),
+    ("PAYSCAN_XPUB", "xpub", "", "account-level xpub of m/44'/60'/0' (this or PAYSCAN_MNEMONIC)"),
+    ("PAYSCAN_MNEMONIC", "mnemonic", "", "BIP-39 mnemonic; its m/44'/60'/0' xpub is used when PAYSCAN_XPUB is unset"),
+    (
+        "PAYSCAN_JWT_SECRET",
+        "jwt_secret",
+        "",
+        "HS256 key of API tokens (at least 32 bytes); claims sub, role buyer|admin, exp",
+    ),
+    ("PAYSCAN_WEBHOOK_SECRET", "webhook_secret", "", "whsec_… Standard Webhooks signing secret"),
+    (
+        "PAYSCAN_WEBHOOK_TARGETS",
+        "webhook_targets",
+        "",
+        "comma-separated URLs that receive webhooks besides payscan's own receiver",
+    ),
+    ("PAYSCAN_SELF_WEBHOOK", "self_webhook", "true", "also deliver to payscan's own /api/payment/amn-scanner/webhook"),
+    ("PAYSCAN_WEBHOOK_RETRY", "webhook_retry", "30s,60s,120s", "delays between delivery attempts; then manual_review"),
+    ("PAYSCAN_WEBHOOK_TIMEOUT", "webhook_timeout", "10s", "time a target has to answer one delivery"),
+    ("PAYSCAN_POLL_MS", "poll_ms", "2000", "how often each chain follower polls its RPC, in ms"),
+    ("PAYSCAN_MAX_BLOCK_RANGE", "max_block_range", "2000", "largest eth_getLogs block range a follower asks for"),
+    ("PAYSCAN_PAYMENT_TTL", "payment_ttl", "1h", "how long a new payment's expiresAt lies ahead"),
+];
+
+/// Which keys destinations are derived from.
+#[derive(Clone)]
+pub struct KeySource {
+    /// Account-level extended public key of m/44'/60'/0'.
+    pub xpub: Option<String>,
+    /// Mnemonic; the xpub is derived from it when `xpub` is unset.
+    pub mnemonic: Option<SecretString>,
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySource")
+            .field("xpub", &self.xpub)
+            .field("mnemonic", &self.mnemonic.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+/// Webhook delivery settings.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub secret: WebhookSecret,
+    pub targets: Vec<String>,
+    pub self_target: bool,
+    pub retry: Vec<Duration>,
+    pub timeout: Duration,
+}
+
+/// Chain follower settings.
+#[derive(Debug, Clone)]
+pub struct ScannerConfig {
+    pub poll_interval: Duration,
+    pub max_block_range: u64,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: SecretString,
+    pub listen: SocketAddr,
+    pub chains_path: PathBuf,
+    pub tokens_path: PathBuf,
+    pub rpc_overrides: HashMap<ChainId, String>,
+    pub keys: KeySource,
+    pub jwt_secret: SecretString,
+    pub webhook: WebhookConfig,
+    pub scanner: ScannerConfig,
+    pub payment_ttl: Duration,
+}
+
+/// A setting that stopped start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { setting: setting.into(), reason: reason.into() }
+    }
+}
+
+struct Sources<'a> {
+    env: &'a HashMap<String, String>,
+    file: toml::Table,
+}
+
+impl Sources<'_> {
+    /// The raw text of a setting: environment first, then the file, then the default.
+    fn get(&self, env_name: &str) -> Result<Option<String>, ConfigError> {
+        let (_, key, default, _) = SETTINGS
+            .iter()
+            .find(|(env, ..)| *env == env_name)
+            .ok_or_else(|| ConfigError::new(env_name, "unknown setting"))?;
+        if let Some(value) = self.env.get(env_name).cloned().filter(|v| !v.trim().is_empty()) {
+            return Ok(Some(value));
+        }
+        if let Some(value) = self.file.get(*key) {
+            return toml_text(value)
+                .map(Some)
+                .map_err(|reason| ConfigError::new(format!("payscan.toml {key}"), reason));
+        }
+        Ok((!default.is_empty()).then(|| (*default).to_owned()))
+    }
+
+    fn required(&self, env_name: &str) -> Result<String, ConfigError> {
+        self.get(env_name)?
+            .ok_or_else(|| ConfigError::new(env_name, "missing (set it in the environment or in payscan.toml)"))
+    }
+
+    fn parsed<T>(&self, env_name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        let text = self.required(env_name)?;
+        parse(text.trim()).map_err(|reason| ConfigError::new(env_name, reason))
+    }
+}
+
+fn toml_text(value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned).ok_or_else(|| "expected a list of strings".to_owned()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|items| items.join(",")),
+        _ => Err("expected a string, number, boolean or list of strings".to_owned()),
+    }
+}
+
+impl Config {
+    /// Reads the process environment and `payscan.toml` (or the file `PAYSCAN_CONFIG` names).
+    pub fn load() -> Result<Self, ConfigError> {
+        let explicit = std::env::var("PAYSCAN_CONFIG").ok();
+        let path = explicit.clone().unwrap_or_else(|| "payscan.toml".to_owned());
+        let file = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(ConfigError::new("PAYSCAN_CONFIG", format!("cannot read {path}: {e}"))),
+        };
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_sources(&vars, file.as_deref())
+    }
+
+    /// Builds the configuration from an environment lookup and the text of `payscan.toml`.
+    pub fn from_sources(env: &HashMap<String, String>, file: Option<&str>) -> Result<Self, ConfigError> {
+        let file: toml::Table = match file {
+            Some(text) => text.parse().map_err(|e| ConfigError::new("payscan.toml", format!("{e}")))?,
+            None => toml::Table::new(),
+        };
+        let known: Vec<&str> = SETTINGS.iter().map(|(_, key, ..)| *key).collect();
+        if let Some(key) = file.keys().find(|k| *k != "rpc" && !known.contains(&k.as_str())) {
+            return Err(ConfigError::new(format!("payscan.toml {key}"), "unknown setting"));
+        }
+        let rpc_overrides = rpc_overrides(env, &file)?;
+        let sources = Sources { env, file };
+
+        let database_url = sources.required("DATABASE_URL")?;
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| database_url.starts_with(p)) {
+            return Err(ConfigError::new("DATABASE_URL", "expected sqlite://<file> or postgres://…"));
+        }
+        let keys = KeySource {
+            xpub: sources.get("PAYSCAN_XPUB")?.map(|x| x.trim().to_owned()),
+            mnemonic: sources.get("PAYSCAN_MNEMONIC")?.map(|m| SecretString::from(m.trim().to_owned())),
+        };
+        if keys.xpub.is_none() && keys.mnemonic.is_none() {
+            return Err(ConfigError::new("PAYSCAN_XPUB", "missing: set PAYSCAN_XPUB or PAYSCAN_MNEMONIC"));
+        }
+        let jwt_secret = sources.required("PAYSCAN_JWT_SECRET")?;
+        if jwt_secret.len() < 32 {
+            return Err(ConfigError::new("PAYSCAN_JWT_SECRET", "must be at least 32 bytes"));
+        }
+        let webhook_secret =
+            sources.parsed("PAYSCAN_WEBHOOK_SECRET", |s| WebhookSecret::parse(s).map_err(|e| e.to_string()))?;
+        let targets = sources
+            .get("PAYSCAN_WEBHOOK_TARGETS")?
+            .map(|list| parse_targets(&list))
+            .transpose()
+            .map_err(|reason| ConfigError::new("PAYSCAN_WEBHOOK_TARGETS", reason))?
+            .unwrap_or_default();
+
+        Ok(Self {
+            database_url: SecretString::from(database_url),
+            listen: sources.parsed("PAYSCAN_LISTEN", |s| s.parse().map_err(|_| format!("`{s}` is not host:port")))?,
+            chains_path: sources.required("PAYSCAN_CHAINS")?.into(),
+            tokens_path: sources.required("PAYSCAN_TOKENS")?.into(),
+            rpc_overrides,
+            keys,
+            jwt_secret: SecretString::from(jwt_secret),
+            webhook: WebhookConfig {
+                secret: webhook_secret,
+                targets,
+                self_target: sources.parsed("PAYSCAN_SELF_WEBHOOK", parse_bool)?,
+                retry: sources.parsed("PAYSCAN_WEBHOOK_RETRY", parse_schedule)?,
+                timeout: sources.parsed("PAYSCAN_WEBHOOK_TIMEOUT", parse_duration)?,
+            },
+            scanner: ScannerConfig {
+                poll_interval: sources.parsed("PAYSCAN_POLL_MS", |s| match s.parse::<u64>() {
+                    Ok(ms) if ms >= 10 => Ok(Duration::from_millis(ms)),
+                    _ => Err("expected milliseconds, at least 10".to_owned()),
+                })?,
+                max_block_range: sources.parsed("PAYSCAN_MAX_BLOCK_RANGE", |s| match s.parse::<u64>() {
+                    Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+                    _ => Err("expected a block count from 1 to 100000".to_owned()),
+                })?,
+            },
+            payment_ttl: sources.parsed("PAYSCAN_PAYMENT_TTL", parse_duration)?,
+        })
+    }
+}
+
+fn rpc_overrides(env: &HashMap<String, String>, file: &toml::Table) -> Result<HashMap<ChainId, String>, ConfigError> {
+    let mut overrides = HashMap::new();
+    if let Some(table) = file.get("rpc") {
+        let table = table
+            .as_table()
+            .ok_or_else(|| ConfigError::new("payscan.toml rpc", "expected a table of chainId = url"))?;
+        for (key, url) in table {
+            let id = key.parse().map_err(|_| ConfigError::new(format!("payscan.toml rpc.{key}"), "not a chain id"))?;
+            let url =
+                url.as_str().ok_or_else(|| ConfigError::new(format!("payscan.toml rpc.{key}"), "expected a URL"))?;
+            overrides.insert(id, url.to_owned());
+        }
+    }
+    for (name, url) in env.iter().filter(|(name, _)| name.starts_with("PAYSCAN_RPC_")) {
+        let id = name["PAYSCAN_RPC_".len()..]
+            .parse()
+            .map_err(|_| ConfigError::new(name.clone(), "expected PAYSCAN_RPC_<chainId>"))?;
+        overrides.insert(id, url.clone());
+    }
+    Ok(overrides)
+}
+
+fn parse_targets(list: &str) -> Result<Vec<String>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            if t.starts_with("http://") || t.starts_with("https://") {
+                Ok(t.to_owned())
+            } else {
+                Err(format!("`{t}` is not an http(s) URL"))
+            }
+        })
+        .collect()
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("`{s}` is not true or false")),
+    }
+}
+
+/// `500ms`, `30s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a duration such as 30s"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("`{s}` is not a duration such as 30s (units ms, s, m, h)")),
+    };
+    ms.map(Duration::from_millis).ok_or_else(|| format!("`{s}` is too long"))
+}
+
+/// `30s,60s,120s`: the delays before each retry.
+pub fn parse_schedule(s: &str) -> Result<Vec<Duration>, String> {
+    let schedule = s.split(',').map(parse_duration).collect::<Result<Vec<_>, _>>()?;
+    if schedule.is_empty() || schedule.len() > 20 {
+        return Err("expected 1 to 20 comma-separated durations".to_owned());
+    }
+    Ok(schedule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    fn env_of(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn minimal() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("PAYSCAN_XPUB", "xpub-placeholder"),
+            ("PAYSCAN_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("PAYSCAN_WEBHOOK_SECRET", SECRET),
+        ]
+    }
+
+    #[test]
+    fn defaults_fill_what_is_unset() {
+        let config = Config::from_sources(&env_of(&minimal()), None).expect("valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.webhook.retry,
+            vec![Duration::from_secs(30), Duration::from_secs(60), Duration::from_secs(120)]
+        );
+        assert!(config.webhook.self_target);
+        assert_eq!(config.scanner.poll_interval, Duration::from_millis(2000));
+    }
+
+    #[test]
+    fn environment_beats_the_file() {
+        let mut env = minimal();
+        env.push(("PAYSCAN_LISTEN", "127.0.0.1:9999"));
+        let file =
+            "listen = \"0.0.0.0:1\"\nwebhook_targets = [\"http://a.test/h\", \"https://b.test/h\"]\npoll_ms = 50\n";
+        let config = Config::from_sources(&env_of(&env), Some(file)).expect("valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9999");
+        assert_eq!(config.webhook.targets, vec!["http://a.test/h", "https://b.test/h"]);
+        assert_eq!(config.scanner.poll_interval, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn a_bad_setting_is_named() {
+        let err = |extra: (&'static str, &'static str)| {
+            let mut env = minimal();
+            env.retain(|(k, _)| *k != extra.0);
+            env.push(extra);
+            Config::from_sources(&env_of(&env), None).err().map(|e| e.setting)
+        };
+        assert_eq!(err(("PAYSCAN_LISTEN", "nope")).as_deref(), Some("PAYSCAN_LISTEN"));
+        assert_eq!(err(("PAYSCAN_WEBHOOK_SECRET", "plain")).as_deref(), Some("PAYSCAN_WEBHOOK_SECRET"));
+        assert_eq!(err(("PAYSCAN_JWT_SECRET", "short")).as_deref(), Some("PAYSCAN_JWT_SECRET"));
+        assert_eq!(err(("PAYSCAN_WEBHOOK_RETRY", "30s,soon")).as_deref(), Some("PAYSCAN_WEBHOOK_RETRY"));
+        assert_eq!(err(("DATABASE_URL", "mysql://x")).as_deref(), Some("DATABASE_URL"));
+        let missing = Config::from_sources(&env_of(&minimal()[1..]), None).err().map(|e| e.setting);
+        assert_eq!(missing.as_deref(), Some("PAYSCAN_XPUB"));
+        let unknown = Config::from_sources(&env_of(&minimal()), Some("lisen = \"x\"")).err().map(|e| e.setting);
+        assert_eq!(unknown.as_deref(), Some("payscan.toml lisen"));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("2 weeks").is_err());
+        assert!(parse_schedule("").is_err());
+    }
+}

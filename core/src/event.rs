@@ -1,0 +1,70 @@
+//! Webhook events: the seed's scanner envelope (`intentId`, `status`, `txHash`, `chainId`,
+//! `confirmations`, `amount`, `amountBaseUnits`, `token`) plus `type` and what payscan knows more.
+
+use serde_json::{json, Value};
+
+use crate::clock;
+use crate::store::Payment;
+
+/// What happened to a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A transfer on the payment's rail was seen (first or top-up); awaiting confirmations.
+    Processing,
+    /// The threshold was reached with less than the amount received.
+    Underpaid,
+    /// Confirmed at the threshold with the amount covered; escrow funded.
+    Completed,
+    /// A transfer to the destination arrived after completion.
+    ExtraTransfer,
+    /// A transfer to the destination on another chain or token than the payment's rail.
+    Misdirected,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "payment.processing",
+            Self::Underpaid => "payment.underpaid",
+            Self::Completed => "payment.completed",
+            Self::ExtraTransfer => "payment.extra_transfer",
+            Self::Misdirected => "payment.misdirected",
+        }
+    }
+}
+
+/// The body of one event about `payment`, as delivered to every target.
+pub fn payment_event(kind: EventKind, payment: &Payment, threshold: u64, transfer: Option<Value>, now: i64) -> Value {
+    let decimals = payment.rail.token.decimals;
+    let tx_hash = payment.tx_hash.map(|h| format!("{h:#x}"));
+    let mut body = json!({
+        "type": kind.as_str(),
+        "intentId": payment.id,
+        "paymentId": payment.id,
+        "provider": payment.rail.provider.as_str(),
+        "status": payment.status,
+        "escrowState": payment.escrow,
+        "txHash": tx_hash,
+        "transactionHash": tx_hash,
+        "chainId": payment.rail.chain_id,
+        "confirmations": payment.confirmations,
+        "threshold": threshold,
+        "amount": payment.rail.amount.to_token_units(decimals),
+        "amountBaseUnits": payment.rail.amount,
+        "amountReceived": payment.received.to_token_units(decimals),
+        "amountReceivedBaseUnits": payment.received,
+        "overpaidBaseUnits": payment.overpaid(),
+        "underpaid": payment.underpaid,
+        "token": payment.rail.token,
+        "destination": payment.destination.to_checksum(None),
+        "purchaseRequestId": payment.purchase_request_id,
+        "sellerOfferId": payment.seller_offer_id,
+        "sellerId": payment.seller_id,
+        "buyerId": payment.buyer_id,
+        "occurredAt": clock::rfc3339(now),
+    });
+    if let (Some(transfer), Some(map)) = (transfer, body.as_object_mut()) {
+        map.insert("transfer".to_owned(), transfer);
+    }
+    body
+}

@@ -1,0 +1,17 @@
+//! payscan's shared domain: the chain and token registry, money and status types, configuration,
+//! the database store and the signing of webhooks. It knows no HTTP server and no chain follower.
+
+pub mod clock;
+pub mod config;
+pub mod event;
+pub mod ids;
+pub mod intent;
+pub mod money;
+pub mod registry;
+pub mod status;
+pub mod store;
+pub mod webhook;
+
+pub use ids::{ChainId, DerivationIndex, EventId, PaymentId};
+pub use money::BaseUnits;
+pub use status::{EscrowState, PaymentStatus, Provider};

@@ -1,0 +1,205 @@
+//! Payment and escrow states, with every allowed transition in one place.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A payment's status, as the seed's status model names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Intent created, nothing seen on chain yet.
+    Pending,
+    /// Money seen on chain, awaiting confirmations (or a top-up when underpaid).
+    Processing,
+    /// Fully credited; payscan moves straight on to `Completed`, but the state exists in the model.
+    Confirmed,
+    /// Confirmed at the chain's threshold; escrow funded.
+    Completed,
+    Failed,
+    Cancelled,
+    Released,
+    Refunded,
+}
+
+/// A status string that is not one of [`PaymentStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown payment status `{0}`")]
+pub struct UnknownStatus(pub String);
+
+/// A status change the model does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} payment cannot become {to}")]
+pub struct InvalidTransition {
+    pub from: PaymentStatus,
+    pub to: PaymentStatus,
+}
+
+impl PaymentStatus {
+    pub const ALL: [Self; 8] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Confirmed,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Released,
+        Self::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Confirmed => "confirmed",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Released => "released",
+            Self::Refunded => "refunded",
+        }
+    }
+
+    /// Whether the transition `self → to` is allowed.
+    pub fn can_become(self, to: Self) -> bool {
+        use PaymentStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Processing | Failed | Cancelled)
+                | (Processing, Confirmed | Completed | Failed)
+                | (Confirmed, Completed)
+                | (Completed, Released | Refunded)
+        )
+    }
+
+    /// `self → to`, or why not.
+    pub fn transition(self, to: Self) -> Result<Self, InvalidTransition> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(InvalidTransition { from: self, to })
+        }
+    }
+
+    /// Still waiting for money: its destination is watched and the buyer's intent is reused.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Processing)
+    }
+
+    /// A successful terminal status, as payment statistics count them.
+    pub fn is_successful(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Completed | Self::Released | Self::Refunded)
+    }
+}
+
+impl fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PaymentStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// Escrow state: `unfunded → funded → released | refunded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscrowState {
+    Unfunded,
+    Funded,
+    Released,
+    Refunded,
+}
+
+impl EscrowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unfunded => "unfunded",
+            Self::Funded => "funded",
+            Self::Released => "released",
+            Self::Refunded => "refunded",
+        }
+    }
+}
+
+impl FromStr for EscrowState {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Unfunded, Self::Funded, Self::Released, Self::Refunded]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// Which rail a payment takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Provider {
+    /// A derived deposit address that payscan's follower watches.
+    #[serde(rename = "amn.scanner")]
+    AmnScanner,
+    /// A Request Network payment reference paid through the chain's ERC20FeeProxy.
+    #[serde(rename = "request.network")]
+    RequestNetwork,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AmnScanner => "amn.scanner",
+            Self::RequestNetwork => "request.network",
+        }
+    }
+}
+
+impl FromStr for Provider {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "amn.scanner" => Ok(Self::AmnScanner),
+            "request.network" => Ok(Self::RequestNetwork),
+            other => Err(UnknownStatus(other.to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_follow_the_model() {
+        use PaymentStatus::*;
+        assert!(Pending.can_become(Processing));
+        assert!(Processing.can_become(Completed));
+        assert!(Completed.can_become(Released));
+        assert!(!Completed.can_become(Processing));
+        assert!(!Pending.can_become(Completed));
+        assert!(!Released.can_become(Refunded));
+        assert_eq!(Failed.transition(Completed), Err(InvalidTransition { from: Failed, to: Completed }));
+    }
+
+    #[test]
+    fn statuses_round_trip_as_strings() {
+        for status in PaymentStatus::ALL {
+            assert_eq!(status.as_str().parse::<PaymentStatus>(), Ok(status));
+            assert_eq!(serde_json::to_value(status).ok(), Some(status.as_str().into()));
+        }
+        assert!("success".parse::<PaymentStatus>().is_err());
+    }
+
+    #[test]
+    fn stats_count_every_successful_terminal_status() {
+        use PaymentStatus::*;
+        let successful: Vec<_> = PaymentStatus::ALL.into_iter().filter(|s| s.is_successful()).collect();
+        assert_eq!(successful, vec![Confirmed, Completed, Released, Refunded]);
+    }
+}

@@ -1,0 +1,87 @@
+//! Credits: each transfer seen to a watched destination, keyed by (chain, tx, log index) so that
+//! nothing is credited twice.
+
+use alloy::primitives::{Address, B256};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{corrupt, Store, StoreError, Tx};
+use crate::{BaseUnits, ChainId, PaymentId};
+
+/// One ERC-20 transfer to a destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    pub chain_id: ChainId,
+    pub tx_hash: B256,
+    pub log_index: u64,
+    pub payment_id: PaymentId,
+    pub block_number: u64,
+    pub block_hash: B256,
+    pub token: Address,
+    pub from: Address,
+    pub to: Address,
+    pub amount: BaseUnits,
+    /// On the payment's own chain and token, so it counts toward the amount.
+    pub counted: bool,
+}
+
+fn parsed<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e| corrupt(format!("credits.{column} `{text}`: {e}")))
+}
+
+fn from_row(row: &AnyRow) -> Result<Credit, StoreError> {
+    let number = |c: &str| -> Result<u64, StoreError> { u64::try_from(row.try_get::<i64, _>(c)?).map_err(corrupt) };
+    Ok(Credit {
+        chain_id: ChainId(number("chain_id")?),
+        tx_hash: parsed(row, "tx_hash")?,
+        log_index: number("log_index")?,
+        payment_id: parsed(row, "payment_id")?,
+        block_number: number("block_number")?,
+        block_hash: parsed(row, "block_hash")?,
+        token: parsed(row, "token_address")?,
+        from: parsed(row, "from_address")?,
+        to: parsed(row, "to_address")?,
+        amount: parsed(row, "amount")?,
+        counted: row.try_get::<i64, _>("counted")? != 0,
+    })
+}
+
+impl Store {
+    /// Records a credit; false when this (chain, tx, log index) was recorded before.
+    pub async fn insert_credit(&self, tx: &mut Tx, credit: &Credit, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO credits (chain_id, tx_hash, log_index, payment_id, block_number, block_hash, \
+             token_address, from_address, to_address, amount, counted, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING",
+        )
+        .bind(credit.chain_id.as_i64())
+        .bind(format!("{:#x}", credit.tx_hash))
+        .bind(i64::try_from(credit.log_index).map_err(corrupt)?)
+        .bind(credit.payment_id.as_str())
+        .bind(i64::try_from(credit.block_number).map_err(corrupt)?)
+        .bind(format!("{:#x}", credit.block_hash))
+        .bind(format!("{:#x}", credit.token))
+        .bind(format!("{:#x}", credit.from))
+        .bind(format!("{:#x}", credit.to))
+        .bind(credit.amount.to_string())
+        .bind(i64::from(credit.counted))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A payment's credits in chain order.
+    pub async fn credits_of(&self, payment_id: &PaymentId) -> Result<Vec<Credit>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM credits WHERE payment_id = $1 ORDER BY block_number, log_index")
+            .bind(payment_id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+}

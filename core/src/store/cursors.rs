@@ -1,0 +1,75 @@
+//! Each chain follower's checkpoint, and the hashes of the blocks it processed.
+
+use alloy::primitives::B256;
+use sqlx::Row;
+
+use super::{corrupt, Store, StoreError, Tx};
+use crate::ChainId;
+
+/// The last block a follower processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub number: u64,
+    pub hash: B256,
+}
+
+/// Blocks whose hashes are kept behind the cursor; deeper history is pruned.
+const KEEP_HASHES: u64 = 10_000;
+
+impl Store {
+    pub async fn checkpoint(&self, chain_id: ChainId) -> Result<Option<Checkpoint>, StoreError> {
+        let row = sqlx::query("SELECT block_number, block_hash FROM chain_cursors WHERE chain_id = $1")
+            .bind(chain_id.as_i64())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let number: i64 = row.try_get(0)?;
+            let hash: String = row.try_get(1)?;
+            Ok(Checkpoint { number: u64::try_from(number).map_err(corrupt)?, hash: hash.parse().map_err(corrupt)? })
+        })
+        .transpose()
+    }
+
+    /// Moves the cursor and keeps the hash of the block it now points at.
+    pub async fn save_checkpoint(
+        &self,
+        tx: &mut Tx,
+        chain_id: ChainId,
+        checkpoint: Checkpoint,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let number = i64::try_from(checkpoint.number).map_err(corrupt)?;
+        let hash = format!("{:#x}", checkpoint.hash);
+        sqlx::query(
+            "INSERT INTO chain_cursors (chain_id, block_number, block_hash, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (chain_id) DO UPDATE SET block_number = $2, block_hash = $3, updated_at = $4",
+        )
+        .bind(chain_id.as_i64())
+        .bind(number)
+        .bind(&hash)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        self.save_block_hash(tx, chain_id, checkpoint).await?;
+        sqlx::query("DELETE FROM block_hashes WHERE chain_id = $1 AND block_number < $2")
+            .bind(chain_id.as_i64())
+            .bind(number - KEEP_HASHES as i64)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps a processed block's hash (a reorg is found by comparing them with the chain's).
+    pub async fn save_block_hash(&self, tx: &mut Tx, chain_id: ChainId, block: Checkpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO block_hashes (chain_id, block_number, block_hash) VALUES ($1, $2, $3) \
+             ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = $3",
+        )
+        .bind(chain_id.as_i64())
+        .bind(i64::try_from(block.number).map_err(corrupt)?)
+        .bind(format!("{:#x}", block.hash))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}

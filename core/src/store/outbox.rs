@@ -1,0 +1,217 @@
+//! The durable outbox: one event per state change, written in the transaction of the change, and
+//! one delivery per (event, target) that the dispatcher claims, signs and sends until it succeeds
+//! or its retries run out.
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::{corrupt, Backend, Store, StoreError, Tx};
+use crate::{EventId, PaymentId};
+
+/// Where one delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    /// Retries exhausted; waits for an admin.
+    ManualReview,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::ManualReview => "manual_review",
+        }
+    }
+}
+
+/// A delivery the dispatcher has claimed.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub delivery_id: i64,
+    pub event_id: EventId,
+    pub payment_id: PaymentId,
+    pub target: String,
+    /// Attempts made so far, this one included.
+    pub attempt: u32,
+    pub payload: String,
+}
+
+/// One delivery as an operator sees it.
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    pub event_id: EventId,
+    pub event_type: String,
+    pub target: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone)]
+pub enum AttemptOutcome {
+    Delivered { status: u16 },
+    Failed { status: Option<u16>, error: String },
+}
+
+impl Store {
+    /// Writes an event and a pending delivery to every target, in the caller's transaction.
+    /// Call [`Store::commit_with_events`] to commit and wake the dispatcher.
+    pub async fn enqueue_event(
+        &self,
+        tx: &mut Tx,
+        payment_id: &PaymentId,
+        event_type: &str,
+        payload: &serde_json::Value,
+        now: i64,
+    ) -> Result<EventId, StoreError> {
+        let id = EventId::new();
+        let ord: i64 = sqlx::query(
+            "INSERT INTO outbox_events (id, payment_id, event_type, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING ord",
+        )
+        .bind(id.as_str())
+        .bind(payment_id.as_str())
+        .bind(event_type)
+        .bind(payload.to_string())
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+        for target in self.targets.iter() {
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (event_ord, payment_id, target, status, attempts, next_attempt_at) \
+                 VALUES ($1, $2, $3, 'pending', 0, $4)",
+            )
+            .bind(ord)
+            .bind(payment_id.as_str())
+            .bind(target)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(id)
+    }
+
+    /// Claims up to `limit` due deliveries for `lease`. A delivery waits while an earlier event of
+    /// the same payment is still pending for the same target, so each target sees a payment's
+    /// events in order.
+    pub async fn claim_deliveries(
+        &self,
+        limit: i64,
+        lease: Duration,
+        now: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
+        };
+        let sql = format!(
+            "SELECT d.id, d.target, d.attempts, e.id AS event_id, e.payment_id, e.payload \
+             FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1) \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.payment_id = d.payment_id \
+                 AND p.target = d.target AND p.event_ord < d.event_ord AND p.status = 'pending') \
+             ORDER BY d.event_ord LIMIT $2{lock}"
+        );
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+        let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let delivery_id: i64 = row.try_get("id")?;
+            let attempts: i64 = row.try_get("attempts")?;
+            sqlx::query("UPDATE webhook_deliveries SET lease_until = $2, attempts = attempts + 1 WHERE id = $1")
+                .bind(delivery_id)
+                .bind(lease_until)
+                .execute(&mut *tx)
+                .await?;
+            let event_id: String = row.try_get("event_id")?;
+            let payment_id: String = row.try_get("payment_id")?;
+            claimed.push(DueDelivery {
+                delivery_id,
+                event_id: event_id.parse().map_err(corrupt)?,
+                payment_id: payment_id.parse().map_err(corrupt)?,
+                target: row.try_get("target")?,
+                attempt: u32::try_from(attempts + 1).map_err(corrupt)?,
+                payload: row.try_get("payload")?,
+            });
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records an attempt: delivered, retried after the schedule's next delay, or handed to
+    /// manual review once the schedule is used up. Returns the delivery's new status.
+    pub async fn finish_attempt(
+        &self,
+        delivery: &DueDelivery,
+        outcome: &AttemptOutcome,
+        retry: &[Duration],
+        now: i64,
+    ) -> Result<DeliveryStatus, StoreError> {
+        let (status, next_at, code, error) = match outcome {
+            AttemptOutcome::Delivered { status } => (DeliveryStatus::Delivered, now, Some(*status), None),
+            AttemptOutcome::Failed { status, error } => match retry.get(delivery.attempt.saturating_sub(1) as usize) {
+                Some(delay) => {
+                    let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                    (DeliveryStatus::Pending, now + delay, *status, Some(error.as_str()))
+                }
+                None => (DeliveryStatus::ManualReview, now, *status, Some(error.as_str())),
+            },
+        };
+        let delivered_at = (status == DeliveryStatus::Delivered).then_some(now);
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, lease_until = NULL, \
+             last_status = $4, last_error = $5, delivered_at = $6 WHERE id = $1",
+        )
+        .bind(delivery.delivery_id)
+        .bind(status.as_str())
+        .bind(next_at)
+        .bind(code.map(i64::from))
+        .bind(error.map(|e| e.chars().take(500).collect::<String>()))
+        .bind(delivered_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(status)
+    }
+
+    /// Deliveries not yet delivered (pending or in manual review).
+    pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'delivered'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Every delivery of a payment's events, oldest first.
+    pub async fn deliveries_of(&self, payment_id: &PaymentId) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.event_type, d.target, d.status, d.attempts, d.last_status, d.last_error \
+             FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
+             WHERE d.payment_id = $1 ORDER BY d.event_ord, d.target",
+        )
+        .bind(payment_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                Ok(DeliveryRecord {
+                    event_id: id.parse().map_err(corrupt)?,
+                    event_type: row.try_get(1)?,
+                    target: row.try_get(2)?,
+                    status: row.try_get(3)?,
+                    attempts: row.try_get(4)?,
+                    last_status: row.try_get(5)?,
+                    last_error: row.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+}

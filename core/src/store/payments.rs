@@ -1,0 +1,381 @@
+//! Payment rows.
+
+use alloy::primitives::{Address, B256};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::counters::{self, DERIVATION_INDEX, WATCH_SEQ};
+use super::{corrupt, Backend, Store, StoreError, Tx};
+use crate::{BaseUnits, ChainId, DerivationIndex, EscrowState, PaymentId, PaymentStatus, Provider};
+
+/// The token a payment is made in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRef {
+    pub symbol: String,
+    #[serde(serialize_with = "checksummed")]
+    pub address: Address,
+    pub decimals: u8,
+}
+
+fn checksummed<S: serde::Serializer>(a: &Address, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&a.to_checksum(None))
+}
+
+/// Chain, token and amount: what the buyer must send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rail {
+    pub provider: Provider,
+    pub chain_id: ChainId,
+    pub token: TokenRef,
+    pub amount: BaseUnits,
+}
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub buyer_id: String,
+    pub seller_id: String,
+    pub seller_offer_id: String,
+    pub purchase_request_id: String,
+    pub rail: Rail,
+    pub status: PaymentStatus,
+    pub escrow: EscrowState,
+    /// Sum of the counted credits, in base units.
+    pub received: BaseUnits,
+    pub destination: Address,
+    pub derivation_index: DerivationIndex,
+    /// Confirmations of the newest counted credit, capped at the threshold.
+    pub confirmations: u64,
+    pub tx_hash: Option<B256>,
+    /// The threshold was reached with less than the amount received.
+    pub underpaid: bool,
+    pub metadata: serde_json::Value,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+impl Payment {
+    /// What arrived beyond the amount.
+    pub fn overpaid(&self) -> BaseUnits {
+        self.received.saturating_sub(self.rail.amount)
+    }
+
+    pub fn is_covered(&self) -> bool {
+        self.received >= self.rail.amount
+    }
+}
+
+/// What a new payment is created from.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub buyer_id: String,
+    pub seller_id: String,
+    pub seller_offer_id: String,
+    pub purchase_request_id: String,
+    pub rail: Rail,
+    pub metadata: serde_json::Value,
+    pub expires_at: i64,
+}
+
+/// A destination to watch, as of one change.
+#[derive(Debug, Clone)]
+pub struct WatchEntry {
+    pub seq: i64,
+    pub payment_id: PaymentId,
+    pub destination: Address,
+    pub status: PaymentStatus,
+}
+
+const COLUMNS: &str = "id, buyer_id, seller_id, seller_offer_id, purchase_request_id, provider, status, \
+    escrow_state, chain_id, token_address, token_symbol, token_decimals, amount, received, destination, \
+    derivation_index, confirmations, tx_hash, underpaid, metadata, expires_at, created_at, updated_at, completed_at";
+
+fn parse<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e| corrupt(format!("payments.{column} `{text}`: {e}")))
+}
+
+fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
+    let decimals: i64 = row.try_get("token_decimals")?;
+    let index: i64 = row.try_get("derivation_index")?;
+    let confirmations: i64 = row.try_get("confirmations")?;
+    let tx_hash: Option<String> = row.try_get("tx_hash")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(Payment {
+        id: parse(row, "id")?,
+        buyer_id: row.try_get("buyer_id")?,
+        seller_id: row.try_get("seller_id")?,
+        seller_offer_id: row.try_get("seller_offer_id")?,
+        purchase_request_id: row.try_get("purchase_request_id")?,
+        rail: Rail {
+            provider: parse(row, "provider")?,
+            chain_id: ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
+            token: TokenRef {
+                symbol: row.try_get("token_symbol")?,
+                address: parse(row, "token_address")?,
+                decimals: u8::try_from(decimals).map_err(corrupt)?,
+            },
+            amount: parse(row, "amount")?,
+        },
+        status: parse(row, "status")?,
+        escrow: parse(row, "escrow_state")?,
+        received: parse(row, "received")?,
+        destination: parse(row, "destination")?,
+        derivation_index: u32::try_from(index)
+            .ok()
+            .and_then(DerivationIndex::new)
+            .ok_or_else(|| corrupt(format!("derivation index {index}")))?,
+        confirmations: u64::try_from(confirmations).map_err(corrupt)?,
+        tx_hash: tx_hash.map(|h| h.parse().map_err(|e| corrupt(format!("tx_hash {h}: {e}")))).transpose()?,
+        underpaid: row.try_get::<i64, _>("underpaid")? != 0,
+        metadata: serde_json::from_str(&metadata).map_err(corrupt)?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn address_text(a: &Address) -> String {
+    format!("{a:#x}")
+}
+
+impl Store {
+    fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// A payment by id.
+    pub async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// A payment by id, locked for the rest of the transaction.
+    pub async fn payment_for_update(&self, tx: &mut Tx, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1{}", self.for_update());
+        let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&mut **tx).await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// The buyer's open (pending or processing) payment for a seller offer, locked.
+    pub async fn open_payment_for_offer(
+        &self,
+        tx: &mut Tx,
+        buyer_id: &str,
+        seller_offer_id: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM payments WHERE buyer_id = $1 AND seller_offer_id = $2 \
+             AND status IN ('pending', 'processing'){}",
+            self.for_update()
+        );
+        let row = sqlx::query(&sql).bind(buyer_id).bind(seller_offer_id).fetch_optional(&mut **tx).await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Takes the next derivation index. The counter row stays locked until the transaction ends,
+    /// so no two committed payments share an index; a rollback hands the index back.
+    pub async fn allocate_derivation_index(&self, tx: &mut Tx) -> Result<DerivationIndex, StoreError> {
+        let value = counters::next(tx, DERIVATION_INDEX).await?;
+        u32::try_from(value)
+            .ok()
+            .and_then(DerivationIndex::new)
+            .ok_or_else(|| corrupt(format!("derivation index {value} is beyond the non-hardened range")))
+    }
+
+    /// Inserts a pending payment at a freshly allocated destination.
+    pub async fn insert_payment(
+        &self,
+        tx: &mut Tx,
+        new: NewPayment,
+        index: DerivationIndex,
+        destination: Address,
+        now: i64,
+    ) -> Result<Payment, StoreError> {
+        let watch_seq = counters::next(tx, WATCH_SEQ).await?;
+        let payment = Payment {
+            id: PaymentId::new(),
+            buyer_id: new.buyer_id,
+            seller_id: new.seller_id,
+            seller_offer_id: new.seller_offer_id,
+            purchase_request_id: new.purchase_request_id,
+            rail: new.rail,
+            status: PaymentStatus::Pending,
+            escrow: EscrowState::Unfunded,
+            received: BaseUnits::ZERO,
+            destination,
+            derivation_index: index,
+            confirmations: 0,
+            tx_hash: None,
+            underpaid: false,
+            metadata: new.metadata,
+            expires_at: new.expires_at,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO payments (id, buyer_id, seller_id, seller_offer_id, purchase_request_id, provider, \
+             status, escrow_state, chain_id, token_address, token_symbol, token_decimals, amount, received, \
+             destination, derivation_index, confirmations, tx_hash, underpaid, metadata, watch_seq, expires_at, \
+             created_at, updated_at, completed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, NULL, 0, $17, $18, \
+             $19, $20, $20, NULL)",
+        )
+        .bind(payment.id.as_str())
+        .bind(&payment.buyer_id)
+        .bind(&payment.seller_id)
+        .bind(&payment.seller_offer_id)
+        .bind(&payment.purchase_request_id)
+        .bind(payment.rail.provider.as_str())
+        .bind(payment.status.as_str())
+        .bind(payment.escrow.as_str())
+        .bind(payment.rail.chain_id.as_i64())
+        .bind(address_text(&payment.rail.token.address))
+        .bind(&payment.rail.token.symbol)
+        .bind(i64::from(payment.rail.token.decimals))
+        .bind(payment.rail.amount.to_string())
+        .bind(payment.received.to_string())
+        .bind(address_text(&payment.destination))
+        .bind(i64::from(index.get()))
+        .bind(payment.metadata.to_string())
+        .bind(watch_seq)
+        .bind(payment.expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(payment)
+    }
+
+    /// Points a pending payment at another rail; followers see the change through its watch seq.
+    pub async fn repoint_payment(
+        &self,
+        tx: &mut Tx,
+        payment: &mut Payment,
+        rail: Rail,
+        metadata: serde_json::Value,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let watch_seq = counters::next(tx, WATCH_SEQ).await?;
+        sqlx::query(
+            "UPDATE payments SET provider = $2, chain_id = $3, token_address = $4, token_symbol = $5, \
+             token_decimals = $6, amount = $7, metadata = $8, expires_at = $9, watch_seq = $10, updated_at = $11 \
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(payment.id.as_str())
+        .bind(rail.provider.as_str())
+        .bind(rail.chain_id.as_i64())
+        .bind(address_text(&rail.token.address))
+        .bind(&rail.token.symbol)
+        .bind(i64::from(rail.token.decimals))
+        .bind(rail.amount.to_string())
+        .bind(metadata.to_string())
+        .bind(expires_at)
+        .bind(watch_seq)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        payment.rail = rail;
+        payment.metadata = metadata;
+        payment.expires_at = expires_at;
+        payment.updated_at = now;
+        Ok(())
+    }
+
+    /// Writes a payment's progress (status, escrow, amounts, confirmations) if its status is still
+    /// `expected`; returns whether it was written.
+    pub async fn save_progress(
+        &self,
+        tx: &mut Tx,
+        payment: &Payment,
+        expected: PaymentStatus,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE payments SET status = $2, escrow_state = $3, received = $4, confirmations = $5, \
+             tx_hash = $6, underpaid = $7, updated_at = $8, completed_at = $9 WHERE id = $1 AND status = $10",
+        )
+        .bind(payment.id.as_str())
+        .bind(payment.status.as_str())
+        .bind(payment.escrow.as_str())
+        .bind(payment.received.to_string())
+        .bind(i64::try_from(payment.confirmations).unwrap_or(i64::MAX))
+        .bind(payment.tx_hash.map(|h| format!("{h:#x}")))
+        .bind(i64::from(payment.underpaid))
+        .bind(payment.updated_at)
+        .bind(payment.completed_at)
+        .bind(expected.as_str())
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A buyer's payments, newest first, with the total that match.
+    pub async fn payments_of_buyer(
+        &self,
+        buyer_id: &str,
+        statuses: &[PaymentStatus],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Payment>, i64), StoreError> {
+        let filter = if statuses.is_empty() {
+            String::new()
+        } else {
+            // Statuses come from the enum, never from the request text.
+            let list: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            format!(" AND status IN ({})", list.join(", "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM payments WHERE buyer_id = $1{filter} ORDER BY created_at DESC, id DESC \
+             LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(&sql).bind(buyer_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM payments WHERE buyer_id = $1{filter}"))
+            .bind(buyer_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Payments on a chain that are waiting for confirmations.
+    pub async fn processing_payments(&self, chain_id: ChainId) -> Result<Vec<Payment>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM payments WHERE chain_id = $1 AND status = 'processing'");
+        let rows = sqlx::query(&sql).bind(chain_id.as_i64()).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Destinations created or re-pointed after `seq`, oldest first.
+    pub async fn watch_changes(&self, after_seq: i64, limit: i64) -> Result<Vec<WatchEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT watch_seq, id, destination, status FROM payments WHERE watch_seq > $1 \
+             ORDER BY watch_seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WatchEntry {
+                    seq: row.try_get(0)?,
+                    payment_id: parse(row, "id")?,
+                    destination: parse(row, "destination")?,
+                    status: parse(row, "status")?,
+                })
+            })
+            .collect()
+    }
+}

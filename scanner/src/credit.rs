@@ -1,0 +1,108 @@
+//! Crediting one matched transfer: recorded once per (chain, tx, log index), applied to its
+//! payment, and announced through the outbox, all in the caller's transaction.
+
+use alloy::primitives::{Address, B256};
+use payscan_core::event::{payment_event, EventKind};
+use payscan_core::store::credits::Credit;
+use payscan_core::store::{Store, StoreError, Tx};
+use payscan_core::{BaseUnits, ChainId, PaymentId, PaymentStatus};
+use serde_json::json;
+
+/// A decoded `Transfer` log to a watched destination.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub chain_id: ChainId,
+    pub token: Address,
+    pub from: Address,
+    pub to: Address,
+    pub amount: BaseUnits,
+    pub tx_hash: B256,
+    pub log_index: u64,
+    pub block_number: u64,
+    pub block_hash: B256,
+}
+
+/// What crediting a transfer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreditOutcome {
+    /// Already recorded: nothing changed.
+    Duplicate,
+    /// Unknown payment (e.g. removed): nothing changed.
+    NoPayment,
+    /// Recorded and announced with this event.
+    Applied(EventKind),
+}
+
+/// Applies one transfer. `head` and `threshold` give the confirmations it starts with.
+pub async fn apply(
+    store: &Store,
+    tx: &mut Tx,
+    transfer: &Transfer,
+    payment_id: &PaymentId,
+    head: u64,
+    threshold: u64,
+    now: i64,
+) -> Result<CreditOutcome, StoreError> {
+    let Some(mut payment) = store.payment_for_update(tx, payment_id).await? else {
+        return Ok(CreditOutcome::NoPayment);
+    };
+    let counted = payment.rail.chain_id == transfer.chain_id
+        && payment.rail.token.address == transfer.token
+        && payment.destination == transfer.to;
+    let credit = Credit {
+        chain_id: transfer.chain_id,
+        tx_hash: transfer.tx_hash,
+        log_index: transfer.log_index,
+        payment_id: payment.id.clone(),
+        block_number: transfer.block_number,
+        block_hash: transfer.block_hash,
+        token: transfer.token,
+        from: transfer.from,
+        to: transfer.to,
+        amount: transfer.amount,
+        counted,
+    };
+    if !store.insert_credit(tx, &credit, now).await? {
+        return Ok(CreditOutcome::Duplicate);
+    }
+    let details = json!({
+        "chainId": transfer.chain_id,
+        "token": transfer.token.to_checksum(None),
+        "from": transfer.from.to_checksum(None),
+        "amountBaseUnits": transfer.amount,
+        "txHash": format!("{:#x}", transfer.tx_hash),
+        "logIndex": transfer.log_index,
+        "blockNumber": transfer.block_number,
+    });
+    if !counted {
+        let body = payment_event(EventKind::Misdirected, &payment, threshold, Some(details), now);
+        store.enqueue_event(tx, &payment.id, EventKind::Misdirected.as_str(), &body, now).await?;
+        return Ok(CreditOutcome::Applied(EventKind::Misdirected));
+    }
+
+    let before = payment.status;
+    payment.received = payment
+        .received
+        .checked_add(transfer.amount)
+        .ok_or_else(|| StoreError::Corrupt(format!("received amount of {} overflows", payment.id)))?;
+    payment.updated_at = now;
+    let kind = match before {
+        PaymentStatus::Pending | PaymentStatus::Processing => {
+            if before == PaymentStatus::Pending {
+                payment.status =
+                    before.transition(PaymentStatus::Processing).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            }
+            payment.tx_hash = Some(transfer.tx_hash);
+            payment.underpaid = false;
+            payment.confirmations = head.saturating_sub(transfer.block_number).saturating_add(1).min(threshold);
+            EventKind::Processing
+        }
+        _ => EventKind::ExtraTransfer,
+    };
+    if !store.save_progress(tx, &payment, before).await? {
+        return Err(StoreError::Corrupt(format!("payment {} changed under its row lock", payment.id)));
+    }
+    let body = payment_event(kind, &payment, threshold, Some(details), now);
+    store.enqueue_event(tx, &payment.id, kind.as_str(), &body, now).await?;
+    Ok(CreditOutcome::Applied(kind))
+}

@@ -1,0 +1,36 @@
+//! Follower errors, each saying whether the next tick may succeed.
+
+use alloy::transports::TransportError;
+use payscan_core::store::StoreError;
+
+/// Why a follower tick failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerError {
+    #[error("rpc: {0}")]
+    Rpc(#[from] TransportError),
+    #[error("rpc answered without {0}")]
+    Incomplete(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("rpc url `{0}` is invalid")]
+    BadUrl(String),
+}
+
+impl FollowerError {
+    /// A stable label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Rpc(e) if e.is_error_resp() => "rpc_error_response",
+            Self::Rpc(e) if e.is_transport_error() => "rpc_transport",
+            Self::Rpc(_) => "rpc_other",
+            Self::Incomplete(_) => "rpc_incomplete",
+            Self::Store(_) => "store",
+            Self::BadUrl(_) => "config",
+        }
+    }
+
+    /// False when retrying cannot help (the chain stops and says why).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::BadUrl(_))
+    }
+}

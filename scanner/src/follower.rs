@@ -1,0 +1,298 @@
+//! A chain follower: a checkpointed stage that asks `eth_getLogs` for registry-token `Transfer`
+//! logs over adaptive block ranges, matches their recipients against the watch set, credits the
+//! matches and moves its cursor, all in one transaction per range. The cursor never passes the
+//! head of the node that answered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::Address;
+use alloy::rpc::types::Log;
+use payscan_core::registry::Chain;
+use payscan_core::store::cursors::Checkpoint;
+use payscan_core::store::Store;
+use payscan_core::{clock, BaseUnits, ChainId};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, instrument, warn};
+
+use crate::abi::IERC20;
+use crate::confirmations;
+use crate::credit::{self, CreditOutcome, Transfer};
+use crate::error::FollowerError;
+use crate::metrics::ScannerMetrics;
+use crate::range::{is_range_too_large, RangeSizer};
+use crate::rpc::ChainRpc;
+use crate::watch::WatchSet;
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickOutcome {
+    /// Processed `[from, to]`; `head` is the node's head at the time.
+    Advanced { from: u64, to: u64, head: u64, logs: usize, credits: usize },
+    /// Nothing new: the cursor is at the head.
+    AtHead { head: u64 },
+    /// The node that answered does not have the block it claimed as head; try again.
+    NodeBehind { block: u64 },
+}
+
+/// Follows one chain.
+pub struct Follower {
+    chain: Chain,
+    tokens: Vec<Address>,
+    rpc: ChainRpc,
+    store: Store,
+    watch: Arc<WatchSet>,
+    metrics: ScannerMetrics,
+    range: RangeSizer,
+    label: String,
+}
+
+impl Follower {
+    pub fn new(
+        chain: Chain,
+        store: Store,
+        watch: Arc<WatchSet>,
+        metrics: ScannerMetrics,
+        max_range: u64,
+        rpc_timeout: Duration,
+    ) -> Result<Self, FollowerError> {
+        let rpc = ChainRpc::http(&chain.rpc_url, rpc_timeout)?;
+        let tokens = chain.tokens.iter().map(|t| t.address).collect();
+        let label = chain.chain_id.to_string();
+        Ok(Self { chain, tokens, rpc, store, watch, metrics, range: RangeSizer::new(max_range), label })
+    }
+
+    pub fn chain_id(&self) -> ChainId {
+        self.chain.chain_id
+    }
+
+    fn threshold(&self) -> u64 {
+        self.chain.confirmation_threshold.max(self.chain.confirmation_floor)
+    }
+
+    /// One step: the next range up to the node's head, then the confirmations it brings.
+    #[instrument(name = "follower_tick", skip_all, fields(chain_id = %self.chain.chain_id))]
+    pub async fn tick(&mut self) -> Result<TickOutcome, FollowerError> {
+        let watched = self.watch.refresh(&self.store).await?;
+        if watched > 0 {
+            debug!(changes = watched, total = self.watch.len(), "watch set refreshed");
+        }
+        self.metrics.watched.set(self.watch.len() as i64);
+
+        let head = self.rpc.head().await?;
+        self.metrics.head.with_label_values(&[&self.label]).set(head as i64);
+        let checkpoint = match self.store.checkpoint(self.chain.chain_id).await? {
+            Some(checkpoint) => checkpoint,
+            None => self.first_checkpoint(head).await?,
+        };
+        self.report_cursor(checkpoint.number, head);
+
+        if checkpoint.number >= head {
+            self.evaluate(head).await?;
+            return Ok(TickOutcome::AtHead { head });
+        }
+
+        let from = checkpoint.number + 1;
+        let (to, logs) = loop {
+            let to = head.min(from + self.range.get() - 1);
+            match self.rpc.transfer_logs(&self.tokens, from, to).await {
+                Ok(logs) => break (to, logs),
+                Err(FollowerError::Rpc(e)) if is_range_too_large(&e.to_string()) => {
+                    if !self.range.shrink() {
+                        return Err(FollowerError::Rpc(e));
+                    }
+                    debug!(range = self.range.get(), "rpc refused the range; halving it");
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.range.observe(logs.len());
+        self.metrics.range_blocks.with_label_values(&[&self.label]).set(self.range.get() as i64);
+        self.metrics.logs.with_label_values(&[&self.label]).inc_by(logs.len() as u64);
+
+        // The end block must exist on this node, or its logs may be incomplete.
+        let Some(end) = self.rpc.block(to).await? else {
+            return Ok(TickOutcome::NodeBehind { block: to });
+        };
+
+        let transfers = self.match_logs(&logs, end.number, end.hash)?;
+        let now = clock::now_ms();
+        let threshold = self.threshold();
+        let mut tx = self.store.begin().await?;
+        let mut credits = 0;
+        for (transfer, payment_id) in &transfers {
+            let outcome = credit::apply(&self.store, &mut tx, transfer, payment_id, head, threshold, now).await?;
+            if let CreditOutcome::Applied(kind) = outcome {
+                credits += 1;
+                self.metrics.credits.with_label_values(&[&self.label, kind.as_str()]).inc();
+                info!(payment_id = %payment_id, tx = %transfer.tx_hash, amount = %transfer.amount, event = kind.as_str(), "transfer credited");
+            }
+            let block = Checkpoint { number: transfer.block_number, hash: transfer.block_hash };
+            self.store.save_block_hash(&mut tx, self.chain.chain_id, block).await?;
+        }
+        let cursor = Checkpoint { number: end.number, hash: end.hash };
+        self.store.save_checkpoint(&mut tx, self.chain.chain_id, cursor, now).await?;
+        self.store.commit_with_events(tx).await?;
+        self.report_cursor(to, head);
+
+        self.evaluate(head).await?;
+        Ok(TickOutcome::Advanced { from, to, head, logs: logs.len(), credits })
+    }
+
+    /// A chain seen for the first time starts one range behind the head, so that payments created
+    /// just before payscan first reached it are still found.
+    async fn first_checkpoint(&self, head: u64) -> Result<Checkpoint, FollowerError> {
+        let number = head.saturating_sub(self.range.get());
+        let block = self.rpc.block(number).await?.ok_or(FollowerError::Incomplete("the start block"))?;
+        let checkpoint = Checkpoint { number, hash: block.hash };
+        let mut tx = self.store.begin().await?;
+        self.store.save_checkpoint(&mut tx, self.chain.chain_id, checkpoint, clock::now_ms()).await?;
+        tx.commit().await.map_err(payscan_core::store::StoreError::from)?;
+        info!(block = number, head, "chain followed for the first time");
+        Ok(checkpoint)
+    }
+
+    /// Decodes the logs and keeps the transfers to watched destinations.
+    fn match_logs(
+        &self,
+        logs: &[Log],
+        end: u64,
+        end_hash: alloy::primitives::B256,
+    ) -> Result<Vec<(Transfer, payscan_core::PaymentId)>, FollowerError> {
+        let mut matched = Vec::new();
+        for log in logs {
+            if log.removed || !self.tokens.contains(&log.inner.address) {
+                continue;
+            }
+            let Ok(decoded) = log.log_decode::<IERC20::Transfer>() else {
+                // Not a standard Transfer (e.g. a non-indexed variant); not a payment to us.
+                continue;
+            };
+            let event = &decoded.inner.data;
+            let Some(payment_id) = self.watch.get(&event.to) else { continue };
+            let (Some(tx_hash), Some(log_index), Some(block_number), Some(block_hash)) =
+                (log.transaction_hash, log.log_index, log.block_number, log.block_hash)
+            else {
+                return Err(FollowerError::Incomplete("log position"));
+            };
+            // A log of the end block whose hash differs was read across a reorg: retry the range.
+            if block_number == end && block_hash != end_hash {
+                return Err(FollowerError::Incomplete("a consistent end block"));
+            }
+            matched.push((
+                Transfer {
+                    chain_id: self.chain.chain_id,
+                    token: log.inner.address,
+                    from: event.from,
+                    to: event.to,
+                    amount: BaseUnits(event.value),
+                    tx_hash,
+                    log_index,
+                    block_number,
+                    block_hash,
+                },
+                payment_id,
+            ));
+        }
+        Ok(matched)
+    }
+
+    async fn evaluate(&self, head: u64) -> Result<(), FollowerError> {
+        let evaluation =
+            confirmations::evaluate(&self.store, self.chain.chain_id, head, self.threshold(), clock::now_ms()).await?;
+        if evaluation.completed + evaluation.underpaid > 0 {
+            info!(
+                completed = evaluation.completed,
+                underpaid = evaluation.underpaid,
+                head,
+                "payments reached the threshold"
+            );
+        }
+        Ok(())
+    }
+
+    fn report_cursor(&self, cursor: u64, head: u64) {
+        self.metrics.cursor.with_label_values(&[&self.label]).set(cursor as i64);
+        self.metrics.lag_blocks.with_label_values(&[&self.label]).set(head.saturating_sub(cursor) as i64);
+    }
+
+    /// Ticks until cancelled. Errors are logged, counted and retried with backoff; only an error
+    /// that retrying cannot fix ends the loop, and it is returned.
+    pub async fn run(mut self, cancel: CancellationToken, poll: Duration) -> Result<(), FollowerError> {
+        info!(chain_id = %self.chain.chain_id, rpc = self.rpc.url(), tokens = self.tokens.len(), "follower started");
+        let mut backoff = poll;
+        let mut progress = Progress::new();
+        while !cancel.is_cancelled() {
+            let wait = match self.tick().await {
+                Ok(TickOutcome::Advanced { from, to, head, logs, .. }) => {
+                    backoff = poll;
+                    progress.record(to - from + 1, logs, to, head);
+                    if to < head {
+                        continue;
+                    }
+                    poll
+                }
+                Ok(TickOutcome::AtHead { .. }) => {
+                    backoff = poll;
+                    poll
+                }
+                Ok(TickOutcome::NodeBehind { block }) => {
+                    debug!(block, "rpc node is behind its own head; waiting");
+                    poll
+                }
+                Err(e) => {
+                    self.metrics.rpc_errors.with_label_values(&[&self.label, e.kind()]).inc();
+                    if !e.is_retryable() {
+                        error!(chain_id = %self.chain.chain_id, error = %e, "follower stopped");
+                        return Err(e);
+                    }
+                    warn!(chain_id = %self.chain.chain_id, error = %e, retry_in_ms = backoff.as_millis() as u64, "follower tick failed");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        info!(chain_id = %self.chain.chain_id, "follower stopped");
+        Ok(())
+    }
+}
+
+/// Backfill progress, logged every few seconds while the follower is behind.
+struct Progress {
+    since: Instant,
+    blocks: u64,
+    logs: usize,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn new() -> Self {
+        Self { since: Instant::now(), blocks: 0, logs: 0 }
+    }
+
+    fn record(&mut self, blocks: u64, logs: usize, cursor: u64, head: u64) {
+        self.blocks += blocks;
+        self.logs += logs;
+        let elapsed = self.since.elapsed();
+        if elapsed >= Self::EVERY {
+            let secs = elapsed.as_secs_f64();
+            if head > cursor {
+                info!(
+                    blocks_per_s = (self.blocks as f64 / secs).round(),
+                    logs_per_s = (self.logs as f64 / secs).round(),
+                    cursor,
+                    head,
+                    lag_blocks = head - cursor,
+                    "backfilling"
+                );
+            }
+            *self = Self::new();
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! payscan's scanner: one follower per chain that finds registry-token transfers to watched
+//! destinations, counts their confirmations, and the dispatcher that delivers the resulting
+//! webhooks.
+
+pub mod abi;
+pub mod confirmations;
+pub mod credit;
+pub mod dispatcher;
+pub mod error;
+pub mod follower;
+pub mod metrics;
+pub mod range;
+pub mod rpc;
+pub mod watch;
+
+pub use dispatcher::Dispatcher;
+pub use error::FollowerError;
+pub use follower::Follower;
+pub use metrics::ScannerMetrics;
+pub use watch::WatchSet;

@@ -1,0 +1,54 @@
+//! Prometheus metrics of the followers and the dispatcher, registered once.
+
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// The scanner's metrics.
+#[derive(Debug, Clone)]
+pub struct ScannerMetrics {
+    pub head: IntGaugeVec,
+    pub cursor: IntGaugeVec,
+    pub lag_blocks: IntGaugeVec,
+    pub logs: IntCounterVec,
+    pub credits: IntCounterVec,
+    pub rpc_errors: IntCounterVec,
+    pub range_blocks: IntGaugeVec,
+    pub watched: IntGauge,
+    pub deliveries: IntCounterVec,
+    pub outbox_depth: IntGauge,
+}
+
+impl ScannerMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+            let metric = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let metric = IntGauge::new(name, help)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        Ok(Self {
+            head: gauge_vec("payscan_chain_head_block", "Newest block the chain's RPC reported", &["chain_id"])?,
+            cursor: gauge_vec("payscan_chain_cursor_block", "Last block the follower processed", &["chain_id"])?,
+            lag_blocks: gauge_vec("payscan_chain_lag_blocks", "Head minus cursor", &["chain_id"])?,
+            logs: counter_vec("payscan_transfer_logs_total", "Transfer logs fetched", &["chain_id"])?,
+            credits: counter_vec("payscan_credits_total", "Transfers credited, by event", &["chain_id", "event"])?,
+            rpc_errors: counter_vec(
+                "payscan_follower_errors_total",
+                "Failed follower ticks, by kind",
+                &["chain_id", "kind"],
+            )?,
+            range_blocks: gauge_vec("payscan_log_range_blocks", "Current eth_getLogs block range", &["chain_id"])?,
+            watched: gauge("payscan_watched_destinations", "Destinations in the watch set")?,
+            deliveries: counter_vec("payscan_webhook_deliveries_total", "Delivery attempts, by outcome", &["outcome"])?,
+            outbox_depth: gauge("payscan_outbox_depth", "Deliveries not yet delivered")?,
+        })
+    }
+}

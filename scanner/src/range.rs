@@ -1,0 +1,101 @@
+//! The eth_getLogs block range: halved when a provider refuses a range as too large, grown again
+//! while answers stay small.
+
+/// Adaptive block-range size.
+#[derive(Debug, Clone)]
+pub struct RangeSizer {
+    current: u64,
+    max: u64,
+}
+
+/// Logs per answer below which the range grows.
+const QUIET_LOGS: usize = 1_000;
+
+impl RangeSizer {
+    pub fn new(max: u64) -> Self {
+        Self { current: max.clamp(1, 100), max: max.max(1) }
+    }
+
+    pub fn get(&self) -> u64 {
+        self.current
+    }
+
+    /// After a "too many results" refusal. False when already at one block.
+    pub fn shrink(&mut self) -> bool {
+        if self.current == 1 {
+            return false;
+        }
+        self.current = (self.current / 2).max(1);
+        true
+    }
+
+    /// After a successful answer with `logs` logs.
+    pub fn observe(&mut self, logs: usize) {
+        if logs < QUIET_LOGS {
+            self.current = (self.current * 2).min(self.max);
+        }
+    }
+}
+
+/// Whether an RPC error message means the range or result set was too large. Providers word it
+/// differently (geth, erigon, Infura, Alchemy, QuickNode, Ankr, BSC nodes).
+pub fn is_range_too_large(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "query returned more than",
+        "more than 10000 results",
+        "too many results",
+        "response size exceeded",
+        "response size should not",
+        "log response size exceeded",
+        "block range is too wide",
+        "block range too large",
+        "exceed maximum block range",
+        "exceeds max block range",
+        "range too large",
+        "range is too large",
+        "limit exceeded",
+        "too large",
+        "query timeout exceeded",
+        "is limited to",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinks_and_grows_within_bounds() {
+        let mut range = RangeSizer::new(2000);
+        assert_eq!(range.get(), 100);
+        range.observe(5);
+        assert_eq!(range.get(), 200);
+        for _ in 0..10 {
+            range.observe(0);
+        }
+        assert_eq!(range.get(), 2000);
+        range.observe(50_000);
+        assert_eq!(range.get(), 2000);
+        while range.shrink() {}
+        assert_eq!(range.get(), 1);
+    }
+
+    #[test]
+    fn recognises_providers_wordings() {
+        for message in [
+            "query returned more than 10000 results",
+            "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range",
+            "exceed maximum block range: 5000",
+            "eth_getLogs is limited to a 10,000 range",
+            "block range is too wide",
+            "Query timeout exceeded. Consider reducing your block range",
+        ] {
+            assert!(is_range_too_large(message), "{message}");
+        }
+        assert!(!is_range_too_large("execution reverted"));
+        assert!(!is_range_too_large("header not found"));
+    }
+}

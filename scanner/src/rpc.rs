@@ -1,0 +1,69 @@
+//! One chain's JSON-RPC endpoint, with the few calls a follower makes.
+
+use std::time::Duration;
+
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::client::RpcClient;
+use alloy::rpc::types::{Filter, Log};
+use alloy::sol_types::SolEvent;
+use alloy::transports::http::Http;
+
+use crate::abi::IERC20;
+use crate::error::FollowerError;
+
+/// A block's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRef {
+    pub number: u64,
+    pub hash: B256,
+    pub parent_hash: B256,
+}
+
+/// A chain's RPC endpoint.
+#[derive(Debug, Clone)]
+pub struct ChainRpc {
+    provider: RootProvider,
+    url: String,
+}
+
+impl ChainRpc {
+    /// An HTTP endpoint; each call gives up after `timeout`.
+    pub fn http(url: &str, timeout: Duration) -> Result<Self, FollowerError> {
+        let parsed: reqwest::Url = url.parse().map_err(|_| FollowerError::BadUrl(url.to_owned()))?;
+        let client =
+            reqwest::Client::builder().timeout(timeout).build().map_err(|_| FollowerError::BadUrl(url.to_owned()))?;
+        let is_local = parsed.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost");
+        let rpc = RpcClient::new(Http::with_client(client, parsed), is_local);
+        Ok(Self { provider: RootProvider::new(rpc), url: url.to_owned() })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn provider(&self) -> &RootProvider {
+        &self.provider
+    }
+
+    pub async fn head(&self) -> Result<u64, FollowerError> {
+        Ok(self.provider.get_block_number().await?)
+    }
+
+    /// A block's number and hash; `None` when this node does not have it (yet).
+    pub async fn block(&self, number: u64) -> Result<Option<BlockRef>, FollowerError> {
+        let block = self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await?;
+        Ok(block.map(|b| BlockRef { number: b.header.number, hash: b.header.hash, parent_hash: b.header.parent_hash }))
+    }
+
+    /// `Transfer` logs of the given token contracts in `[from, to]`.
+    pub async fn transfer_logs(&self, tokens: &[Address], from: u64, to: u64) -> Result<Vec<Log>, FollowerError> {
+        let filter = Filter::new()
+            .address(tokens.to_vec())
+            .event_signature(IERC20::Transfer::SIGNATURE_HASH)
+            .from_block(from)
+            .to_block(to);
+        Ok(self.provider.get_logs(&filter).await?)
+    }
+}

@@ -1,0 +1,68 @@
+//! The destinations being watched, in memory, so that matching a log costs one hash lookup
+//! whatever the number of open payments.
+
+use alloy::primitives::Address;
+use dashmap::DashMap;
+use payscan_core::store::{Store, StoreError};
+use payscan_core::{PaymentId, PaymentStatus};
+use tokio::sync::Mutex;
+
+/// Destination → payment, for every payment that can still receive money. The address is the same
+/// on every EVM chain, so one set serves all followers: a transfer on another chain or token than
+/// the payment's rail is still seen (and reported as misdirected).
+#[derive(Debug, Default)]
+pub struct WatchSet {
+    by_address: DashMap<Address, PaymentId>,
+    /// The newest payment change loaded, guarded so that one refresh runs at a time.
+    seq: Mutex<i64>,
+}
+
+const PAGE: i64 = 10_000;
+
+impl WatchSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A payment still receives money until it is released, refunded, failed or cancelled.
+    fn watchable(status: PaymentStatus) -> bool {
+        matches!(status, PaymentStatus::Pending | PaymentStatus::Processing | PaymentStatus::Completed)
+    }
+
+    /// Loads payment changes made since the last refresh (by this or any other instance).
+    /// Returns how many were applied.
+    pub async fn refresh(&self, store: &Store) -> Result<usize, StoreError> {
+        let mut seq = self.seq.lock().await;
+        let mut applied = 0;
+        loop {
+            let changes = store.watch_changes(*seq, PAGE).await?;
+            let Some(last) = changes.last() else { break };
+            *seq = last.seq;
+            let full_page = changes.len() as i64 == PAGE;
+            for change in changes {
+                if Self::watchable(change.status) {
+                    self.by_address.insert(change.destination, change.payment_id);
+                } else {
+                    self.by_address.remove_if(&change.destination, |_, id| *id == change.payment_id);
+                }
+                applied += 1;
+            }
+            if !full_page {
+                break;
+            }
+        }
+        Ok(applied)
+    }
+
+    pub fn get(&self, address: &Address) -> Option<PaymentId> {
+        self.by_address.get(address).map(|id| id.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_address.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_address.is_empty()
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what payscan's dev chain and tests need, from the npm registry: anvil
+# (@foundry-rs/anvil), solc-js and OpenZeppelin's contracts; then compiles contracts/src.
+# Idempotent: does nothing when both are already up to date.
+set -euo pipefail
+cd "$(dirname "$0")/../contracts"
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-tools: node and npm are needed (Node.js 18 or newer)" >&2
+  exit 1
+fi
+
+stamp=node_modules/.payscan-package.json
+if [ ! -f "$stamp" ] || ! cmp -s package.json "$stamp"; then
+  # anvil's postinstall would download nothing we need: its binary ships in the platform package.
+  npm install --no-audit --no-fund --ignore-scripts --loglevel=error
+  cp package.json "$stamp"
+fi
+
+anvil=$(ls node_modules/@foundry-rs/anvil-*/bin/anvil 2>/dev/null | head -n1 || true)
+if [ -z "$anvil" ]; then
+  echo "install-tools: no anvil binary for this platform in @foundry-rs/anvil" >&2
+  exit 1
+fi
+
+newest_source=$(ls -t src/*.sol compile.js package-lock.json | head -n1)
+if [ ! -f out/TestToken.json ] || [ "$newest_source" -nt out/TestToken.json ]; then
+  node compile.js
+fi
+echo "install-tools: $("$anvil" --version | head -n1), contracts compiled"

@@ -1,0 +1,213 @@
+//! A local anvil chain with payscan's test tokens: what `payscan dev` runs and what the end-to-end
+//! tests run against. anvil comes from the npm package `@foundry-rs/anvil` and the contracts are
+//! compiled with solc-js, both installed by `scripts/install-tools.sh`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::types::TransactionRequest;
+use alloy::sol_types::{SolCall, SolValue};
+use anyhow::{bail, Context};
+use tokio::process::{Child, Command};
+
+alloy::sol! {
+    /// payscan's test tokens (contracts/src).
+    interface ITestToken {
+        function mint(address to, uint256 amount) external;
+        function transfer(address to, uint256 amount) external returns (bool);
+        function balanceOf(address owner) external view returns (uint256);
+    }
+}
+
+/// Where the npm tools and compiled contracts live.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("PAYSCAN_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts"))
+}
+
+/// The anvil binary: `PAYSCAN_ANVIL`, else the npm package's platform binary, else `anvil` on PATH.
+pub fn anvil_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("PAYSCAN_ANVIL") {
+        return PathBuf::from(path);
+    }
+    let scope = tools_dir().join("node_modules/@foundry-rs");
+    if let Ok(entries) = std::fs::read_dir(&scope) {
+        for entry in entries.flatten() {
+            let candidate = entry.path().join("bin/anvil");
+            if entry.file_name().to_string_lossy().starts_with("anvil-") && candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from("anvil")
+}
+
+/// How to start anvil.
+#[derive(Debug, Clone)]
+pub struct AnvilOptions {
+    pub chain_id: u64,
+    /// Mine a block every N seconds; `None` mines one per transaction.
+    pub block_time: Option<u64>,
+    pub port: Option<u16>,
+    pub mnemonic: Option<String>,
+    pub accounts: u32,
+}
+
+impl Default for AnvilOptions {
+    fn default() -> Self {
+        Self { chain_id: 31337, block_time: None, port: None, mnemonic: None, accounts: 10 }
+    }
+}
+
+/// A running anvil node; killed when dropped.
+pub struct Anvil {
+    child: Child,
+    pub url: String,
+    pub chain_id: u64,
+    provider: RootProvider,
+}
+
+impl Anvil {
+    pub async fn spawn(options: AnvilOptions) -> anyhow::Result<Self> {
+        crate::telemetry::install_tls_provider();
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        let binary = anvil_binary();
+        let mut command = Command::new(&binary);
+        command
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--chain-id", &options.chain_id.to_string()])
+            .args(["--accounts", &options.accounts.to_string()])
+            .arg("--silent")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(seconds) = options.block_time {
+            command.args(["--block-time", &seconds.to_string()]);
+        }
+        if let Some(mnemonic) = &options.mnemonic {
+            command.args(["--mnemonic", mnemonic]);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {} (run scripts/install-tools.sh)", binary.display()))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let provider = RootProvider::new_http(url.parse()?);
+        let anvil = Self { child, url, chain_id: options.chain_id, provider };
+        for _ in 0..200 {
+            if anvil.provider.get_chain_id().await.is_ok() {
+                return Ok(anvil);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("anvil did not answer on port {port}")
+    }
+
+    pub fn provider(&self) -> &RootProvider {
+        &self.provider
+    }
+
+    /// The node's unlocked accounts.
+    pub async fn accounts(&self) -> anyhow::Result<Vec<Address>> {
+        Ok(self.provider.get_accounts().await?)
+    }
+
+    /// Mines `blocks` blocks at once.
+    pub async fn mine(&self, blocks: u64) -> anyhow::Result<()> {
+        let _: serde_json::Value = self.provider.raw_request("anvil_mine".into(), (U256::from(blocks),)).await?;
+        Ok(())
+    }
+
+    pub async fn head(&self) -> anyhow::Result<u64> {
+        Ok(self.provider.get_block_number().await?)
+    }
+
+    /// Stops the node (as `kill -9` would).
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A compiled contract's creation code (`contracts/out/<name>.json`).
+pub fn bytecode(name: &str) -> anyhow::Result<Bytes> {
+    let path = tools_dir().join("out").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} is missing (run scripts/install-tools.sh)", path.display()))?;
+    let artifact: serde_json::Value = serde_json::from_str(&text)?;
+    let hex = artifact["bytecode"].as_str().with_context(|| format!("{} has no bytecode", path.display()))?;
+    Ok(hex.parse()?)
+}
+
+/// Sends a transaction from an unlocked account and waits for its successful receipt.
+pub async fn send(provider: &RootProvider, request: TransactionRequest) -> anyhow::Result<(B256, Option<Address>)> {
+    let receipt = provider.send_transaction(request).await?.get_receipt().await?;
+    if !receipt.status() {
+        bail!("transaction {} reverted", receipt.transaction_hash);
+    }
+    Ok((receipt.transaction_hash, receipt.contract_address))
+}
+
+/// Deploys `TestToken` (EIP-2612 permit) or `PlainToken` with the given decimals.
+pub async fn deploy_token(
+    provider: &RootProvider,
+    from: Address,
+    contract: &str,
+    name: &str,
+    symbol: &str,
+    decimals: u8,
+) -> anyhow::Result<Address> {
+    let mut code = bytecode(contract)?.to_vec();
+    // uint8 is ABI-encoded as one 32-byte word, as a uint256 is.
+    code.extend((name.to_owned(), symbol.to_owned(), U256::from(decimals)).abi_encode_params());
+    let request = TransactionRequest::default().with_from(from).with_deploy_code(code);
+    let (_, address) = send(provider, request).await?;
+    address.context("deployment returned no contract address")
+}
+
+/// Mints test tokens.
+pub async fn mint(
+    provider: &RootProvider,
+    token: Address,
+    from: Address,
+    to: Address,
+    amount: U256,
+) -> anyhow::Result<B256> {
+    let call = ITestToken::mintCall { to, amount };
+    let request = TransactionRequest::default().with_from(from).with_to(token).with_input(call.abi_encode());
+    Ok(send(provider, request).await?.0)
+}
+
+/// An ERC-20 `transfer` from an unlocked account.
+pub async fn transfer(
+    provider: &RootProvider,
+    token: Address,
+    from: Address,
+    to: Address,
+    amount: U256,
+) -> anyhow::Result<B256> {
+    let call = ITestToken::transferCall { to, amount };
+    let request = TransactionRequest::default().with_from(from).with_to(token).with_input(call.abi_encode());
+    Ok(send(provider, request).await?.0)
+}
+
+/// A token balance.
+pub async fn balance_of(provider: &RootProvider, token: Address, owner: Address) -> anyhow::Result<U256> {
+    let call = ITestToken::balanceOfCall { owner };
+    let request = TransactionRequest::default().with_to(token).with_input(call.abi_encode());
+    let out = provider.call(request).await?;
+    Ok(ITestToken::balanceOfCall::abi_decode_returns(&out)?)
+}

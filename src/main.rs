@@ -1,0 +1,67 @@
+//! The payscan binary: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use payscan::{dev, telemetry, Application};
+use payscan_core::config::Config;
+
+/// Self-hosted stablecoin payments on EVM chains.
+#[derive(Debug, Parser)]
+#[command(name = "payscan", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon against the chains in chains.json (configuration from the environment and
+    /// payscan.toml; see README).
+    Serve,
+    /// Run a local anvil chain with test tokens and payscan on SQLite, and print what to try.
+    Dev {
+        /// Port of payscan's HTTP API.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Where the dev chain's registry, database and tokens are written.
+        #[arg(long, default_value = ".payscan-dev")]
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: Option<DevAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevAction {
+    /// Pay a payment from an anvil account and follow it until it completes.
+    Pay {
+        payment_id: String,
+        /// Amount in token units (default: the payment's amount).
+        #[arg(long)]
+        amount: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init();
+    telemetry::install_tls_provider();
+    match cli.command {
+        Command::Serve => {
+            let config = match Config::load() {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("payscan: {e}");
+                    std::process::exit(2);
+                }
+            };
+            Application::build(config).await?.run_until_stopped().await
+        }
+        Command::Dev { port, dir, action: None } => dev::run(dir, port).await,
+        Command::Dev { dir, action: Some(DevAction::Pay { payment_id, amount }), .. } => {
+            dev::pay(dir, &payment_id, amount).await
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Builds the daemon from its configuration: store, registry, keys, followers, dispatcher and the
+//! HTTP server. `Application::build` binds the listener first, so tests can start it on port 0.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use payscan_api::auth::JwtVerifier;
+use payscan_api::AppState;
+use payscan_core::config::Config;
+use payscan_core::registry::Registry;
+use payscan_core::store::Store;
+use payscan_custody::Deriver;
+use payscan_scanner::{Dispatcher, Follower, ScannerMetrics, WatchSet};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::tasks::Tasks;
+
+/// How long a follower's single RPC call may take.
+const RPC_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running payscan.
+pub struct Application {
+    address: SocketAddr,
+    store: Store,
+    tasks: Tasks,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Application {
+    /// Connects, migrates, binds and starts every background task.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        crate::telemetry::install_tls_provider();
+        let registry = Registry::load(&config.chains_path, &config.tokens_path)
+            .and_then(|r| r.with_rpc_overrides(&config.rpc_overrides))
+            .context("registry")?;
+        let deriver = Deriver::from_keys(&config.keys)?;
+        let store = Store::connect(config.database_url.expose_secret()).await.context("DATABASE_URL")?;
+
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("PAYSCAN_LISTEN {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let mut targets = Vec::new();
+        if config.webhook.self_target {
+            let host = if address.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { address.ip() };
+            targets.push(format!("http://{}/api/payment/amn-scanner/webhook", SocketAddr::new(host, address.port())));
+        }
+        targets.extend(config.webhook.targets.iter().cloned());
+        let store = store.with_webhook_targets(targets);
+
+        let metrics = prometheus::Registry::new_custom(Some("".into()), None).unwrap_or_default();
+        let scanner_metrics = ScannerMetrics::register(&metrics)?;
+        let watch = Arc::new(WatchSet::new());
+        watch.refresh(&store).await?;
+
+        let mut tasks = Tasks::new();
+        for chain in registry.chains() {
+            let follower = Follower::new(
+                chain.clone(),
+                store.clone(),
+                watch.clone(),
+                scanner_metrics.clone(),
+                config.scanner.max_block_range,
+                RPC_TIMEOUT,
+            )?;
+            let cancel = tasks.token();
+            let poll = config.scanner.poll_interval;
+            tasks.spawn(format!("follower-{}", chain.chain_id), follower.run(cancel, poll));
+        }
+        let dispatcher = Dispatcher::new(store.clone(), &config.webhook, scanner_metrics)?;
+        let cancel = tasks.token();
+        let idle_poll = config.scanner.poll_interval.min(Duration::from_secs(1));
+        tasks.spawn("webhook-dispatcher", async move {
+            dispatcher.run(cancel, idle_poll).await;
+            Ok::<_, std::convert::Infallible>(())
+        });
+
+        let state = AppState {
+            store: store.clone(),
+            registry: Arc::new(registry),
+            deriver: Arc::new(deriver),
+            jwt: Arc::new(JwtVerifier::new(config.jwt_secret.expose_secret().as_bytes())),
+            webhook_secret: Arc::new(config.webhook.secret.clone()),
+            metrics,
+            payment_ttl: config.payment_ttl,
+        };
+        let router = payscan_api::router(state);
+        let shutdown = tasks.token();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+        });
+        info!(%address, "payscan listening");
+        Ok(Self { address, store, tasks, server })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        info!("shutting down");
+        self.stop().await
+    }
+
+    /// Stops the server and every task, letting in-flight work finish.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.tasks.shutdown().await;
+        self.server.await??;
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
