@@ -44,24 +44,25 @@ enum DevAction {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let cli = Cli::parse();
     telemetry::init();
     telemetry::install_tls_provider();
-    match cli.command {
-        Command::Serve => {
-            let config = match Config::load() {
-                Ok(config) => config,
-                Err(e) => {
-                    eprintln!("payscan: {e}");
-                    std::process::exit(2);
-                }
-            };
-            Application::build(config).await?.run_until_stopped().await
-        }
+    let outcome = match cli.command {
+        Command::Serve => serve().await,
         Command::Dev { port, dir, action: None } => dev::run(dir, port).await,
         Command::Dev { dir, action: Some(DevAction::Pay { payment_id, amount }), .. } => {
             dev::pay(dir, &payment_id, amount).await
         }
+    };
+    // One line naming what stopped payscan, e.g. `payscan: PAYSCAN_LISTEN: `x` is not host:port`.
+    if let Err(e) = outcome {
+        eprintln!("payscan: {e:#}");
+        std::process::exit(2);
     }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = Config::load()?;
+    Application::build(config).await?.run_until_stopped().await
 }

@@ -379,3 +379,16 @@ mod tests {
         assert!(parse_schedule("").is_err());
     }
 }
+
+#[cfg(test)]
+mod readme {
+    /// The README's settings table must name every setting.
+    #[test]
+    fn documents_every_setting() {
+        let readme = include_str!("../../README.md");
+        for (env, key, ..) in super::SETTINGS {
+            assert!(readme.contains(&format!("`{env}`")), "README lacks {env}");
+            assert!(readme.contains(&format!("`{key}`")), "README lacks {key}");
+        }
+    }
+}

@@ -67,10 +67,10 @@ pub struct PermitDomain {
 /// Why a registry file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("{file}: {source}")]
-    Json { file: &'static str, source: serde_json::Error },
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{file}: {error}")]
+    Json { file: &'static str, error: serde_json::Error },
     #[error("chains.json: {0}")]
     Chain(String),
     #[error("tokens.json: {0}")]
@@ -88,7 +88,7 @@ impl Registry {
     pub fn load(chains: &Path, tokens: &Path) -> Result<Self, RegistryError> {
         let read = |path: &Path| {
             std::fs::read_to_string(path)
-                .map_err(|source| RegistryError::Read { path: path.display().to_string(), source })
+                .map_err(|error| RegistryError::Read { path: path.display().to_string(), error })
         };
         Self::from_json(&read(chains)?, &read(tokens)?)
     }
@@ -96,9 +96,9 @@ impl Registry {
     /// Parses and validates the two documents.
     pub fn from_json(chains_json: &str, tokens_json: &str) -> Result<Self, RegistryError> {
         let mut chains: Vec<Chain> =
-            serde_json::from_str(chains_json).map_err(|source| RegistryError::Json { file: "chains.json", source })?;
+            serde_json::from_str(chains_json).map_err(|error| RegistryError::Json { file: "chains.json", error })?;
         let tokens: BTreeMap<String, Vec<Token>> =
-            serde_json::from_str(tokens_json).map_err(|source| RegistryError::Json { file: "tokens.json", source })?;
+            serde_json::from_str(tokens_json).map_err(|error| RegistryError::Json { file: "tokens.json", error })?;
 
         let mut ids = HashSet::new();
         let mut short_names = HashSet::new();

@@ -46,7 +46,14 @@ impl std::fmt::Debug for Deriver {
 impl Deriver {
     /// From an account-level xpub (`xpub…` of m/44'/60'/0').
     pub fn from_xpub(xpub: &str) -> Result<Self, DeriveError> {
-        let account = MainnetEncoder::xpub_from_base58(xpub.trim()).map_err(|_| DeriveError::BadXpub)?;
+        let xpub = xpub.trim();
+        // A serialized extended key is 78 bytes plus a 4-byte checksum: 111 base58 characters.
+        // Checked first because the decoder underflows (panics) on inputs shorter than a checksum.
+        const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+        if xpub.len() != 111 || !xpub.chars().all(|c| BASE58.contains(c)) {
+            return Err(DeriveError::BadXpub);
+        }
+        let account = MainnetEncoder::xpub_from_base58(xpub).map_err(|_| DeriveError::BadXpub)?;
         let depth = AsRef::<coins_bip32::primitives::XKeyInfo>::as_ref(&account).depth;
         if depth != 3 {
             return Err(DeriveError::WrongDepth(depth));
@@ -141,7 +148,9 @@ mod tests {
 
     #[test]
     fn refuses_wrong_keys() {
-        assert_eq!(Deriver::from_xpub("xpub-nope").err(), Some(DeriveError::BadXpub));
+        for bad in ["", "x", "xpub-nope", "1111", &"z".repeat(111), &"0".repeat(111)] {
+            assert_eq!(Deriver::from_xpub(bad).err(), Some(DeriveError::BadXpub), "{bad}");
+        }
         assert_eq!(Deriver::from_mnemonic("not a mnemonic").err(), Some(DeriveError::BadMnemonic));
         // A BIP-32 test vector's master key: depth 0, not an account key.
         let master = "xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8YtGqsefD265TMg7usUDFdp6W1EGMcet8";

@@ -57,7 +57,8 @@ impl Dispatcher {
 
     /// One step: claim what is due, deliver it concurrently, record each outcome.
     pub async fn try_dispatch(&self) -> Result<DispatchOutcome, StoreError> {
-        let lease = self.timeout + Duration::from_secs(30);
+        // A lease only has to outlive one attempt; after a crash the delivery is retried soon.
+        let lease = self.timeout + Duration::from_secs(5);
         let due = self.store.claim_deliveries(self.batch, lease, clock::now_ms()).await?;
         if due.is_empty() {
             self.metrics.outbox_depth.set(self.store.outbox_depth().await?);

@@ -1,1 +1,11 @@
+//! End-to-end tests: payscan over HTTP against a real anvil chain and real databases.
 
+#![allow(unreachable_pub)]
+
+mod support;
+
+mod errors;
+mod intents;
+mod payments;
+mod restart;
+mod webhooks;

@@ -1,0 +1,440 @@
+//! What every end-to-end test uses: a fresh database (SQLite file or a new PostgreSQL database), a
+//! fresh anvil chain with payscan's test tokens, payscan itself on 127.0.0.1:0, and a webhook
+//! receiver that verifies signatures with the independent `standardwebhooks` crate.
+
+#![allow(dead_code)]
+
+pub mod receiver;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, U256};
+use payscan::devchain::{self, Anvil, AnvilOptions};
+use payscan::Application;
+use payscan_core::config::Config;
+use payscan_core::webhook::WebhookSecret;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor};
+
+pub use receiver::Receiver;
+
+/// The mnemonic payscan derives destinations from in tests (not anvil's, so destinations hold
+/// nothing until paid).
+pub const MNEMONIC: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+/// Confirmations the test chains require.
+pub const THRESHOLD: u64 = 3;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend: `both_backends!(name, |backend| async move { … })`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::support::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)($crate::support::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+fn unique() -> String {
+    ulid::Ulid::new().to_string().to_ascii_lowercase()
+}
+
+/// A scratch directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("payscan-test-{}", unique()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A database of its own for one test.
+pub struct Database {
+    pub url: String,
+    pg: Option<(String, String)>,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("PAYSCAN_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+impl Database {
+    pub async fn fresh(backend: Backend, dir: &TempDir) -> Self {
+        match backend {
+            Backend::Sqlite => Self { url: format!("sqlite://{}", dir.0.join("payscan.db").display()), pg: None },
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("payscan_t_{}", unique());
+                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL at 127.0.0.1:5432");
+                conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+                let base = admin.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or(admin.clone());
+                Self { url: format!("{base}/{name}"), pg: Some((admin, name)) }
+            }
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime
+                    .block_on(async {
+                        let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                        conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await?;
+                        Ok::<_, sqlx::Error>(())
+                    })
+                    .map_err(std::io::Error::other)
+            })
+            .join();
+        }
+    }
+}
+
+/// A fresh anvil with USDC (6 decimals, permit) and USDT (18 decimals, plain ERC-20).
+pub struct TestChain {
+    pub anvil: Anvil,
+    pub chain_id: u64,
+    pub short_name: String,
+    pub usdc: Address,
+    pub usdt: Address,
+    pub payer: Address,
+    pub deployer: Address,
+}
+
+impl TestChain {
+    pub async fn start(chain_id: u64) -> Self {
+        Self::start_with(AnvilOptions { chain_id, ..Default::default() }).await
+    }
+
+    pub async fn start_with(options: AnvilOptions) -> Self {
+        let chain_id = options.chain_id;
+        let anvil = Anvil::spawn(options).await.expect("anvil (run scripts/install-tools.sh)");
+        let accounts = anvil.accounts().await.expect("accounts");
+        let (deployer, payer) = (accounts[0], accounts[1]);
+        let usdc =
+            devchain::deploy_token(anvil.provider(), deployer, "TestToken", "USD Coin", "USDC", 6).await.expect("USDC");
+        let usdt = devchain::deploy_token(anvil.provider(), deployer, "PlainToken", "Tether USD", "USDT", 18)
+            .await
+            .expect("USDT");
+        Self { anvil, chain_id, short_name: format!("TEST{chain_id}"), usdc, usdt, payer, deployer }
+    }
+
+    /// Mints `amount` to the payer and transfers it to `to`; returns the transfer's hash.
+    pub async fn pay(&self, token: Address, to: Address, amount: U256) -> B256 {
+        let provider = self.anvil.provider();
+        devchain::mint(provider, token, self.payer, self.payer, amount).await.expect("mint");
+        devchain::transfer(provider, token, self.payer, to, amount).await.expect("transfer")
+    }
+
+    pub async fn mine(&self, blocks: u64) {
+        self.anvil.mine(blocks).await.expect("anvil_mine");
+    }
+
+    fn registry_entries(&self) -> (Value, Value) {
+        let chain = json!({
+            "chainId": self.chain_id, "name": format!("Test chain {}", self.chain_id), "shortName": self.short_name,
+            "rpcUrl": self.anvil.url, "nativeCurrency": { "name": "Ether", "symbol": "ETH", "decimals": 18 },
+            "confirmationThreshold": THRESHOLD, "confirmationFloor": 1
+        });
+        let tokens = json!([
+            { "address": self.usdc.to_checksum(None), "symbol": "USDC", "decimals": 6, "name": "USD Coin",
+              "permit": { "name": "USD Coin", "version": "1" } },
+            { "address": self.usdt.to_checksum(None), "symbol": "USDT", "decimals": 18, "name": "Tether USD" }
+        ]);
+        (chain, tokens)
+    }
+}
+
+/// How to start payscan for a test.
+pub struct AppOptions<'a> {
+    pub backend: Backend,
+    pub chains: Vec<&'a TestChain>,
+    pub targets: Vec<String>,
+    pub retry: &'a str,
+    pub self_webhook: bool,
+    /// Configure PAYSCAN_XPUB instead of PAYSCAN_MNEMONIC.
+    pub xpub: Option<String>,
+}
+
+impl<'a> AppOptions<'a> {
+    pub fn new(backend: Backend, chain: &'a TestChain) -> Self {
+        Self {
+            backend,
+            chains: vec![chain],
+            targets: Vec::new(),
+            retry: "300ms,600ms,900ms",
+            self_webhook: true,
+            xpub: None,
+        }
+    }
+}
+
+/// Everything a payscan process needs to start: its database, registry files and settings.
+pub struct TestEnv {
+    pub env: HashMap<String, String>,
+    pub jwt_secret: String,
+    pub webhook_secret: String,
+    pub db: Database,
+    pub dir: TempDir,
+}
+
+impl TestEnv {
+    pub async fn new(options: &AppOptions<'_>) -> Self {
+        payscan::telemetry::init_for_tests();
+        let dir = TempDir::new();
+        let db = Database::fresh(options.backend, &dir).await;
+        let mut chains = Vec::new();
+        let mut tokens = serde_json::Map::new();
+        for chain in &options.chains {
+            let (c, t) = chain.registry_entries();
+            chains.push(c);
+            tokens.insert(chain.chain_id.to_string(), t);
+        }
+        let chains_path = dir.0.join("chains.json");
+        let tokens_path = dir.0.join("tokens.json");
+        std::fs::write(&chains_path, Value::Array(chains).to_string()).expect("write chains.json");
+        std::fs::write(&tokens_path, Value::Object(tokens).to_string()).expect("write tokens.json");
+
+        let jwt_secret = format!("test-jwt-secret-{}", unique());
+        let webhook_secret = WebhookSecret::generate();
+        let mut env: HashMap<String, String> = [
+            ("DATABASE_URL", db.url.clone()),
+            ("PAYSCAN_LISTEN", "127.0.0.1:0".to_owned()),
+            ("PAYSCAN_CHAINS", chains_path.display().to_string()),
+            ("PAYSCAN_TOKENS", tokens_path.display().to_string()),
+            ("PAYSCAN_JWT_SECRET", jwt_secret.clone()),
+            ("PAYSCAN_WEBHOOK_SECRET", webhook_secret.clone()),
+            ("PAYSCAN_WEBHOOK_TARGETS", options.targets.join(",")),
+            ("PAYSCAN_WEBHOOK_RETRY", options.retry.to_owned()),
+            ("PAYSCAN_WEBHOOK_TIMEOUT", "2s".to_owned()),
+            ("PAYSCAN_SELF_WEBHOOK", options.self_webhook.to_string()),
+            ("PAYSCAN_POLL_MS", "100".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        match &options.xpub {
+            Some(xpub) => env.insert("PAYSCAN_XPUB".to_owned(), xpub.clone()),
+            None => env.insert("PAYSCAN_MNEMONIC".to_owned(), MNEMONIC.to_owned()),
+        };
+        Self { env, jwt_secret, webhook_secret, db, dir }
+    }
+}
+
+/// A running payscan and what a test needs to talk to it.
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub jwt_secret: String,
+    pub webhook_secret: String,
+    app: Option<Application>,
+    pub env: Arc<TestEnv>,
+}
+
+impl TestApp {
+    /// payscan in this process, on a free port.
+    pub async fn spawn(options: AppOptions<'_>) -> Self {
+        let env = TestEnv::new(&options).await;
+        let config = Config::from_sources(&env.env, None).expect("test config");
+        let app = Application::build(config).await.expect("payscan starts");
+        Self::client(format!("http://{}", app.address()), Some(app), Arc::new(env))
+    }
+
+    fn client(url: String, app: Option<Application>, env: Arc<TestEnv>) -> Self {
+        Self {
+            url,
+            http: reqwest::Client::new(),
+            jwt_secret: env.jwt_secret.clone(),
+            webhook_secret: env.webhook_secret.clone(),
+            app,
+            env,
+        }
+    }
+
+    /// payscan with one more webhook target: a receiver that knows payscan's signing secret. The
+    /// target's port is reserved first, since the secret exists only once payscan is configured.
+    pub async fn spawn_with_receiver(mut options: AppOptions<'_>) -> (Self, Receiver) {
+        let port = payscan::devchain::free_port().expect("free port");
+        options.targets.push(format!("http://127.0.0.1:{port}/hook"));
+        let app = Self::spawn(options).await;
+        let receiver = Receiver::start_on(port, &app.webhook_secret).await;
+        (app, receiver)
+    }
+
+    /// A token for `sub` with `role`, valid for an hour.
+    pub fn token(&self, sub: &str, role: &str) -> String {
+        payscan::dev::token(&self.jwt_secret, sub, role, Duration::from_secs(3600)).expect("token")
+    }
+
+    pub fn admin(&self) -> String {
+        self.token("admin-1", "admin")
+    }
+
+    /// POSTs JSON with an optional bearer token.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.url)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.unwrap_or_else(|e| panic!("POST {path} {body}: {e:?}"))).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.expect("request")).await
+    }
+
+    /// Creates an intent as `buyer` and returns its `data`, asserting a 200.
+    pub async fn intent(&self, buyer: &str, body: Value) -> Value {
+        let (status, response) =
+            self.post("/api/payment/request-network/intents", Some(&self.token(buyer, "buyer")), &body).await;
+        assert_eq!(status, StatusCode::OK, "intent refused: {response}");
+        response["data"].clone()
+    }
+
+    /// A payment as an admin sees it (with transfers and webhook deliveries).
+    pub async fn payment(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/payment/{id}"), Some(&self.admin())).await;
+        assert_eq!(status, StatusCode::OK, "payment {id}: {body}");
+        body["data"].clone()
+    }
+
+    /// Polls the payment until `done` holds or `timeout` passes.
+    pub async fn wait_for(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let payment = self.payment(id).await;
+            if done(&payment) {
+                return payment;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; payment is {payment:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
+        self.wait_for(id, status, |p| p["status"] == status).await
+    }
+
+    /// Waits until every delivery of the payment's events left the pending state.
+    pub async fn wait_for_deliveries(&self, id: &str, count: usize) -> Value {
+        self.wait_for(id, "webhook deliveries", |p| {
+            let webhooks = p["webhooks"].as_array().cloned().unwrap_or_default();
+            webhooks.len() == count && webhooks.iter().all(|w| w["status"] != "pending")
+        })
+        .await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await.expect("graceful stop");
+        }
+    }
+}
+
+/// payscan as a separate process (`payscan serve`), for tests that kill it.
+pub struct Daemon {
+    child: std::process::Child,
+}
+
+impl Daemon {
+    /// Starts `payscan serve` with `env` and waits until its API answers. Returns the daemon and a
+    /// client for it.
+    pub async fn start(env: Arc<TestEnv>, port: u16) -> (Self, TestApp) {
+        let mut vars = env.env.clone();
+        vars.insert("PAYSCAN_LISTEN".to_owned(), format!("127.0.0.1:{port}"));
+        vars.insert("RUST_LOG".to_owned(), "warn".to_owned());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_payscan"))
+            .arg("serve")
+            .env_clear()
+            .envs(&vars)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("start payscan serve");
+        let daemon = Self { child };
+        let client = TestApp::client(format!("http://127.0.0.1:{port}"), None, env);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.http.get(format!("{}/api/payment/health", client.url)).send().await.is_err() {
+            assert!(Instant::now() < deadline, "payscan serve did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (daemon, client)
+    }
+
+    /// `kill -9`: no shutdown, no flush.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// An intent body for the test chain.
+pub fn intent_body(offer: &str, amount: &str, token: &str, chain: &TestChain) -> Value {
+    json!({
+        "purchaseRequestId": format!("pr-{offer}"),
+        "sellerOfferId": offer,
+        "sellerId": "seller-1",
+        "amount": amount,
+        "token": token,
+        "network": chain.chain_id,
+    })
+}
+
+/// `payment["x"]` as an address.
+pub fn address(value: &Value) -> Address {
+    value.as_str().expect("address string").parse().expect("address")
+}
+
+/// `payment["x"]` as a base-unit amount.
+pub fn units(value: &Value) -> U256 {
+    value.as_str().expect("amount string").parse().expect("amount")
+}

@@ -1,0 +1,136 @@
+//! A webhook target for tests: a real HTTP server that verifies each delivery with the
+//! `standardwebhooks` crate (an implementation independent of payscan's) and dedupes by
+//! `webhook-id` as a careful receiver does.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+/// One delivery that verified.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub event_type: String,
+    pub body: Value,
+    /// False when this `webhook-id` had been processed before.
+    pub first: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    deliveries: Vec<Delivery>,
+    unverified: usize,
+}
+
+/// A webhook receiver on 127.0.0.1.
+pub struct Receiver {
+    pub url: String,
+    pub address: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    failing: Arc<AtomicBool>,
+    server: JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    secret: String,
+    inner: Arc<Mutex<Inner>>,
+    failing: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    /// Listens on a free port.
+    pub async fn start(secret: &str) -> Self {
+        Self::start_on(0, secret).await
+    }
+
+    /// Listens on `port` (e.g. one a target was configured with before it came up).
+    pub async fn start_on(port: u16, secret: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind receiver");
+        let address = listener.local_addr().expect("address");
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let failing = Arc::new(AtomicBool::new(false));
+        let state = ReceiverState { secret: secret.to_owned(), inner: inner.clone(), failing: failing.clone() };
+        let app = Router::new().route("/hook", post(receive)).with_state(state);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url: format!("http://{address}/hook"), address, inner, failing, server }
+    }
+
+    /// Answers 500 to everything while set.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.inner.lock().expect("lock").deliveries.clone()
+    }
+
+    pub fn unverified(&self) -> usize {
+        self.inner.lock().expect("lock").unverified
+    }
+
+    /// Events processed (first delivery of each `webhook-id`) about one payment, in arrival order.
+    pub fn events_for(&self, payment_id: &str) -> Vec<Delivery> {
+        self.deliveries().into_iter().filter(|d| d.first && d.body["intentId"] == payment_id).collect()
+    }
+
+    /// How often each `webhook-id` arrived.
+    pub fn arrivals(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for d in self.deliveries() {
+            *counts.entry(d.id).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Waits until an event of `event_type` about `payment_id` has been processed.
+    pub async fn wait_for(&self, payment_id: &str, event_type: &str) -> Delivery {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(d) = self.events_for(payment_id).into_iter().find(|d| d.event_type == event_type) {
+                return d;
+            }
+            assert!(Instant::now() < deadline, "no {event_type} webhook for {payment_id}; got {:?}", self.deliveries());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn stop(self) {
+        self.server.abort();
+    }
+}
+
+async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if state.failing.load(Ordering::SeqCst) {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let verified =
+        standardwebhooks::Webhook::new(&state.secret).and_then(|webhook| webhook.verify(&body, &headers)).is_ok();
+    let mut inner = state.inner.lock().expect("lock");
+    if !verified {
+        inner.unverified += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let first = !inner.deliveries.iter().any(|d| d.id == id);
+    inner.deliveries.push(Delivery {
+        event_type: body["type"].as_str().unwrap_or_default().to_owned(),
+        id,
+        body,
+        first,
+    });
+    StatusCode::OK
+}
