@@ -85,7 +85,7 @@ pub async fn run(dir: PathBuf, port: u16) -> anyhow::Result<()> {
     std::fs::write(&chains_path, serde_json::to_string_pretty(&chains)?)?;
     std::fs::write(&tokens_path, serde_json::to_string_pretty(&tokens)?)?;
 
-    let jwt_secret = alloy::hex::encode(rand_bytes());
+    let jwt_secret = alloy::hex::encode(rand::random::<[u8; 32]>());
     let env: HashMap<String, String> = [
         ("DATABASE_URL", format!("sqlite://{}", dir.join("payscan.db").display())),
         ("PAYSCAN_LISTEN", format!("127.0.0.1:{port}")),
@@ -128,14 +128,6 @@ pub async fn run(dir: PathBuf, port: u16) -> anyhow::Result<()> {
     app.run_until_stopped().await?;
     drop(anvil);
     Ok(())
-}
-
-fn rand_bytes() -> [u8; 32] {
-    let mut bytes = [0u8; 32];
-    for chunk in bytes.chunks_mut(16) {
-        chunk.copy_from_slice(&ulid::Ulid::new().0.to_le_bytes());
-    }
-    bytes
 }
 
 /// Pays a payment from anvil's second account (minting the tokens first) and follows it.

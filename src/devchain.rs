@@ -186,8 +186,17 @@ pub async fn mint(
     to: Address,
     amount: U256,
 ) -> anyhow::Result<B256> {
-    let call = ITestToken::mintCall { to, amount };
-    let request = TransactionRequest::default().with_from(from).with_to(token).with_input(call.abi_encode());
+    call(provider, from, token, ITestToken::mintCall { to, amount }).await
+}
+
+/// Calls a contract from an unlocked account and waits for success.
+pub async fn call(
+    provider: &RootProvider,
+    from: Address,
+    contract: Address,
+    call: impl SolCall,
+) -> anyhow::Result<B256> {
+    let request = TransactionRequest::default().with_from(from).with_to(contract).with_input(call.abi_encode());
     Ok(send(provider, request).await?.0)
 }
 
@@ -199,9 +208,7 @@ pub async fn transfer(
     to: Address,
     amount: U256,
 ) -> anyhow::Result<B256> {
-    let call = ITestToken::transferCall { to, amount };
-    let request = TransactionRequest::default().with_from(from).with_to(token).with_input(call.abi_encode());
-    Ok(send(provider, request).await?.0)
+    call(provider, from, token, ITestToken::transferCall { to, amount }).await
 }
 
 /// A token balance.

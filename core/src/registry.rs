@@ -197,6 +197,12 @@ impl Registry {
 }
 
 impl Chain {
+    /// The confirmations a payment on this chain needs now: the configured threshold, never below
+    /// the chain's floor.
+    pub fn effective_threshold(&self) -> u64 {
+        self.confirmation_threshold.max(self.confirmation_floor)
+    }
+
     /// A token by symbol (any case) or address.
     pub fn resolve_token(&self, token: &str) -> Option<&Token> {
         let token = token.trim();

@@ -45,6 +45,8 @@ pub struct Follower {
     metrics: ScannerMetrics,
     range: RangeSizer,
     label: String,
+    /// The head confirmations were last evaluated at; they only change when it does.
+    evaluated_head: Option<u64>,
 }
 
 impl Follower {
@@ -59,7 +61,17 @@ impl Follower {
         let rpc = ChainRpc::http(&chain.rpc_url, rpc_timeout)?;
         let tokens = chain.tokens.iter().map(|t| t.address).collect();
         let label = chain.chain_id.to_string();
-        Ok(Self { chain, tokens, rpc, store, watch, metrics, range: RangeSizer::new(max_range), label })
+        Ok(Self {
+            chain,
+            tokens,
+            rpc,
+            store,
+            watch,
+            metrics,
+            range: RangeSizer::new(max_range),
+            label,
+            evaluated_head: None,
+        })
     }
 
     pub fn chain_id(&self) -> ChainId {
@@ -67,7 +79,7 @@ impl Follower {
     }
 
     fn threshold(&self) -> u64 {
-        self.chain.confirmation_threshold.max(self.chain.confirmation_floor)
+        self.chain.effective_threshold()
     }
 
     /// One step: the next range up to the node's head, then the confirmations it brings.
@@ -197,7 +209,10 @@ impl Follower {
         Ok(matched)
     }
 
-    async fn evaluate(&self, head: u64) -> Result<(), FollowerError> {
+    async fn evaluate(&mut self, head: u64) -> Result<(), FollowerError> {
+        if self.evaluated_head == Some(head) {
+            return Ok(());
+        }
         let evaluation =
             confirmations::evaluate(&self.store, self.chain.chain_id, head, self.threshold(), clock::now_ms()).await?;
         if evaluation.completed + evaluation.underpaid > 0 {

@@ -6,14 +6,19 @@
 pub struct RangeSizer {
     current: u64,
     max: u64,
+    /// Quiet answers still to see before growing again after a refusal, so that the range does
+    /// not grow straight back into the next refusal.
+    cooldown: u32,
 }
 
 /// Logs per answer below which the range grows.
 const QUIET_LOGS: usize = 1_000;
+/// Quiet answers after a refusal before the range grows again.
+const COOLDOWN: u32 = 16;
 
 impl RangeSizer {
     pub fn new(max: u64) -> Self {
-        Self { current: max.clamp(1, 100), max: max.max(1) }
+        Self { current: max.clamp(1, 100), max: max.max(1), cooldown: 0 }
     }
 
     pub fn get(&self) -> u64 {
@@ -26,12 +31,18 @@ impl RangeSizer {
             return false;
         }
         self.current = (self.current / 2).max(1);
+        self.cooldown = COOLDOWN;
         true
     }
 
     /// After a successful answer with `logs` logs.
     pub fn observe(&mut self, logs: usize) {
-        if logs < QUIET_LOGS {
+        if logs >= QUIET_LOGS {
+            return;
+        }
+        if self.cooldown > 0 {
+            self.cooldown -= 1;
+        } else {
             self.current = (self.current * 2).min(self.max);
         }
     }
@@ -78,6 +89,15 @@ mod tests {
         }
         assert_eq!(range.get(), 2000);
         range.observe(50_000);
+        assert_eq!(range.get(), 2000);
+        assert!(range.shrink());
+        assert_eq!(range.get(), 1000);
+        // After a refusal the range holds for a while before growing again.
+        for _ in 0..COOLDOWN {
+            range.observe(0);
+            assert_eq!(range.get(), 1000);
+        }
+        range.observe(0);
         assert_eq!(range.get(), 2000);
         while range.shrink() {}
         assert_eq!(range.get(), 1);

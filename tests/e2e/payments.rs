@@ -191,3 +191,29 @@ both_backends!(a_repeated_intent_returns_the_same_payment_and_a_new_rail_repoint
     assert_eq!(list["pagination"]["total"], 1);
     app.stop().await;
 });
+
+both_backends!(a_provider_that_refuses_wide_log_ranges_is_met_with_smaller_ones, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let proxy = proxy::RpcProxy::start(&chain.anvil.url, proxy::Faults { max_log_range: Some(7) }).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    let app = TestApp::spawn(options).await;
+    let intent = app.intent("buyer-1", intent_body("offer-range", "1", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+    // A backlog of blocks to catch up on, with the transfer in the middle of it.
+    chain.mine(150).await;
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(1_000_000u64)).await;
+    chain.mine(150).await;
+    let payment = app.wait_for_status(&id, "completed").await;
+    assert_eq!(payment["amountReceivedBaseUnits"], "1000000");
+    assert!(proxy.refused() > 0, "the proxy never refused a range");
+    // Halving finds a range the provider accepts, and the cooldown keeps it from re-growing.
+    assert!(
+        proxy.refused() < proxy.calls("eth_getLogs") / 2,
+        "refused {} of {}",
+        proxy.refused(),
+        proxy.calls("eth_getLogs")
+    );
+    app.stop().await;
+});

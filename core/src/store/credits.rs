@@ -5,7 +5,7 @@ use alloy::primitives::{Address, B256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{corrupt, Store, StoreError, Tx};
+use super::{corrupt, parse_column, Store, StoreError, Tx};
 use crate::{BaseUnits, ChainId, PaymentId};
 
 /// One ERC-20 transfer to a destination.
@@ -25,27 +25,19 @@ pub struct Credit {
     pub counted: bool,
 }
 
-fn parsed<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    let text: String = row.try_get(column)?;
-    text.parse().map_err(|e| corrupt(format!("credits.{column} `{text}`: {e}")))
-}
-
 fn from_row(row: &AnyRow) -> Result<Credit, StoreError> {
     let number = |c: &str| -> Result<u64, StoreError> { u64::try_from(row.try_get::<i64, _>(c)?).map_err(corrupt) };
     Ok(Credit {
         chain_id: ChainId(number("chain_id")?),
-        tx_hash: parsed(row, "tx_hash")?,
+        tx_hash: parse_column(row, "tx_hash")?,
         log_index: number("log_index")?,
-        payment_id: parsed(row, "payment_id")?,
+        payment_id: parse_column(row, "payment_id")?,
         block_number: number("block_number")?,
-        block_hash: parsed(row, "block_hash")?,
-        token: parsed(row, "token_address")?,
-        from: parsed(row, "from_address")?,
-        to: parsed(row, "to_address")?,
-        amount: parsed(row, "amount")?,
+        block_hash: parse_column(row, "block_hash")?,
+        token: parse_column(row, "token_address")?,
+        from: parse_column(row, "from_address")?,
+        to: parse_column(row, "to_address")?,
+        amount: parse_column(row, "amount")?,
         counted: row.try_get::<i64, _>("counted")? != 0,
     })
 }

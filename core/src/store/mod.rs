@@ -62,6 +62,17 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
+/// Reads a text column and parses it into its domain type; a value that does not parse is corrupt.
+pub(crate) fn parse_column<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T, StoreError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e| corrupt(format!("column {column} `{text}`: {e}")))
+}
+
 /// The database handle: a connection pool, the backend it speaks to, and the webhook targets that
 /// every new outbox event is delivered to.
 #[derive(Clone)]

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::counters::{self, DERIVATION_INDEX, WATCH_SEQ};
-use super::{corrupt, Backend, Store, StoreError, Tx};
+use super::{corrupt, parse_column, Backend, Store, StoreError, Tx};
 use crate::{BaseUnits, ChainId, DerivationIndex, EscrowState, PaymentId, PaymentStatus, Provider};
 
 /// The token a payment is made in.
@@ -94,14 +94,6 @@ const COLUMNS: &str = "id, buyer_id, seller_id, seller_offer_id, purchase_reques
     escrow_state, chain_id, token_address, token_symbol, token_decimals, amount, received, destination, \
     derivation_index, confirmations, tx_hash, underpaid, metadata, expires_at, created_at, updated_at, completed_at";
 
-fn parse<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    let text: String = row.try_get(column)?;
-    text.parse().map_err(|e| corrupt(format!("payments.{column} `{text}`: {e}")))
-}
-
 fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     let decimals: i64 = row.try_get("token_decimals")?;
     let index: i64 = row.try_get("derivation_index")?;
@@ -109,25 +101,25 @@ fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     let tx_hash: Option<String> = row.try_get("tx_hash")?;
     let metadata: String = row.try_get("metadata")?;
     Ok(Payment {
-        id: parse(row, "id")?,
+        id: parse_column(row, "id")?,
         buyer_id: row.try_get("buyer_id")?,
         seller_id: row.try_get("seller_id")?,
         seller_offer_id: row.try_get("seller_offer_id")?,
         purchase_request_id: row.try_get("purchase_request_id")?,
         rail: Rail {
-            provider: parse(row, "provider")?,
+            provider: parse_column(row, "provider")?,
             chain_id: ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
             token: TokenRef {
                 symbol: row.try_get("token_symbol")?,
-                address: parse(row, "token_address")?,
+                address: parse_column(row, "token_address")?,
                 decimals: u8::try_from(decimals).map_err(corrupt)?,
             },
-            amount: parse(row, "amount")?,
+            amount: parse_column(row, "amount")?,
         },
-        status: parse(row, "status")?,
-        escrow: parse(row, "escrow_state")?,
-        received: parse(row, "received")?,
-        destination: parse(row, "destination")?,
+        status: parse_column(row, "status")?,
+        escrow: parse_column(row, "escrow_state")?,
+        received: parse_column(row, "received")?,
+        destination: parse_column(row, "destination")?,
         derivation_index: u32::try_from(index)
             .ok()
             .and_then(DerivationIndex::new)
@@ -371,9 +363,9 @@ impl Store {
             .map(|row| {
                 Ok(WatchEntry {
                     seq: row.try_get(0)?,
-                    payment_id: parse(row, "id")?,
-                    destination: parse(row, "destination")?,
-                    status: parse(row, "status")?,
+                    payment_id: parse_column(row, "id")?,
+                    destination: parse_column(row, "destination")?,
+                    status: parse_column(row, "status")?,
                 })
             })
             .collect()

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod receiver;
 
 use std::collections::HashMap;
@@ -57,7 +58,7 @@ macro_rules! both_backends {
 }
 
 fn unique() -> String {
-    ulid::Ulid::new().to_string().to_ascii_lowercase()
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// A scratch directory, removed when dropped.
@@ -186,6 +187,8 @@ pub struct AppOptions<'a> {
     pub self_webhook: bool,
     /// Configure PAYSCAN_XPUB instead of PAYSCAN_MNEMONIC.
     pub xpub: Option<String>,
+    /// `PAYSCAN_RPC_<chainId>` overrides.
+    pub rpc: Vec<(u64, String)>,
 }
 
 impl<'a> AppOptions<'a> {
@@ -197,6 +200,7 @@ impl<'a> AppOptions<'a> {
             retry: "300ms,600ms,900ms",
             self_webhook: true,
             xpub: None,
+            rpc: Vec::new(),
         }
     }
 }
@@ -245,6 +249,9 @@ impl TestEnv {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        for (chain_id, url) in &options.rpc {
+            env.insert(format!("PAYSCAN_RPC_{chain_id}"), url.clone());
+        }
         match &options.xpub {
             Some(xpub) => env.insert("PAYSCAN_XPUB".to_owned(), xpub.clone()),
             None => env.insert("PAYSCAN_MNEMONIC".to_owned(), MNEMONIC.to_owned()),
