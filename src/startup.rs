@@ -63,7 +63,7 @@ impl Application {
                 store.clone(),
                 watch.clone(),
                 scanner_metrics.clone(),
-                config.scanner.max_block_range,
+                &config.scanner,
                 RPC_TIMEOUT,
             )?;
             let cancel = tasks.token();

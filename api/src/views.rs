@@ -15,6 +15,10 @@ pub fn threshold_of(registry: &Registry, payment: &Payment) -> Option<u64> {
 /// A payment as the API shows it.
 pub fn payment(registry: &Registry, p: &Payment) -> Value {
     let decimals = p.rail.token.decimals;
+    let mut metadata = p.metadata.clone();
+    if let (Some(safety), Some(map)) = (&p.safety, metadata.as_object_mut()) {
+        map.insert("transactionSafety".to_owned(), safety.clone());
+    }
     let network = registry.chain(p.rail.chain_id).map(|c| c.short_name.clone());
     json!({
         "paymentId": p.id,
@@ -40,7 +44,7 @@ pub fn payment(registry: &Registry, p: &Payment) -> Value {
         "sellerOfferId": p.seller_offer_id,
         "sellerId": p.seller_id,
         "buyerId": p.buyer_id,
-        "metadata": p.metadata,
+        "metadata": metadata,
         "expiresAt": rfc3339(p.expires_at),
         "createdAt": rfc3339(p.created_at),
         "updatedAt": rfc3339(p.updated_at),

@@ -45,6 +45,7 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ("PAYSCAN_WEBHOOK_TIMEOUT", "webhook_timeout", "10s", "time a target has to answer one delivery"),
     ("PAYSCAN_POLL_MS", "poll_ms", "2000", "how often each chain follower polls its RPC, in ms"),
     ("PAYSCAN_MAX_BLOCK_RANGE", "max_block_range", "2000", "largest eth_getLogs block range a follower asks for"),
+    ("PAYSCAN_MAX_REORG_DEPTH", "max_reorg_depth", "128", "deepest reorg a follower unwinds; deeper stops the chain for an operator"),
     ("PAYSCAN_PAYMENT_TTL", "payment_ttl", "1h", "how long a new payment's expiresAt lies ahead"),
 ];
 
@@ -81,6 +82,7 @@ pub struct WebhookConfig {
 pub struct ScannerConfig {
     pub poll_interval: Duration,
     pub max_block_range: u64,
+    pub max_reorg_depth: u64,
 }
 
 /// The validated configuration.
@@ -234,6 +236,10 @@ impl Config {
                 max_block_range: sources.parsed("PAYSCAN_MAX_BLOCK_RANGE", |s| match s.parse::<u64>() {
                     Ok(n) if (1..=100_000).contains(&n) => Ok(n),
                     _ => Err("expected a block count from 1 to 100000".to_owned()),
+                })?,
+                max_reorg_depth: sources.parsed("PAYSCAN_MAX_REORG_DEPTH", |s| match s.parse::<u64>() {
+                    Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+                    _ => Err("expected a block count from 1 to 10000".to_owned()),
                 })?,
             },
             payment_ttl: sources.parsed("PAYSCAN_PAYMENT_TTL", parse_duration)?,

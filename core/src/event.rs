@@ -19,6 +19,11 @@ pub enum EventKind {
     ExtraTransfer,
     /// A transfer to the destination on another chain or token than the payment's rail.
     Misdirected,
+    /// A reorg took credited transfers away; `status` is what the payment fell back to.
+    Reverted,
+    /// At the threshold a Transaction Safety check failed; the payment waits in the
+    /// awaiting-confirmation queue.
+    SafetyCheckFailed,
 }
 
 impl EventKind {
@@ -29,12 +34,21 @@ impl EventKind {
             Self::Completed => "payment.completed",
             Self::ExtraTransfer => "payment.extra_transfer",
             Self::Misdirected => "payment.misdirected",
+            Self::Reverted => "payment.reverted",
+            Self::SafetyCheckFailed => "payment.safety_check_failed",
         }
     }
 }
 
-/// The body of one event about `payment`, as delivered to every target.
-pub fn payment_event(kind: EventKind, payment: &Payment, threshold: u64, transfer: Option<Value>, now: i64) -> Value {
+/// The body of one event about `payment`, as delivered to every target; `extra` adds one field
+/// (the transfer that caused it, the transfers a reorg took away).
+pub fn payment_event(
+    kind: EventKind,
+    payment: &Payment,
+    threshold: u64,
+    extra: Option<(&str, Value)>,
+    now: i64,
+) -> Value {
     let decimals = payment.rail.token.decimals;
     let tx_hash = payment.tx_hash.map(|h| format!("{h:#x}"));
     let mut body = json!({
@@ -55,6 +69,7 @@ pub fn payment_event(kind: EventKind, payment: &Payment, threshold: u64, transfe
         "amountReceivedBaseUnits": payment.received,
         "overpaidBaseUnits": payment.overpaid(),
         "underpaid": payment.underpaid,
+        "transactionSafety": payment.safety,
         "token": payment.rail.token,
         "destination": payment.destination.to_checksum(None),
         "purchaseRequestId": payment.purchase_request_id,
@@ -63,8 +78,8 @@ pub fn payment_event(kind: EventKind, payment: &Payment, threshold: u64, transfe
         "buyerId": payment.buyer_id,
         "occurredAt": clock::rfc3339(now),
     });
-    if let (Some(transfer), Some(map)) = (transfer, body.as_object_mut()) {
-        map.insert("transfer".to_owned(), transfer);
+    if let (Some((key, value)), Some(map)) = (extra, body.as_object_mut()) {
+        map.insert(key.to_owned(), value);
     }
     body
 }

@@ -38,6 +38,10 @@ pub struct Chain {
     pub confirmation_threshold: u64,
     /// The least any override may set the threshold to.
     pub confirmation_floor: u64,
+    /// Also require a payment's block to be at or below the node's `finalized` block (BSC fast
+    /// finality, Polygon milestones, post-merge Ethereum).
+    #[serde(default)]
+    pub require_finalized: bool,
     #[serde(skip)]
     pub tokens: Vec<Token>,
 }
@@ -197,10 +201,10 @@ impl Registry {
 }
 
 impl Chain {
-    /// The confirmations a payment on this chain needs now: the configured threshold, never below
-    /// the chain's floor.
-    pub fn effective_threshold(&self) -> u64 {
-        self.confirmation_threshold.max(self.confirmation_floor)
+    /// The confirmations a payment on this chain needs now: an admin's override, else the
+    /// configured threshold; never below the chain's floor.
+    pub fn effective_threshold(&self, admin_override: Option<u64>) -> u64 {
+        admin_override.unwrap_or(self.confirmation_threshold).max(self.confirmation_floor)
     }
 
     /// A token by symbol (any case) or address.

@@ -73,6 +73,22 @@ impl PaymentStatus {
         )
     }
 
+    /// Whether a reorg that takes away credited transfers may move a payment from `self` back to
+    /// `to`. Nothing else moves a payment backwards.
+    pub fn can_fall_back_to(self, to: Self) -> bool {
+        use PaymentStatus::*;
+        matches!((self, to), (Processing, Pending) | (Confirmed | Completed, Processing | Pending))
+    }
+
+    /// `self → to` after a reorg, or why not.
+    pub fn fall_back(self, to: Self) -> Result<Self, InvalidTransition> {
+        if self.can_fall_back_to(to) {
+            Ok(to)
+        } else {
+            Err(InvalidTransition { from: self, to })
+        }
+    }
+
     /// `self → to`, or why not.
     pub fn transition(self, to: Self) -> Result<Self, InvalidTransition> {
         if self.can_become(to) {
@@ -184,6 +200,10 @@ mod tests {
         assert!(!Completed.can_become(Processing));
         assert!(!Pending.can_become(Completed));
         assert!(!Released.can_become(Refunded));
+        assert!(Completed.can_fall_back_to(Pending));
+        assert!(Processing.can_fall_back_to(Pending));
+        assert!(!Released.can_fall_back_to(Processing));
+        assert!(!Pending.can_fall_back_to(Pending));
         assert_eq!(Failed.transition(Completed), Err(InvalidTransition { from: Failed, to: Completed }));
     }
 

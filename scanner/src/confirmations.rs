@@ -1,34 +1,54 @@
-//! Confirmations of processing payments: head − block + 1 of the newest counted credit, capped at
-//! the chain's threshold. At the threshold a covered payment completes (escrow funded) and a short
+//! Confirmations of processing payments: head − block + 1 of the newest counted transfer, capped
+//! at the chain's effective threshold (and, where the chain asks for it, at or below its finalized
+//! block). At the threshold a covered payment completes once Transaction Safety passes; a short
 //! one says it is underpaid.
 
 use payscan_core::event::{payment_event, EventKind};
-use payscan_core::store::{Store, StoreError};
-use payscan_core::{ChainId, EscrowState, PaymentStatus};
+use payscan_core::registry::Chain;
+use payscan_core::store::Store;
+use payscan_core::{EscrowState, PaymentStatus};
 
-/// What one evaluation changed.
+use crate::error::FollowerError;
+use crate::rpc::ChainRpc;
+use crate::safety::{self, Verdict};
+
+/// What one evaluation did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Evaluation {
     pub completed: usize,
     pub underpaid: usize,
     pub updated: usize,
+    pub safety_failed: usize,
+    /// Some check could not be made (the node did not answer): evaluate again soon.
+    pub inconclusive: bool,
+    /// A credited block the node no longer has: the follower must unwind below it.
+    pub stale_block: Option<u64>,
 }
 
 /// Re-evaluates every processing payment on a chain against `head`.
 pub async fn evaluate(
     store: &Store,
-    chain_id: ChainId,
+    rpc: &ChainRpc,
+    chain: &Chain,
     head: u64,
     threshold: u64,
     now: i64,
-) -> Result<Evaluation, StoreError> {
+) -> Result<Evaluation, FollowerError> {
     let mut evaluation = Evaluation::default();
-    for candidate in store.processing_payments(chain_id).await? {
+    let finalized = if chain.require_finalized { rpc.finalized().await? } else { None };
+    for candidate in store.processing_payments(chain.chain_id).await? {
         let credits = store.credits_of(&candidate.id).await?;
-        let Some(newest) = credits.iter().filter(|c| c.counted).map(|c| c.block_number).max() else {
-            continue;
-        };
+        let live = || credits.iter().filter(|c| c.counted && !c.reverted);
+        let Some(newest) = live().map(|c| c.block_number).max() else { continue };
         let confirmations = if head >= newest { (head - newest + 1).min(threshold) } else { 0 };
+        let final_enough = !chain.require_finalized || finalized.is_some_and(|f| newest <= f);
+        let at_threshold = confirmations >= threshold && final_enough;
+        // Checked against the node before taking any lock: the checks make RPC calls.
+        let report = if at_threshold && candidate.is_covered() {
+            Some(safety::check(rpc, chain, &candidate, &credits).await)
+        } else {
+            None
+        };
 
         let mut tx = store.begin().await?;
         let Some(mut payment) = store.payment_for_update(&mut tx, &candidate.id).await? else { continue };
@@ -37,23 +57,45 @@ pub async fn evaluate(
             continue;
         }
         let before = payment.status;
-        let event = if confirmations >= threshold && payment.is_covered() {
-            payment.status =
-                before.transition(PaymentStatus::Completed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            payment.escrow = EscrowState::Funded;
-            payment.completed_at = Some(now);
-            payment.underpaid = false;
-            evaluation.completed += 1;
-            Some(EventKind::Completed)
-        } else if confirmations >= threshold && !payment.underpaid {
-            payment.underpaid = true;
-            evaluation.underpaid += 1;
-            Some(EventKind::Underpaid)
-        } else if confirmations != payment.confirmations {
-            evaluation.updated += 1;
-            None
-        } else {
-            continue;
+        let previous_safety = payment.safety.as_ref().and_then(|s| s["status"].as_str()).map(str::to_owned);
+        let event = match &report {
+            Some(report) => {
+                payment.safety = Some(report.to_json(confirmations, threshold));
+                match report.verdict {
+                    Verdict::Passed => {
+                        payment.status = before.transition(PaymentStatus::Completed).map_err(|e| {
+                            payscan_core::store::StoreError::Corrupt(e.to_string())
+                        })?;
+                        payment.escrow = EscrowState::Funded;
+                        payment.completed_at = Some(now);
+                        payment.underpaid = false;
+                        evaluation.completed += 1;
+                        Some(EventKind::Completed)
+                    }
+                    Verdict::Failed => {
+                        evaluation.safety_failed += 1;
+                        if let Some(block) = report.stale_block {
+                            evaluation.stale_block = Some(evaluation.stale_block.map_or(block, |b| b.min(block)));
+                        }
+                        tracing::warn!(payment_id = %payment.id, reasons = ?report.reasons(), "transaction safety failed");
+                        (previous_safety.as_deref() != Some("failed")).then_some(EventKind::SafetyCheckFailed)
+                    }
+                    Verdict::Pending => {
+                        evaluation.inconclusive = true;
+                        None
+                    }
+                }
+            }
+            None if at_threshold && !payment.underpaid => {
+                payment.underpaid = true;
+                evaluation.underpaid += 1;
+                Some(EventKind::Underpaid)
+            }
+            None if confirmations != payment.confirmations => {
+                evaluation.updated += 1;
+                None
+            }
+            None => continue,
         };
         payment.confirmations = confirmations;
         payment.updated_at = now;
@@ -63,7 +105,7 @@ pub async fn evaluate(
             store.enqueue_event(&mut tx, &payment.id, kind.as_str(), &body, now).await?;
             store.commit_with_events(tx).await?;
         } else {
-            tx.commit().await?;
+            tx.commit().await.map_err(payscan_core::store::StoreError::from)?;
         }
     }
     Ok(evaluation)

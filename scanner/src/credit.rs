@@ -61,6 +61,7 @@ pub async fn apply(
         to: transfer.to,
         amount: transfer.amount,
         counted,
+        reverted: false,
     };
     if !store.insert_credit(tx, &credit, now).await? {
         return Ok(CreditOutcome::Duplicate);
@@ -75,7 +76,7 @@ pub async fn apply(
         "blockNumber": transfer.block_number,
     });
     if !counted {
-        let body = payment_event(EventKind::Misdirected, &payment, threshold, Some(details), now);
+        let body = payment_event(EventKind::Misdirected, &payment, threshold, Some(("transfer", details)), now);
         store.enqueue_event(tx, &payment.id, EventKind::Misdirected.as_str(), &body, now).await?;
         return Ok(CreditOutcome::Applied(EventKind::Misdirected));
     }
@@ -102,7 +103,7 @@ pub async fn apply(
     if !store.save_progress(tx, &payment, before).await? {
         return Err(StoreError::Corrupt(format!("payment {} changed under its row lock", payment.id)));
     }
-    let body = payment_event(kind, &payment, threshold, Some(details), now);
+    let body = payment_event(kind, &payment, threshold, Some(("transfer", details)), now);
     store.enqueue_event(tx, &payment.id, kind.as_str(), &body, now).await?;
     Ok(CreditOutcome::Applied(kind))
 }

@@ -14,6 +14,9 @@ pub enum FollowerError {
     Store(#[from] StoreError),
     #[error("rpc url `{0}` is invalid")]
     BadUrl(String),
+    /// The chain reorganised deeper than payscan may unwind: stop and wait for an operator.
+    #[error("reorg below block {from} is deeper than the {max_depth}-block limit; the chain is stopped")]
+    ReorgTooDeep { from: u64, max_depth: u64 },
 }
 
 impl FollowerError {
@@ -26,11 +29,12 @@ impl FollowerError {
             Self::Incomplete(_) => "rpc_incomplete",
             Self::Store(_) => "store",
             Self::BadUrl(_) => "config",
+            Self::ReorgTooDeep { .. } => "reorg_too_deep",
         }
     }
 
     /// False when retrying cannot help (the chain stops and says why).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::BadUrl(_))
+        !matches!(self, Self::BadUrl(_) | Self::ReorgTooDeep { .. })
     }
 }

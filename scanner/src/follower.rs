@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
 use alloy::rpc::types::Log;
+use payscan_core::config::ScannerConfig;
 use payscan_core::registry::Chain;
 use payscan_core::store::cursors::Checkpoint;
 use payscan_core::store::Store;
@@ -21,6 +22,7 @@ use crate::credit::{self, CreditOutcome, Transfer};
 use crate::error::FollowerError;
 use crate::metrics::ScannerMetrics;
 use crate::range::{is_range_too_large, RangeSizer};
+use crate::reorg;
 use crate::rpc::ChainRpc;
 use crate::watch::WatchSet;
 
@@ -33,6 +35,8 @@ pub enum TickOutcome {
     AtHead { head: u64 },
     /// The node that answered does not have the block it claimed as head; try again.
     NodeBehind { block: u64 },
+    /// A reorg: everything above `ancestor` was unwound; the next ticks scan the new branch.
+    Unwound { from: u64, ancestor: u64 },
 }
 
 /// Follows one chain.
@@ -47,6 +51,7 @@ pub struct Follower {
     label: String,
     /// The head confirmations were last evaluated at; they only change when it does.
     evaluated_head: Option<u64>,
+    max_reorg_depth: u64,
 }
 
 impl Follower {
@@ -55,7 +60,7 @@ impl Follower {
         store: Store,
         watch: Arc<WatchSet>,
         metrics: ScannerMetrics,
-        max_range: u64,
+        settings: &ScannerConfig,
         rpc_timeout: Duration,
     ) -> Result<Self, FollowerError> {
         let rpc = ChainRpc::http(&chain.rpc_url, rpc_timeout)?;
@@ -68,9 +73,10 @@ impl Follower {
             store,
             watch,
             metrics,
-            range: RangeSizer::new(max_range),
+            range: RangeSizer::new(settings.max_block_range),
             label,
             evaluated_head: None,
+            max_reorg_depth: settings.max_reorg_depth,
         })
     }
 
@@ -78,8 +84,10 @@ impl Follower {
         self.chain.chain_id
     }
 
-    fn threshold(&self) -> u64 {
-        self.chain.effective_threshold()
+    /// The effective threshold now: an admin's change applies from the next tick.
+    async fn threshold(&self) -> Result<u64, FollowerError> {
+        let admin_override = self.store.threshold_override(self.chain.chain_id).await?;
+        Ok(self.chain.effective_threshold(admin_override))
     }
 
     /// One step: the next range up to the node's head, then the confirmations it brings.
@@ -98,10 +106,13 @@ impl Follower {
             None => self.first_checkpoint(head).await?,
         };
         self.report_cursor(checkpoint.number, head);
+        let threshold = self.threshold().await?;
 
+        if let Some(outcome) = self.check_continuity(checkpoint, head, threshold).await? {
+            return Ok(outcome);
+        }
         if checkpoint.number >= head {
-            self.evaluate(head).await?;
-            return Ok(TickOutcome::AtHead { head });
+            return self.evaluate(head, threshold).await.map(|_| TickOutcome::AtHead { head });
         }
 
         let from = checkpoint.number + 1;
@@ -129,7 +140,6 @@ impl Follower {
 
         let transfers = self.match_logs(&logs, end.number, end.hash)?;
         let now = clock::now_ms();
-        let threshold = self.threshold();
         let mut tx = self.store.begin().await?;
         let mut credits = 0;
         for (transfer, payment_id) in &transfers {
@@ -146,9 +156,65 @@ impl Follower {
         self.store.save_checkpoint(&mut tx, self.chain.chain_id, cursor, now).await?;
         self.store.commit_with_events(tx).await?;
         self.report_cursor(to, head);
+        if credits > 0 {
+            // New money changes what the same head means for confirmations.
+            self.evaluated_head = None;
+        }
 
-        self.evaluate(head).await?;
+        if let Some(outcome) = self.evaluate(head, threshold).await? {
+            return Ok(outcome);
+        }
         Ok(TickOutcome::Advanced { from, to, head, logs: logs.len(), credits })
+    }
+
+    /// Is the block the cursor points at still the node's? If not, a reorg happened: unwind to
+    /// the common ancestor. A node whose head is below the cursor is either lagging (its blocks
+    /// still match ours) or on a shorter branch.
+    async fn check_continuity(
+        &mut self,
+        checkpoint: Checkpoint,
+        head: u64,
+        threshold: u64,
+    ) -> Result<Option<TickOutcome>, FollowerError> {
+        let probe = if checkpoint.number <= head {
+            checkpoint
+        } else {
+            match self.store.block_hashes_down(self.chain.chain_id, head, 0).await?.first() {
+                Some(kept) => *kept,
+                None => return Ok(Some(TickOutcome::NodeBehind { block: checkpoint.number })),
+            }
+        };
+        match self.rpc.block(probe.number).await? {
+            None => Ok(Some(TickOutcome::NodeBehind { block: probe.number })),
+            Some(block) if block.hash == probe.hash && checkpoint.number <= head => Ok(None),
+            Some(block) if block.hash == probe.hash => Ok(Some(TickOutcome::NodeBehind { block: checkpoint.number })),
+            Some(_) => self.unwind(checkpoint.number, checkpoint.number, threshold).await.map(Some),
+        }
+    }
+
+    /// Unwinds everything credited above the newest kept block at or below `search_from` that the
+    /// node still has.
+    async fn unwind(&mut self, cursor: u64, search_from: u64, threshold: u64) -> Result<TickOutcome, FollowerError> {
+        let chain_id = self.chain.chain_id;
+        let ancestor = match reorg::find_ancestor(&self.rpc, &self.store, chain_id, search_from, self.max_reorg_depth).await {
+            Ok(ancestor) => ancestor,
+            Err(e @ FollowerError::ReorgTooDeep { .. }) => {
+                self.metrics.reorgs.with_label_values(&[&self.label, "too_deep"]).inc();
+                error!(chain_id = %chain_id, cursor, max_depth = self.max_reorg_depth,
+                    "REORG DEEPER THAN THE LIMIT: this chain is stopped and needs an operator");
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let unwind = reorg::unwind(&self.store, chain_id, cursor, ancestor, threshold, clock::now_ms()).await?;
+        self.metrics.reorgs.with_label_values(&[&self.label, "unwound"]).inc();
+        self.metrics.reorg_depth.with_label_values(&[&self.label]).set(unwind.depth() as i64);
+        self.metrics.reverted_credits.with_label_values(&[&self.label]).inc_by(unwind.reverted_credits);
+        warn!(chain_id = %chain_id, from = cursor, ancestor = ancestor.number, depth = unwind.depth(),
+            reverted_credits = unwind.reverted_credits, payments = unwind.payments, "reorg unwound");
+        self.evaluated_head = None;
+        self.report_cursor(ancestor.number, cursor);
+        Ok(TickOutcome::Unwound { from: cursor, ancestor: ancestor.number })
     }
 
     /// A chain seen for the first time starts one range behind the head, so that payments created
@@ -209,21 +275,27 @@ impl Follower {
         Ok(matched)
     }
 
-    async fn evaluate(&mut self, head: u64) -> Result<(), FollowerError> {
+    /// Confirmations and Transaction Safety at `head`; an unwind when safety found a credited
+    /// block the node no longer has.
+    async fn evaluate(&mut self, head: u64, threshold: u64) -> Result<Option<TickOutcome>, FollowerError> {
         if self.evaluated_head == Some(head) {
-            return Ok(());
+            return Ok(None);
         }
         let evaluation =
-            confirmations::evaluate(&self.store, self.chain.chain_id, head, self.threshold(), clock::now_ms()).await?;
+            confirmations::evaluate(&self.store, &self.rpc, &self.chain, head, threshold, clock::now_ms()).await?;
         if evaluation.completed + evaluation.underpaid > 0 {
-            info!(
-                completed = evaluation.completed,
-                underpaid = evaluation.underpaid,
-                head,
-                "payments reached the threshold"
-            );
+            info!(completed = evaluation.completed, underpaid = evaluation.underpaid, head, "payments reached the threshold");
         }
-        Ok(())
+        if evaluation.safety_failed > 0 {
+            self.metrics.safety_failures.with_label_values(&[&self.label]).inc_by(evaluation.safety_failed as u64);
+        }
+        if let Some(stale) = evaluation.stale_block {
+            let cursor = self.store.checkpoint(self.chain.chain_id).await?.map_or(stale, |c| c.number);
+            return self.unwind(cursor, stale, threshold).await.map(Some);
+        }
+        // Checks the node could not answer are made again on the next tick.
+        self.evaluated_head = (!evaluation.inconclusive).then_some(head);
+        Ok(None)
     }
 
     fn report_cursor(&self, cursor: u64, head: u64) {
@@ -255,6 +327,7 @@ impl Follower {
                     debug!(block, "rpc node is behind its own head; waiting");
                     poll
                 }
+                Ok(TickOutcome::Unwound { .. }) => continue,
                 Err(e) => {
                     self.metrics.rpc_errors.with_label_values(&[&self.label, e.kind()]).inc();
                     if !e.is_retryable() {

@@ -10,7 +10,9 @@ pub mod error;
 pub mod follower;
 pub mod metrics;
 pub mod range;
+pub mod reorg;
 pub mod rpc;
+pub mod safety;
 pub mod watch;
 
 pub use dispatcher::Dispatcher;

@@ -13,6 +13,10 @@ pub struct ScannerMetrics {
     pub rpc_errors: IntCounterVec,
     pub range_blocks: IntGaugeVec,
     pub watched: IntGauge,
+    pub reorgs: IntCounterVec,
+    pub reorg_depth: IntGaugeVec,
+    pub reverted_credits: IntCounterVec,
+    pub safety_failures: IntCounterVec,
     pub deliveries: IntCounterVec,
     pub outbox_depth: IntGauge,
 }
@@ -47,6 +51,14 @@ impl ScannerMetrics {
             )?,
             range_blocks: gauge_vec("payscan_log_range_blocks", "Current eth_getLogs block range", &["chain_id"])?,
             watched: gauge("payscan_watched_destinations", "Destinations in the watch set")?,
+            reorgs: counter_vec("payscan_reorgs_total", "Reorgs found, by outcome", &["chain_id", "outcome"])?,
+            reorg_depth: gauge_vec("payscan_reorg_depth_blocks", "Depth of the latest reorg unwound", &["chain_id"])?,
+            reverted_credits: counter_vec("payscan_reverted_credits_total", "Credits a reorg took away", &["chain_id"])?,
+            safety_failures: counter_vec(
+                "payscan_safety_check_failures_total",
+                "Payments held back by a failed Transaction Safety check",
+                &["chain_id"],
+            )?,
             deliveries: counter_vec("payscan_webhook_deliveries_total", "Delivery attempts, by outcome", &["outcome"])?,
             outbox_depth: gauge("payscan_outbox_depth", "Deliveries not yet delivered")?,
         })

@@ -6,7 +6,7 @@ use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::client::RpcClient;
-use alloy::rpc::types::{Filter, Log};
+use alloy::rpc::types::{Filter, Log, TransactionReceipt};
 use alloy::sol_types::SolEvent;
 use alloy::transports::http::Http;
 
@@ -55,6 +55,17 @@ impl ChainRpc {
     pub async fn block(&self, number: u64) -> Result<Option<BlockRef>, FollowerError> {
         let block = self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await?;
         Ok(block.map(|b| BlockRef { number: b.header.number, hash: b.header.hash, parent_hash: b.header.parent_hash }))
+    }
+
+    /// The number of the node's `finalized` block, where it serves one.
+    pub async fn finalized(&self) -> Result<Option<u64>, FollowerError> {
+        let block = self.provider.get_block_by_number(BlockNumberOrTag::Finalized).await?;
+        Ok(block.map(|b| b.header.number))
+    }
+
+    /// A transaction's receipt; `None` when the node does not know the transaction.
+    pub async fn receipt(&self, tx: B256) -> Result<Option<TransactionReceipt>, FollowerError> {
+        Ok(self.provider.get_transaction_receipt(tx).await?)
     }
 
     /// `Transfer` logs of the given token contracts in `[from, to]`.

@@ -23,6 +23,8 @@ pub struct Credit {
     pub amount: BaseUnits,
     /// On the payment's own chain and token, so it counts toward the amount.
     pub counted: bool,
+    /// Its block left the canonical chain.
+    pub reverted: bool,
 }
 
 fn from_row(row: &AnyRow) -> Result<Credit, StoreError> {
@@ -39,17 +41,22 @@ fn from_row(row: &AnyRow) -> Result<Credit, StoreError> {
         to: parse_column(row, "to_address")?,
         amount: parse_column(row, "amount")?,
         counted: row.try_get::<i64, _>("counted")? != 0,
+        reverted: row.try_get::<i64, _>("reverted")? != 0,
     })
 }
 
 impl Store {
-    /// Records a credit; false when this (chain, tx, log index) was recorded before.
+    /// Records a credit; false when this (chain, tx, log index) is already credited. A credit that a
+    /// reorg reverted is revived at its new block instead, so a log is credited once whatever the
+    /// branch it lands in.
     pub async fn insert_credit(&self, tx: &mut Tx, credit: &Credit, now: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO credits (chain_id, tx_hash, log_index, payment_id, block_number, block_hash, \
              token_address, from_address, to_address, amount, counted, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING",
+             ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE SET reverted = 0, \
+             block_number = excluded.block_number, block_hash = excluded.block_hash, created_at = excluded.created_at \
+             WHERE credits.reverted = 1",
         )
         .bind(credit.chain_id.as_i64())
         .bind(format!("{:#x}", credit.tx_hash))
@@ -74,6 +81,40 @@ impl Store {
             .bind(payment_id.as_str())
             .fetch_all(&self.pool)
             .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Live (not reverted) credits on a chain above `block`, locked with the transaction.
+    pub async fn live_credits_above(&self, tx: &mut Tx, chain_id: ChainId, block: u64) -> Result<Vec<Credit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM credits WHERE chain_id = $1 AND block_number > $2 AND reverted = 0 \
+             ORDER BY block_number, log_index",
+        )
+        .bind(chain_id.as_i64())
+        .bind(i64::try_from(block).map_err(corrupt)?)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Marks every live credit on a chain above `block` reverted; returns how many.
+    pub async fn revert_credits_above(&self, tx: &mut Tx, chain_id: ChainId, block: u64) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE credits SET reverted = 1 WHERE chain_id = $1 AND block_number > $2 AND reverted = 0")
+            .bind(chain_id.as_i64())
+            .bind(i64::try_from(block).map_err(corrupt)?)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// A payment's live credits, inside a transaction.
+    pub async fn live_credits_of(&self, tx: &mut Tx, payment_id: &PaymentId) -> Result<Vec<Credit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM credits WHERE payment_id = $1 AND reverted = 0 ORDER BY block_number, log_index",
+        )
+        .bind(payment_id.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
         rows.iter().map(from_row).collect()
     }
 }

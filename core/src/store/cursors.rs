@@ -72,4 +72,61 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Kept block hashes from `at_most` down to `at_least`, newest first.
+    pub async fn block_hashes_down(
+        &self,
+        chain_id: ChainId,
+        at_most: u64,
+        at_least: u64,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT block_number, block_hash FROM block_hashes WHERE chain_id = $1 AND block_number <= $2 \
+             AND block_number >= $3 ORDER BY block_number DESC",
+        )
+        .bind(chain_id.as_i64())
+        .bind(i64::try_from(at_most).map_err(corrupt)?)
+        .bind(i64::try_from(at_least).map_err(corrupt)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let number: i64 = row.try_get(0)?;
+                let hash: String = row.try_get(1)?;
+                Ok(Checkpoint { number: u64::try_from(number).map_err(corrupt)?, hash: hash.parse().map_err(corrupt)? })
+            })
+            .collect()
+    }
+
+    /// Moves the cursor back to `ancestor` after a reorg, forgetting the hashes above it, and
+    /// records the reorg.
+    pub async fn rewind_checkpoint(
+        &self,
+        tx: &mut Tx,
+        chain_id: ChainId,
+        from: u64,
+        ancestor: Checkpoint,
+        reverted_credits: u64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM block_hashes WHERE chain_id = $1 AND block_number > $2")
+            .bind(chain_id.as_i64())
+            .bind(i64::try_from(ancestor.number).map_err(corrupt)?)
+            .execute(&mut **tx)
+            .await?;
+        self.save_checkpoint(tx, chain_id, ancestor, now).await?;
+        sqlx::query(
+            "INSERT INTO reorgs (chain_id, from_block, ancestor_block, depth, reverted_credits, detected_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(chain_id.as_i64())
+        .bind(i64::try_from(from).map_err(corrupt)?)
+        .bind(i64::try_from(ancestor.number).map_err(corrupt)?)
+        .bind(i64::try_from(from.saturating_sub(ancestor.number)).map_err(corrupt)?)
+        .bind(i64::try_from(reverted_credits).map_err(corrupt)?)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }

@@ -7,6 +7,7 @@ pub mod cursors;
 pub mod outbox;
 pub mod payments;
 pub mod receipts;
+pub mod thresholds;
 
 use std::str::FromStr;
 use std::sync::{Arc, Once};

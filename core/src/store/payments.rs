@@ -51,6 +51,8 @@ pub struct Payment {
     pub tx_hash: Option<B256>,
     /// The threshold was reached with less than the amount received.
     pub underpaid: bool,
+    /// The last Transaction Safety evaluation (`status`, `checks`), once the threshold was reached.
+    pub safety: Option<serde_json::Value>,
     pub metadata: serde_json::Value,
     pub expires_at: i64,
     pub created_at: i64,
@@ -92,7 +94,7 @@ pub struct WatchEntry {
 
 const COLUMNS: &str = "id, buyer_id, seller_id, seller_offer_id, purchase_request_id, provider, status, \
     escrow_state, chain_id, token_address, token_symbol, token_decimals, amount, received, destination, \
-    derivation_index, confirmations, tx_hash, underpaid, metadata, expires_at, created_at, updated_at, completed_at";
+    derivation_index, confirmations, tx_hash, underpaid, safety, metadata, expires_at, created_at, updated_at, completed_at";
 
 fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     let decimals: i64 = row.try_get("token_decimals")?;
@@ -100,6 +102,7 @@ fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     let confirmations: i64 = row.try_get("confirmations")?;
     let tx_hash: Option<String> = row.try_get("tx_hash")?;
     let metadata: String = row.try_get("metadata")?;
+    let safety: Option<String> = row.try_get("safety")?;
     Ok(Payment {
         id: parse_column(row, "id")?,
         buyer_id: row.try_get("buyer_id")?,
@@ -127,6 +130,7 @@ fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
         confirmations: u64::try_from(confirmations).map_err(corrupt)?,
         tx_hash: tx_hash.map(|h| h.parse().map_err(|e| corrupt(format!("tx_hash {h}: {e}")))).transpose()?,
         underpaid: row.try_get::<i64, _>("underpaid")? != 0,
+        safety: safety.map(|s| serde_json::from_str(&s).map_err(corrupt)).transpose()?,
         metadata: serde_json::from_str(&metadata).map_err(corrupt)?,
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
@@ -212,6 +216,7 @@ impl Store {
             confirmations: 0,
             tx_hash: None,
             underpaid: false,
+            safety: None,
             metadata: new.metadata,
             expires_at: new.expires_at,
             created_at: now,
@@ -297,7 +302,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE payments SET status = $2, escrow_state = $3, received = $4, confirmations = $5, \
-             tx_hash = $6, underpaid = $7, updated_at = $8, completed_at = $9 WHERE id = $1 AND status = $10",
+             tx_hash = $6, underpaid = $7, updated_at = $8, completed_at = $9, safety = $11 \
+             WHERE id = $1 AND status = $10",
         )
         .bind(payment.id.as_str())
         .bind(payment.status.as_str())
@@ -309,6 +315,7 @@ impl Store {
         .bind(payment.updated_at)
         .bind(payment.completed_at)
         .bind(expected.as_str())
+        .bind(payment.safety.as_ref().map(|s| s.to_string()))
         .execute(&mut **tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -347,6 +354,38 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM payments WHERE chain_id = $1 AND status = 'processing'");
         let rows = sqlx::query(&sql).bind(chain_id.as_i64()).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Payments with money seen but not yet credited: waiting for confirmations or for Transaction
+    /// Safety. Oldest change first, with the total.
+    pub async fn awaiting_confirmation(
+        &self,
+        chain_id: Option<ChainId>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Payment>, i64), StoreError> {
+        let filter = if chain_id.is_some() { " AND chain_id = $1" } else { "" };
+        let waiting = format!("status = 'processing' AND tx_hash IS NOT NULL{filter}");
+        let (page, count) = if chain_id.is_some() {
+            (
+                format!("SELECT {COLUMNS} FROM payments WHERE {waiting} ORDER BY updated_at, id LIMIT $2 OFFSET $3"),
+                format!("SELECT COUNT(*) FROM payments WHERE {waiting}"),
+            )
+        } else {
+            (
+                format!("SELECT {COLUMNS} FROM payments WHERE {waiting} ORDER BY updated_at, id LIMIT $1 OFFSET $2"),
+                format!("SELECT COUNT(*) FROM payments WHERE {waiting}"),
+            )
+        };
+        let mut rows = sqlx::query(&page);
+        let mut total = sqlx::query(&count);
+        if let Some(id) = chain_id {
+            rows = rows.bind(id.as_i64());
+            total = total.bind(id.as_i64());
+        }
+        let rows = rows.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total: i64 = total.fetch_one(&self.pool).await?.try_get(0)?;
+        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
     }
 
     /// Destinations created or re-pointed after `seq`, oldest first.

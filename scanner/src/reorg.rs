@@ -1,0 +1,110 @@
+//! Reorgs: find where the follower's stored chain and the node's chain meet again, and unwind
+//! everything credited above that point in one transaction.
+
+use std::collections::BTreeSet;
+
+use payscan_core::event::{payment_event, EventKind};
+use payscan_core::store::credits::Credit;
+use payscan_core::store::cursors::Checkpoint;
+use payscan_core::store::{Store, StoreError};
+use payscan_core::{BaseUnits, ChainId, EscrowState, PaymentStatus};
+use serde_json::{json, Value};
+use tracing::error;
+
+use crate::error::FollowerError;
+use crate::rpc::ChainRpc;
+
+/// What an unwind did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unwind {
+    pub from: u64,
+    pub ancestor: Checkpoint,
+    pub reverted_credits: u64,
+    pub payments: usize,
+}
+
+impl Unwind {
+    pub fn depth(&self) -> u64 {
+        self.from.saturating_sub(self.ancestor.number)
+    }
+}
+
+/// The newest kept block, at or below `from`, that the node still has with the same hash. Gives up
+/// past `max_depth` blocks: a deeper reorg stops the chain rather than guess.
+pub async fn find_ancestor(
+    rpc: &ChainRpc,
+    store: &Store,
+    chain_id: ChainId,
+    from: u64,
+    max_depth: u64,
+) -> Result<Checkpoint, FollowerError> {
+    let floor = from.saturating_sub(max_depth);
+    for kept in store.block_hashes_down(chain_id, from, floor).await? {
+        match rpc.block(kept.number).await? {
+            Some(block) if block.hash == kept.hash => return Ok(kept),
+            Some(_) => continue,
+            None => return Err(FollowerError::Incomplete("a block below the head")),
+        }
+    }
+    Err(FollowerError::ReorgTooDeep { from, max_depth })
+}
+
+/// Reverts every credit above `ancestor`, moves the payments that lose money back (announcing it),
+/// and rewinds the cursor to `ancestor`: all or nothing.
+pub async fn unwind(
+    store: &Store,
+    chain_id: ChainId,
+    from: u64,
+    ancestor: Checkpoint,
+    threshold: u64,
+    now: i64,
+) -> Result<Unwind, StoreError> {
+    let mut tx = store.begin().await?;
+    let lost = store.live_credits_above(&mut tx, chain_id, ancestor.number).await?;
+    let reverted_credits = store.revert_credits_above(&mut tx, chain_id, ancestor.number).await?;
+    let affected: BTreeSet<_> = lost.iter().map(|c| c.payment_id.clone()).collect();
+    for payment_id in &affected {
+        let Some(mut payment) = store.payment_for_update(&mut tx, payment_id).await? else { continue };
+        let before = payment.status;
+        let remaining = store.live_credits_of(&mut tx, payment_id).await?;
+        let counted: Vec<&Credit> = remaining.iter().filter(|c| c.counted).collect();
+        let received = counted.iter().try_fold(BaseUnits::ZERO, |sum, c| sum.checked_add(c.amount));
+        let received = received.ok_or_else(|| StoreError::Corrupt(format!("received of {payment_id} overflows")))?;
+        let lost_here: Vec<Value> = lost.iter().filter(|c| &c.payment_id == payment_id).map(transfer_json).collect();
+
+        let target = if received.is_zero() { PaymentStatus::Pending } else { PaymentStatus::Processing };
+        if before.can_fall_back_to(target) || before == target {
+            payment.status = target;
+            payment.escrow = EscrowState::Unfunded;
+            payment.received = received;
+            payment.underpaid = false;
+            payment.completed_at = None;
+            payment.safety = None;
+            payment.tx_hash = counted.last().map(|c| c.tx_hash);
+            // Recounted against the new branch on the next evaluation.
+            payment.confirmations = 0;
+        } else if before != PaymentStatus::Pending {
+            // Money that already left (released, refunded) cannot be taken back by a status.
+            error!(payment_id = %payment_id, status = %before, "a reorg took away the transfer of a settled payment");
+        }
+        payment.updated_at = now;
+        store.save_progress(&mut tx, &payment, before).await?;
+        let body = payment_event(EventKind::Reverted, &payment, threshold, Some(("revertedTransfers", json!(lost_here))), now);
+        store.enqueue_event(&mut tx, payment_id, EventKind::Reverted.as_str(), &body, now).await?;
+    }
+    store.rewind_checkpoint(&mut tx, chain_id, from, ancestor, reverted_credits, now).await?;
+    store.commit_with_events(tx).await?;
+    Ok(Unwind { from, ancestor, reverted_credits, payments: affected.len() })
+}
+
+fn transfer_json(c: &Credit) -> Value {
+    json!({
+        "chainId": c.chain_id,
+        "txHash": format!("{:#x}", c.tx_hash),
+        "logIndex": c.log_index,
+        "blockNumber": c.block_number,
+        "blockHash": format!("{:#x}", c.block_hash),
+        "amountBaseUnits": c.amount,
+        "counted": c.counted,
+    })
+}

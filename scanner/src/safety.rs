@@ -1,0 +1,146 @@
+//! Transaction Safety: before a payment completes, each counted transfer is checked again against
+//! the node: the transaction succeeded, the log is the registry token's `Transfer` to the payment's
+//! destination for the credited amount, and its block is still canonical. Together the transfers
+//! must cover the amount. The result is kept on the payment (`metadata.transactionSafety`).
+
+use alloy::primitives::U256;
+use payscan_core::clock;
+use payscan_core::registry::Chain;
+use payscan_core::store::credits::Credit;
+use payscan_core::store::Payment;
+use payscan_core::BaseUnits;
+use serde_json::{json, Value};
+
+use crate::abi::IERC20;
+use crate::error::FollowerError;
+use crate::rpc::ChainRpc;
+
+/// The outcome of the checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// The node could not answer; try again.
+    Pending,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+            Self::Pending => "pending",
+        }
+    }
+}
+
+/// One named check over all the payment's transfers.
+#[derive(Debug, Clone)]
+struct Check {
+    name: &'static str,
+    failures: Vec<String>,
+}
+
+/// The checks' result.
+#[derive(Debug, Clone)]
+pub struct SafetyReport {
+    pub verdict: Verdict,
+    checks: Vec<Check>,
+    /// The lowest credited block the node no longer has with the credited hash: a reorg the
+    /// follower has not seen yet.
+    pub stale_block: Option<u64>,
+    error: Option<String>,
+}
+
+impl SafetyReport {
+    /// The reasons the checks failed, one line each.
+    pub fn reasons(&self) -> Vec<String> {
+        self.checks.iter().flat_map(|c| c.failures.iter().map(move |f| format!("{}: {f}", c.name))).collect()
+    }
+
+    /// As stored and shown in `metadata.transactionSafety`.
+    pub fn to_json(&self, confirmations: u64, threshold: u64) -> Value {
+        json!({
+            "status": self.verdict.as_str(),
+            "checks": self.checks.iter().map(|c| json!({
+                "name": c.name,
+                "passed": c.failures.is_empty(),
+                "detail": if c.failures.is_empty() { Value::Null } else { json!(c.failures.join("; ")) },
+            })).collect::<Vec<_>>(),
+            "error": self.error,
+            "confirmations": confirmations,
+            "threshold": threshold,
+            "checkedAt": clock::rfc3339(clock::now_ms()),
+        })
+    }
+}
+
+/// Runs the checks for a payment whose transfers reached the threshold.
+pub async fn check(rpc: &ChainRpc, chain: &Chain, payment: &Payment, credits: &[Credit]) -> SafetyReport {
+    match run(rpc, chain, payment, credits).await {
+        Ok(report) => report,
+        Err(e) => SafetyReport { verdict: Verdict::Pending, checks: Vec::new(), stale_block: None, error: Some(e.to_string()) },
+    }
+}
+
+async fn run(rpc: &ChainRpc, chain: &Chain, payment: &Payment, credits: &[Credit]) -> Result<SafetyReport, FollowerError> {
+    let mut receipt_status = Check { name: "receipt_status", failures: Vec::new() };
+    let mut token = Check { name: "token", failures: Vec::new() };
+    let mut recipient = Check { name: "recipient", failures: Vec::new() };
+    let mut amount = Check { name: "amount", failures: Vec::new() };
+    let mut canonical = Check { name: "canonical", failures: Vec::new() };
+    let mut stale_block: Option<u64> = None;
+    let mut covered = BaseUnits::ZERO;
+
+    for credit in credits.iter().filter(|c| c.counted && !c.reverted) {
+        let tx = format!("{:#x}", credit.tx_hash);
+        if credit.token != payment.rail.token.address || chain.token_by_address(credit.token).is_none() {
+            token.failures.push(format!("{tx} log is from {}, not the payment's registry token", credit.token));
+        }
+        if credit.to != payment.destination {
+            recipient.failures.push(format!("{tx} pays {}, not the destination", credit.to));
+        }
+        match rpc.block(credit.block_number).await? {
+            Some(block) if block.hash == credit.block_hash => {}
+            Some(_) => {
+                canonical.failures.push(format!("block {} of {tx} is no longer canonical", credit.block_number));
+                stale_block = Some(stale_block.map_or(credit.block_number, |b| b.min(credit.block_number)));
+                continue;
+            }
+            None => return Err(FollowerError::Incomplete("a credited block")),
+        }
+        let Some(receipt) = rpc.receipt(credit.tx_hash).await? else {
+            receipt_status.failures.push(format!("{tx} has no receipt"));
+            continue;
+        };
+        if !receipt.status() {
+            receipt_status.failures.push(format!("{tx} reverted"));
+        }
+        if receipt.block_hash != Some(credit.block_hash) {
+            canonical.failures.push(format!("{tx} is in another block than credited"));
+        }
+        let log = receipt.inner.logs().iter().find(|l| l.log_index == Some(credit.log_index));
+        match log.map(|l| (l.inner.address, l.log_decode::<IERC20::Transfer>())) {
+            Some((address, Ok(decoded))) => {
+                let event = decoded.inner.data;
+                if address != credit.token {
+                    token.failures.push(format!("{tx} log {} is from {address}", credit.log_index));
+                }
+                if event.to != payment.destination {
+                    recipient.failures.push(format!("{tx} log {} pays {}", credit.log_index, event.to));
+                }
+                if event.value != credit.amount.0 {
+                    amount.failures.push(format!("{tx} log {} moves {}, credited {}", credit.log_index, event.value, credit.amount));
+                }
+            }
+            _ => token.failures.push(format!("{tx} has no Transfer log at index {}", credit.log_index)),
+        }
+        covered = covered.checked_add(credit.amount).unwrap_or(BaseUnits(U256::MAX));
+    }
+    if covered < payment.rail.amount {
+        amount.failures.push(format!("checked transfers cover {covered} of {}", payment.rail.amount));
+    }
+    let checks = vec![receipt_status, token, recipient, amount, canonical];
+    let verdict = if checks.iter().all(|c| c.failures.is_empty()) { Verdict::Passed } else { Verdict::Failed };
+    Ok(SafetyReport { verdict, checks, stale_block, error: None })
+}
