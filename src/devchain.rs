@@ -130,6 +130,33 @@ impl Anvil {
         Ok(self.provider.get_block_number().await?)
     }
 
+    /// Replaces the newest `depth` blocks with as many new ones, holding the given signed
+    /// transactions at their offsets from the common ancestor (0 = the first new block).
+    pub async fn reorg(&self, depth: u64, transactions: &[(Bytes, u64)]) -> anyhow::Result<()> {
+        let pairs: Vec<serde_json::Value> =
+            transactions.iter().map(|(raw, offset)| serde_json::json!([raw, offset])).collect();
+        let _: serde_json::Value = self.provider.raw_request("anvil_reorg".into(), (depth, pairs)).await?;
+        Ok(())
+    }
+
+    /// A mined transaction as signed, to replay it in another block.
+    pub async fn raw_transaction(&self, hash: B256) -> anyhow::Result<Bytes> {
+        let raw: Option<Bytes> = self.provider.raw_request("eth_getRawTransactionByHash".into(), (hash,)).await?;
+        raw.context("no such transaction")
+    }
+
+    /// `evm_snapshot`: an id to return to.
+    pub async fn snapshot(&self) -> anyhow::Result<U256> {
+        Ok(self.provider.raw_request("evm_snapshot".into(), ()).await?)
+    }
+
+    /// `evm_revert`: back to a snapshot, dropping every block since.
+    pub async fn revert(&self, snapshot: U256) -> anyhow::Result<()> {
+        let reverted: bool = self.provider.raw_request("evm_revert".into(), (snapshot,)).await?;
+        anyhow::ensure!(reverted, "evm_revert refused snapshot {snapshot}");
+        Ok(())
+    }
+
     /// Stops the node (as `kill -9` would).
     pub async fn kill(&mut self) -> anyhow::Result<()> {
         self.child.kill().await?;

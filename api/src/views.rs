@@ -64,6 +64,7 @@ pub fn transfer(c: &Credit) -> Value {
         "from": c.from.to_checksum(None),
         "amountBaseUnits": c.amount,
         "counted": c.counted,
+        "reverted": c.reverted,
     })
 }
 

@@ -45,7 +45,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ("PAYSCAN_WEBHOOK_TIMEOUT", "webhook_timeout", "10s", "time a target has to answer one delivery"),
     ("PAYSCAN_POLL_MS", "poll_ms", "2000", "how often each chain follower polls its RPC, in ms"),
     ("PAYSCAN_MAX_BLOCK_RANGE", "max_block_range", "2000", "largest eth_getLogs block range a follower asks for"),
-    ("PAYSCAN_MAX_REORG_DEPTH", "max_reorg_depth", "128", "deepest reorg a follower unwinds; deeper stops the chain for an operator"),
+    (
+        "PAYSCAN_MAX_REORG_DEPTH",
+        "max_reorg_depth",
+        "128",
+        "deepest reorg a follower unwinds; deeper stops the chain for an operator",
+    ),
     ("PAYSCAN_PAYMENT_TTL", "payment_ttl", "1h", "how long a new payment's expiresAt lies ahead"),
 ];
 

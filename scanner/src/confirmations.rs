@@ -63,9 +63,9 @@ pub async fn evaluate(
                 payment.safety = Some(report.to_json(confirmations, threshold));
                 match report.verdict {
                     Verdict::Passed => {
-                        payment.status = before.transition(PaymentStatus::Completed).map_err(|e| {
-                            payscan_core::store::StoreError::Corrupt(e.to_string())
-                        })?;
+                        payment.status = before
+                            .transition(PaymentStatus::Completed)
+                            .map_err(|e| payscan_core::store::StoreError::Corrupt(e.to_string()))?;
                         payment.escrow = EscrowState::Funded;
                         payment.completed_at = Some(now);
                         payment.underpaid = false;

@@ -196,16 +196,17 @@ impl Follower {
     /// node still has.
     async fn unwind(&mut self, cursor: u64, search_from: u64, threshold: u64) -> Result<TickOutcome, FollowerError> {
         let chain_id = self.chain.chain_id;
-        let ancestor = match reorg::find_ancestor(&self.rpc, &self.store, chain_id, search_from, self.max_reorg_depth).await {
-            Ok(ancestor) => ancestor,
-            Err(e @ FollowerError::ReorgTooDeep { .. }) => {
-                self.metrics.reorgs.with_label_values(&[&self.label, "too_deep"]).inc();
-                error!(chain_id = %chain_id, cursor, max_depth = self.max_reorg_depth,
+        let ancestor =
+            match reorg::find_ancestor(&self.rpc, &self.store, chain_id, search_from, self.max_reorg_depth).await {
+                Ok(ancestor) => ancestor,
+                Err(e @ FollowerError::ReorgTooDeep { .. }) => {
+                    self.metrics.reorgs.with_label_values(&[&self.label, "too_deep"]).inc();
+                    error!(chain_id = %chain_id, cursor, max_depth = self.max_reorg_depth,
                     "REORG DEEPER THAN THE LIMIT: this chain is stopped and needs an operator");
-                return Err(e);
-            }
-            Err(e) => return Err(e),
-        };
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
         let unwind = reorg::unwind(&self.store, chain_id, cursor, ancestor, threshold, clock::now_ms()).await?;
         self.metrics.reorgs.with_label_values(&[&self.label, "unwound"]).inc();
         self.metrics.reorg_depth.with_label_values(&[&self.label]).set(unwind.depth() as i64);
@@ -284,7 +285,12 @@ impl Follower {
         let evaluation =
             confirmations::evaluate(&self.store, &self.rpc, &self.chain, head, threshold, clock::now_ms()).await?;
         if evaluation.completed + evaluation.underpaid > 0 {
-            info!(completed = evaluation.completed, underpaid = evaluation.underpaid, head, "payments reached the threshold");
+            info!(
+                completed = evaluation.completed,
+                underpaid = evaluation.underpaid,
+                head,
+                "payments reached the threshold"
+            );
         }
         if evaluation.safety_failed > 0 {
             self.metrics.safety_failures.with_label_values(&[&self.label]).inc_by(evaluation.safety_failed as u64);

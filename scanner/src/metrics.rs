@@ -53,7 +53,11 @@ impl ScannerMetrics {
             watched: gauge("payscan_watched_destinations", "Destinations in the watch set")?,
             reorgs: counter_vec("payscan_reorgs_total", "Reorgs found, by outcome", &["chain_id", "outcome"])?,
             reorg_depth: gauge_vec("payscan_reorg_depth_blocks", "Depth of the latest reorg unwound", &["chain_id"])?,
-            reverted_credits: counter_vec("payscan_reverted_credits_total", "Credits a reorg took away", &["chain_id"])?,
+            reverted_credits: counter_vec(
+                "payscan_reverted_credits_total",
+                "Credits a reorg took away",
+                &["chain_id"],
+            )?,
             safety_failures: counter_vec(
                 "payscan_safety_check_failures_total",
                 "Payments held back by a failed Transaction Safety check",

@@ -89,7 +89,8 @@ pub async fn unwind(
         }
         payment.updated_at = now;
         store.save_progress(&mut tx, &payment, before).await?;
-        let body = payment_event(EventKind::Reverted, &payment, threshold, Some(("revertedTransfers", json!(lost_here))), now);
+        let body =
+            payment_event(EventKind::Reverted, &payment, threshold, Some(("revertedTransfers", json!(lost_here))), now);
         store.enqueue_event(&mut tx, payment_id, EventKind::Reverted.as_str(), &body, now).await?;
     }
     store.rewind_checkpoint(&mut tx, chain_id, from, ancestor, reverted_credits, now).await?;

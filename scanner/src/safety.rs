@@ -79,11 +79,21 @@ impl SafetyReport {
 pub async fn check(rpc: &ChainRpc, chain: &Chain, payment: &Payment, credits: &[Credit]) -> SafetyReport {
     match run(rpc, chain, payment, credits).await {
         Ok(report) => report,
-        Err(e) => SafetyReport { verdict: Verdict::Pending, checks: Vec::new(), stale_block: None, error: Some(e.to_string()) },
+        Err(e) => SafetyReport {
+            verdict: Verdict::Pending,
+            checks: Vec::new(),
+            stale_block: None,
+            error: Some(e.to_string()),
+        },
     }
 }
 
-async fn run(rpc: &ChainRpc, chain: &Chain, payment: &Payment, credits: &[Credit]) -> Result<SafetyReport, FollowerError> {
+async fn run(
+    rpc: &ChainRpc,
+    chain: &Chain,
+    payment: &Payment,
+    credits: &[Credit],
+) -> Result<SafetyReport, FollowerError> {
     let mut receipt_status = Check { name: "receipt_status", failures: Vec::new() };
     let mut token = Check { name: "token", failures: Vec::new() };
     let mut recipient = Check { name: "recipient", failures: Vec::new() };
@@ -130,7 +140,10 @@ async fn run(rpc: &ChainRpc, chain: &Chain, payment: &Payment, credits: &[Credit
                     recipient.failures.push(format!("{tx} log {} pays {}", credit.log_index, event.to));
                 }
                 if event.value != credit.amount.0 {
-                    amount.failures.push(format!("{tx} log {} moves {}, credited {}", credit.log_index, event.value, credit.amount));
+                    amount.failures.push(format!(
+                        "{tx} log {} moves {}, credited {}",
+                        credit.log_index, event.value, credit.amount
+                    ));
                 }
             }
             _ => token.failures.push(format!("{tx} has no Transfer log at index {}", credit.log_index)),

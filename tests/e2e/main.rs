@@ -7,5 +7,6 @@ mod support;
 mod errors;
 mod intents;
 mod payments;
+mod reorgs;
 mod restart;
 mod webhooks;

@@ -85,7 +85,12 @@ impl Store {
     }
 
     /// Live (not reverted) credits on a chain above `block`, locked with the transaction.
-    pub async fn live_credits_above(&self, tx: &mut Tx, chain_id: ChainId, block: u64) -> Result<Vec<Credit>, StoreError> {
+    pub async fn live_credits_above(
+        &self,
+        tx: &mut Tx,
+        chain_id: ChainId,
+        block: u64,
+    ) -> Result<Vec<Credit>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM credits WHERE chain_id = $1 AND block_number > $2 AND reverted = 0 \
              ORDER BY block_number, log_index",
@@ -99,11 +104,12 @@ impl Store {
 
     /// Marks every live credit on a chain above `block` reverted; returns how many.
     pub async fn revert_credits_above(&self, tx: &mut Tx, chain_id: ChainId, block: u64) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE credits SET reverted = 1 WHERE chain_id = $1 AND block_number > $2 AND reverted = 0")
-            .bind(chain_id.as_i64())
-            .bind(i64::try_from(block).map_err(corrupt)?)
-            .execute(&mut **tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE credits SET reverted = 1 WHERE chain_id = $1 AND block_number > $2 AND reverted = 0")
+                .bind(chain_id.as_i64())
+                .bind(i64::try_from(block).map_err(corrupt)?)
+                .execute(&mut **tx)
+                .await?;
         Ok(done.rows_affected())
     }
 

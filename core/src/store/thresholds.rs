@@ -82,7 +82,8 @@ impl Store {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 = sqlx::query("SELECT COUNT(*) FROM threshold_history").fetch_one(&self.pool).await?.try_get(0)?;
+        let total: i64 =
+            sqlx::query("SELECT COUNT(*) FROM threshold_history").fetch_one(&self.pool).await?.try_get(0)?;
         let changes = rows
             .iter()
             .map(|r| {

@@ -189,6 +189,7 @@ pub struct AppOptions<'a> {
     pub xpub: Option<String>,
     /// `PAYSCAN_RPC_<chainId>` overrides.
     pub rpc: Vec<(u64, String)>,
+    pub max_reorg_depth: Option<u64>,
 }
 
 impl<'a> AppOptions<'a> {
@@ -201,6 +202,7 @@ impl<'a> AppOptions<'a> {
             self_webhook: true,
             xpub: None,
             rpc: Vec::new(),
+            max_reorg_depth: None,
         }
     }
 }
@@ -249,6 +251,9 @@ impl TestEnv {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        if let Some(depth) = options.max_reorg_depth {
+            env.insert("PAYSCAN_MAX_REORG_DEPTH".to_owned(), depth.to_string());
+        }
         for (chain_id, url) in &options.rpc {
             env.insert(format!("PAYSCAN_RPC_{chain_id}"), url.clone());
         }

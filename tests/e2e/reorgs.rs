@@ -1,0 +1,179 @@
+//! Reorgs on anvil (`anvil_reorg`, `evm_snapshot`/`evm_revert`): below and above the threshold, a
+//! transfer that moves to another block, one that disappears, depth 1 and depth 20. After each, the
+//! payment's state, its credits and the webhooks sent are exactly right.
+
+use alloy::primitives::U256;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::support::*;
+
+fn types(receiver: &Receiver, id: &str) -> Vec<String> {
+    receiver.events_for(id).into_iter().map(|e| e.event_type).collect()
+}
+
+fn transfers(payment: &Value) -> Vec<(bool, bool)> {
+    payment["transfers"]
+        .as_array()
+        .expect("transfers")
+        .iter()
+        .map(|t| (t["counted"] == true, t["reverted"] == true))
+        .collect()
+}
+
+both_backends!(
+    a_reorg_below_the_threshold_that_drops_the_transfer_returns_the_payment_to_pending,
+    |backend| async move {
+        let chain = TestChain::start(31337).await;
+        let (app, receiver) = TestApp::spawn_with_receiver(AppOptions::new(backend, &chain)).await;
+        let intent = app.intent("buyer-1", intent_body("offer-drop", "5", "USDC", &chain)).await;
+        let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+        chain.pay(chain.usdc, address(&intent["destination"]), U256::from(5_000_000u64)).await;
+        receiver.wait_for(&id, "payment.processing").await;
+        // Depth 1: the block with the transfer is replaced by an empty one.
+        chain.anvil.reorg(1, &[]).await.expect("anvil_reorg");
+        let reverted = receiver.wait_for(&id, "payment.reverted").await;
+        assert_eq!(reverted.body["status"], "pending");
+        assert_eq!(reverted.body["amountReceivedBaseUnits"], "0");
+        assert_eq!(reverted.body["revertedTransfers"].as_array().map(Vec::len), Some(1));
+
+        chain.mine(THRESHOLD + 2).await;
+        let payment = app.wait_for_status(&id, "pending").await;
+        assert_eq!(transfers(&payment), [(true, true)], "kept for the audit trail, marked reverted");
+        assert_eq!(payment["escrowState"], "unfunded");
+        assert_eq!(types(&receiver, &id), ["payment.processing", "payment.reverted"]);
+        app.stop().await;
+    }
+);
+
+both_backends!(a_reorg_above_the_threshold_takes_a_completed_payment_back, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let (app, receiver) = TestApp::spawn_with_receiver(AppOptions::new(backend, &chain)).await;
+    let intent = app.intent("buyer-1", intent_body("offer-deep", "5", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(5_000_000u64)).await;
+    chain.mine(THRESHOLD).await;
+    receiver.wait_for(&id, "payment.completed").await;
+    // Replace the transfer's block and everything after it.
+    chain.anvil.reorg(THRESHOLD + 1, &[]).await.expect("anvil_reorg");
+    let reverted = receiver.wait_for(&id, "payment.reverted").await;
+    assert_eq!(reverted.body["status"], "pending");
+    assert_eq!(reverted.body["escrowState"], "unfunded");
+    let payment = app.wait_for_status(&id, "pending").await;
+    assert_eq!(payment["completedAt"], Value::Null);
+    assert_eq!(types(&receiver, &id), ["payment.processing", "payment.completed", "payment.reverted"]);
+    app.stop().await;
+});
+
+both_backends!(a_transfer_that_moves_to_another_block_is_credited_once, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let (app, receiver) = TestApp::spawn_with_receiver(AppOptions::new(backend, &chain)).await;
+    let intent = app.intent("buyer-1", intent_body("offer-move", "5", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+    let tx = chain.pay(chain.usdc, address(&intent["destination"]), U256::from(5_000_000u64)).await;
+    let raw = chain.anvil.raw_transaction(tx).await.expect("raw tx");
+    let before = receiver.wait_for(&id, "payment.processing").await;
+    chain.mine(1).await;
+    // Depth 2: the transfer's block and the next; the same signed transaction lands one block later.
+    chain.anvil.reorg(2, &[(raw, 1)]).await.expect("anvil_reorg");
+    receiver.wait_for(&id, "payment.reverted").await;
+    chain.mine(THRESHOLD).await;
+    let completed = receiver.wait_for(&id, "payment.completed").await;
+    assert_eq!(completed.body["txHash"], format!("{tx:#x}"));
+    assert_eq!(completed.body["amountReceivedBaseUnits"], "5000000", "credited once");
+
+    let payment = app.payment(&id).await;
+    assert_eq!(transfers(&payment), [(true, false)], "one credit, revived in the new branch");
+    let block = payment["transfers"][0]["blockNumber"].as_u64().expect("block");
+    let first_block = before.body["transfer"]["blockNumber"].as_u64().expect("block");
+    assert_eq!(block, first_block + 1);
+    assert_eq!(
+        types(&receiver, &id),
+        ["payment.processing", "payment.reverted", "payment.processing", "payment.completed"]
+    );
+    app.stop().await;
+});
+
+both_backends!(a_depth_20_reorg_replays_a_completed_payment_into_the_new_branch, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let (app, receiver) = TestApp::spawn_with_receiver(AppOptions::new(backend, &chain)).await;
+    let intent = app.intent("buyer-1", intent_body("offer-20", "5", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+    let tx = chain.pay(chain.usdc, address(&intent["destination"]), U256::from(5_000_000u64)).await;
+    let raw = chain.anvil.raw_transaction(tx).await.expect("raw tx");
+    chain.mine(19).await;
+    receiver.wait_for(&id, "payment.completed").await;
+    chain.anvil.reorg(20, &[(raw, 10)]).await.expect("anvil_reorg");
+    receiver.wait_for(&id, "payment.reverted").await;
+    // The new branch is as long as the old: the transfer at offset 10 has 10 confirmations.
+    let completions = || receiver.events_for(&id).into_iter().filter(|e| e.event_type == "payment.completed").count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while completions() < 2 {
+        assert!(std::time::Instant::now() < deadline, "not completed again: {:?}", types(&receiver, &id));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let payment = app.payment(&id).await;
+    assert_eq!(payment["status"], "completed");
+    assert_eq!(payment["amountReceivedBaseUnits"], "5000000");
+    assert_eq!(transfers(&payment), [(true, false)]);
+    assert_eq!(
+        types(&receiver, &id),
+        ["payment.processing", "payment.completed", "payment.reverted", "payment.processing", "payment.completed"]
+    );
+    app.stop().await;
+});
+
+both_backends!(evm_revert_to_a_shorter_chain_drops_the_transfer, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let (app, receiver) = TestApp::spawn_with_receiver(AppOptions::new(backend, &chain)).await;
+    let intent = app.intent("buyer-1", intent_body("offer-revert", "5", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+    let snapshot = chain.anvil.snapshot().await.expect("snapshot");
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(5_000_000u64)).await;
+    chain.mine(1).await;
+    receiver.wait_for(&id, "payment.processing").await;
+    chain.anvil.revert(snapshot).await.expect("revert");
+    // The chain is now shorter than payscan's cursor; new blocks make it longer again.
+    chain.mine(THRESHOLD + 3).await;
+    let reverted = receiver.wait_for(&id, "payment.reverted").await;
+    assert_eq!(reverted.body["status"], "pending");
+    let payment = app.wait_for_status(&id, "pending").await;
+    assert_eq!(transfers(&payment), [(true, true)]);
+    app.stop().await;
+});
+
+both_backends!(a_reorg_deeper_than_the_limit_stops_the_chain_without_guessing, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.max_reorg_depth = Some(4);
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+    let intent = app.intent("buyer-1", intent_body("offer-limit", "5", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(5_000_000u64)).await;
+    chain.mine(8).await;
+    receiver.wait_for(&id, "payment.completed").await;
+    chain.anvil.reorg(9, &[]).await.expect("anvil_reorg");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = app.http.get(format!("{}/metrics", app.url)).send().await.expect("metrics");
+        let text = metrics.text().await.expect("text");
+        if text.contains(r#"payscan_reorgs_total{chain_id="31337",outcome="too_deep"} 1"#) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no too-deep reorg reported:\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Nothing was unwound on a guess: the payment stays as it was until an operator acts.
+    chain.mine(3).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let payment = app.payment(&id).await;
+    assert_eq!(payment["status"], "completed");
+    assert_eq!(types(&receiver, &id), ["payment.processing", "payment.completed"]);
+    app.stop().await;
+});
