@@ -9,10 +9,10 @@ use anyhow::Context;
 use payscan_api::auth::JwtVerifier;
 use payscan_api::AppState;
 use payscan_core::config::Config;
-use payscan_core::registry::Registry;
+use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::Store;
 use payscan_custody::Deriver;
-use payscan_scanner::{Dispatcher, Follower, ScannerMetrics, WatchSet};
+use payscan_scanner::{Dispatcher, FollowerContext, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -27,6 +27,7 @@ pub struct Application {
     address: SocketAddr,
     store: Store,
     tasks: Tasks,
+    supervisor: Arc<Supervisor>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -34,9 +35,12 @@ impl Application {
     /// Connects, migrates, binds and starts every background task.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::telemetry::install_tls_provider();
-        let registry = Registry::load(&config.chains_path, &config.tokens_path)
-            .and_then(|r| r.with_rpc_overrides(&config.rpc_overrides))
-            .context("registry")?;
+        let registry_source = RegistrySource {
+            chains: config.chains_path.clone(),
+            tokens: config.tokens_path.clone(),
+            rpc_overrides: config.rpc_overrides.clone(),
+        };
+        let registry = registry_source.load().context("registry")?;
         let deriver = Deriver::from_keys(&config.keys)?;
         let store = Store::connect(config.database_url.expose_secret()).await.context("DATABASE_URL")?;
 
@@ -57,19 +61,17 @@ impl Application {
         watch.refresh(&store).await?;
 
         let mut tasks = Tasks::new();
-        for chain in registry.chains() {
-            let follower = Follower::new(
-                chain.clone(),
-                store.clone(),
-                watch.clone(),
-                scanner_metrics.clone(),
-                &config.scanner,
-                RPC_TIMEOUT,
-            )?;
-            let cancel = tasks.token();
-            let poll = config.scanner.poll_interval;
-            tasks.spawn(format!("follower-{}", chain.chain_id), follower.run(cancel, poll));
-        }
+        let status = Arc::new(ScannerStatus::new());
+        let context = FollowerContext {
+            store: store.clone(),
+            watch: watch.clone(),
+            metrics: scanner_metrics.clone(),
+            status: status.clone(),
+            settings: config.scanner.clone(),
+            rpc_timeout: RPC_TIMEOUT,
+        };
+        let supervisor = Arc::new(Supervisor::new(context, tasks.token()));
+        supervisor.reconcile(&registry).await?;
         let dispatcher = Dispatcher::new(store.clone(), &config.webhook, scanner_metrics)?;
         let cancel = tasks.token();
         let idle_poll = config.scanner.poll_interval.min(Duration::from_secs(1));
@@ -80,7 +82,11 @@ impl Application {
 
         let state = AppState {
             store: store.clone(),
-            registry: Arc::new(registry),
+            registry: SharedRegistry::new(registry),
+            registry_source,
+            supervisor: supervisor.clone(),
+            status,
+            watch,
             deriver: Arc::new(deriver),
             jwt: Arc::new(JwtVerifier::new(config.jwt_secret.expose_secret().as_bytes())),
             webhook_secret: Arc::new(config.webhook.secret.clone()),
@@ -93,7 +99,7 @@ impl Application {
             axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
         });
         info!(%address, "payscan listening");
-        Ok(Self { address, store, tasks, server })
+        Ok(Self { address, store, tasks, supervisor, server })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -118,6 +124,7 @@ impl Application {
     /// Stops the server and every task, letting in-flight work finish.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.tasks.shutdown().await;
+        self.supervisor.shutdown().await;
         self.server.await??;
         self.store.close().await;
         Ok(())

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payscan_core::intent::AddressDeriver;
-use payscan_core::registry::Registry;
+use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::Store;
 use payscan_core::webhook::WebhookSecret;
+
+use payscan_scanner::{ScannerStatus, Supervisor, WatchSet};
 
 use crate::auth::JwtVerifier;
 
@@ -14,7 +16,12 @@ use crate::auth::JwtVerifier;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub registry: Arc<Registry>,
+    /// The registry in force; `POST /api/admin/rn/networks/reload` replaces it.
+    pub registry: SharedRegistry,
+    pub registry_source: RegistrySource,
+    pub supervisor: Arc<Supervisor>,
+    pub status: Arc<ScannerStatus>,
+    pub watch: Arc<WatchSet>,
     pub deriver: Arc<dyn AddressDeriver>,
     pub jwt: Arc<JwtVerifier>,
     pub webhook_secret: Arc<WebhookSecret>,

@@ -1,19 +1,23 @@
 //! JSON shapes of the API's answers. Base-unit amounts are decimal strings.
 
+use std::collections::HashMap;
+
 use payscan_core::clock::rfc3339;
 use payscan_core::registry::Registry;
 use payscan_core::store::credits::Credit;
 use payscan_core::store::outbox::DeliveryRecord;
 use payscan_core::store::Payment;
+use payscan_core::ChainId;
 use serde_json::{json, Value};
 
 /// The threshold a payment's chain uses now.
-pub fn threshold_of(registry: &Registry, payment: &Payment) -> Option<u64> {
-    registry.chain(payment.rail.chain_id).map(|c| c.confirmation_threshold.max(c.confirmation_floor))
+pub fn threshold_of(registry: &Registry, overrides: &HashMap<ChainId, u64>, payment: &Payment) -> Option<u64> {
+    let chain_id = payment.rail.chain_id;
+    registry.chain(chain_id).map(|c| c.effective_threshold(overrides.get(&chain_id).copied()))
 }
 
 /// A payment as the API shows it.
-pub fn payment(registry: &Registry, p: &Payment) -> Value {
+pub fn payment(registry: &Registry, overrides: &HashMap<ChainId, u64>, p: &Payment) -> Value {
     let decimals = p.rail.token.decimals;
     let mut metadata = p.metadata.clone();
     if let (Some(safety), Some(map)) = (&p.safety, metadata.as_object_mut()) {
@@ -38,7 +42,7 @@ pub fn payment(registry: &Registry, p: &Payment) -> Value {
         "derivationIndex": p.derivation_index,
         "derivationPath": format!("m/44'/60'/0'/0/{}", p.derivation_index),
         "confirmations": p.confirmations,
-        "threshold": threshold_of(registry, p),
+        "threshold": threshold_of(registry, overrides, p),
         "txHash": p.tx_hash.map(|h| format!("{h:#x}")),
         "purchaseRequestId": p.purchase_request_id,
         "sellerOfferId": p.seller_offer_id,

@@ -2,7 +2,8 @@
 //! keyed by chain id). Both are validated at load; a bad file is refused whole with the reason.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
@@ -221,6 +222,56 @@ impl Chain {
     }
 }
 
+/// Where the registry comes from, so that it can be read again without a restart.
+#[derive(Debug, Clone)]
+pub struct RegistrySource {
+    pub chains: PathBuf,
+    pub tokens: PathBuf,
+    pub rpc_overrides: HashMap<ChainId, String>,
+}
+
+impl RegistrySource {
+    pub fn load(&self) -> Result<Registry, RegistryError> {
+        Registry::load(&self.chains, &self.tokens)?.with_rpc_overrides(&self.rpc_overrides)
+    }
+}
+
+/// The registry in force, replaced whole by a reload while readers keep the one they hold.
+#[derive(Debug, Clone, Default)]
+pub struct SharedRegistry(Arc<RwLock<Arc<Registry>>>);
+
+impl SharedRegistry {
+    pub fn new(registry: Registry) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(registry))))
+    }
+
+    pub fn current(&self) -> Arc<Registry> {
+        // A writer that panicked left a whole registry behind: keep using it.
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    pub fn replace(&self, registry: Registry) {
+        *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(registry);
+    }
+}
+
+/// An RPC URL as shown to admins: scheme and host only, since paths and queries often carry a
+/// provider's API key.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?']).next().unwrap_or_default();
+            let host = host.rsplit('@').next().unwrap_or_default();
+            if rest.len() > host.len() + 1 {
+                format!("{scheme}://{host}/…")
+            } else {
+                format!("{scheme}://{host}")
+            }
+        }
+        None => "…".to_owned(),
+    }
+}
+
 fn check_url(url: &str) -> Result<(), String> {
     let ok = ["http://", "https://"]
         .iter()
@@ -296,6 +347,14 @@ mod tests {
         assert!(bsc.resolve_token("0x55d398326f99059ff775485246999027b3197955").is_some());
         assert!(bsc.resolve_token("USDC").is_none());
         assert!(registry.resolve_network("1").is_none());
+    }
+
+    #[test]
+    fn redacts_what_may_hold_a_key() {
+        assert_eq!(redact_url("https://eth-mainnet.g.alchemy.com/v2/SECRETKEY"), "https://eth-mainnet.g.alchemy.com/…");
+        assert_eq!(redact_url("https://user:pass@node.example/"), "https://node.example/…");
+        assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(redact_url("https://rpc.example?apikey=SECRET"), "https://rpc.example/…");
     }
 
     #[test]

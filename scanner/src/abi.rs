@@ -9,4 +9,25 @@ alloy::sol! {
         function balanceOf(address owner) external view returns (uint256);
         function decimals() external view returns (uint8);
     }
+
+    /// Request Network's ERC20FeeProxy.
+    #[derive(Debug, PartialEq, Eq)]
+    interface IERC20FeeProxy {
+        event TransferWithReferenceAndFee(
+            address tokenAddress,
+            address to,
+            uint256 amount,
+            bytes indexed paymentReference,
+            uint256 feeAmount,
+            address feeAddress
+        );
+        function transferFromWithReferenceAndFee(
+            address _tokenAddress,
+            address _to,
+            uint256 _amount,
+            bytes calldata _paymentReference,
+            uint256 _feeAmount,
+            address _feeAddress
+        ) external;
+    }
 }

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
 use alloy::rpc::types::Log;
-use payscan_core::config::ScannerConfig;
-use payscan_core::registry::Chain;
+use payscan_core::registry::{redact_url, Chain};
 use payscan_core::store::cursors::Checkpoint;
 use payscan_core::store::Store;
 use payscan_core::{clock, BaseUnits, ChainId};
@@ -24,6 +23,8 @@ use crate::metrics::ScannerMetrics;
 use crate::range::{is_range_too_large, RangeSizer};
 use crate::reorg;
 use crate::rpc::ChainRpc;
+use crate::status::ScannerStatus;
+use crate::supervisor::FollowerContext;
 use crate::watch::WatchSet;
 
 /// What one tick did.
@@ -47,6 +48,7 @@ pub struct Follower {
     store: Store,
     watch: Arc<WatchSet>,
     metrics: ScannerMetrics,
+    status: Arc<ScannerStatus>,
     range: RangeSizer,
     label: String,
     /// The head confirmations were last evaluated at; they only change when it does.
@@ -55,28 +57,23 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn new(
-        chain: Chain,
-        store: Store,
-        watch: Arc<WatchSet>,
-        metrics: ScannerMetrics,
-        settings: &ScannerConfig,
-        rpc_timeout: Duration,
-    ) -> Result<Self, FollowerError> {
-        let rpc = ChainRpc::http(&chain.rpc_url, rpc_timeout)?;
+    pub fn new(chain: Chain, context: FollowerContext) -> Result<Self, FollowerError> {
+        let rpc = ChainRpc::http(&chain.rpc_url, context.rpc_timeout)?;
         let tokens = chain.tokens.iter().map(|t| t.address).collect();
         let label = chain.chain_id.to_string();
+        context.status.update(chain.chain_id, |s| s.rpc = redact_url(&chain.rpc_url));
         Ok(Self {
+            range: RangeSizer::new(context.settings.max_block_range),
+            max_reorg_depth: context.settings.max_reorg_depth,
             chain,
             tokens,
             rpc,
-            store,
-            watch,
-            metrics,
-            range: RangeSizer::new(settings.max_block_range),
+            store: context.store,
+            watch: context.watch,
+            metrics: context.metrics,
+            status: context.status,
             label,
             evaluated_head: None,
-            max_reorg_depth: settings.max_reorg_depth,
         })
     }
 
@@ -152,6 +149,7 @@ impl Follower {
             let block = Checkpoint { number: transfer.block_number, hash: transfer.block_hash };
             self.store.save_block_hash(&mut tx, self.chain.chain_id, block).await?;
         }
+        self.status.update(self.chain.chain_id, |s| s.cursor_timestamp = Some(end.timestamp));
         let cursor = Checkpoint { number: end.number, hash: end.hash };
         self.store.save_checkpoint(&mut tx, self.chain.chain_id, cursor, now).await?;
         self.store.commit_with_events(tx).await?;
@@ -305,6 +303,10 @@ impl Follower {
     }
 
     fn report_cursor(&self, cursor: u64, head: u64) {
+        self.status.update(self.chain.chain_id, |s| {
+            s.head = Some(head);
+            s.cursor = Some(cursor);
+        });
         self.metrics.cursor.with_label_values(&[&self.label]).set(cursor as i64);
         self.metrics.lag_blocks.with_label_values(&[&self.label]).set(head.saturating_sub(cursor) as i64);
     }
@@ -316,7 +318,12 @@ impl Follower {
         let mut backoff = poll;
         let mut progress = Progress::new();
         while !cancel.is_cancelled() {
-            let wait = match self.tick().await {
+            let result = self.tick().await;
+            match &result {
+                Ok(_) => self.status.succeeded(self.chain.chain_id),
+                Err(e) => self.status.failed(self.chain.chain_id, &e.to_string()),
+            }
+            let wait = match result {
                 Ok(TickOutcome::Advanced { from, to, head, logs, .. }) => {
                     backoff = poll;
                     progress.record(to - from + 1, logs, to, head);

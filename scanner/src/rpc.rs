@@ -19,6 +19,8 @@ pub struct BlockRef {
     pub number: u64,
     pub hash: B256,
     pub parent_hash: B256,
+    /// Unix seconds.
+    pub timestamp: u64,
 }
 
 /// A chain's RPC endpoint.
@@ -54,7 +56,12 @@ impl ChainRpc {
     /// A block's number and hash; `None` when this node does not have it (yet).
     pub async fn block(&self, number: u64) -> Result<Option<BlockRef>, FollowerError> {
         let block = self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await?;
-        Ok(block.map(|b| BlockRef { number: b.header.number, hash: b.header.hash, parent_hash: b.header.parent_hash }))
+        Ok(block.map(|b| BlockRef {
+            number: b.header.number,
+            hash: b.header.hash,
+            parent_hash: b.header.parent_hash,
+            timestamp: b.header.timestamp,
+        }))
     }
 
     /// The number of the node's `finalized` block, where it serves one.

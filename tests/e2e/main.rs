@@ -4,9 +4,11 @@
 
 mod support;
 
+mod admin;
 mod errors;
 mod intents;
 mod payments;
 mod reorgs;
 mod restart;
+mod safety;
 mod webhooks;

@@ -194,7 +194,8 @@ both_backends!(a_repeated_intent_returns_the_same_payment_and_a_new_rail_repoint
 
 both_backends!(a_provider_that_refuses_wide_log_ranges_is_met_with_smaller_ones, |backend| async move {
     let chain = TestChain::start(31337).await;
-    let proxy = proxy::RpcProxy::start(&chain.anvil.url, proxy::Faults { max_log_range: Some(7) }).await;
+    let proxy =
+        proxy::RpcProxy::start(&chain.anvil.url, proxy::Faults { max_log_range: Some(7), ..Default::default() }).await;
     let mut options = AppOptions::new(backend, &chain);
     options.rpc = vec![(chain.chain_id, proxy.url.clone())];
     let app = TestApp::spawn(options).await;

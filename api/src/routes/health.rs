@@ -17,7 +17,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Result<Json<Value>,
         "success": true,
         "message": "payscan is running",
         "version": env!("CARGO_PKG_VERSION"),
-        "chains": state.registry.chains().iter().map(|c| c.chain_id).collect::<Vec<_>>(),
+        "chains": state.registry.current().chains().iter().map(|c| c.chain_id).collect::<Vec<_>>(),
         "endpoints": [
             "GET /api/payment/health",
             "GET /api/payment",

@@ -56,13 +56,23 @@ pub(super) async fn create(
         }
     };
 
+    let registry = state.registry.current();
     let chain = match &body.network {
-        None => state.registry.chains().first(),
-        Some(Value::String(name)) => state.registry.resolve_network(name),
-        Some(Value::Number(n)) => state.registry.resolve_network(&n.to_string()),
+        None => registry.chains().first(),
+        Some(Value::String(name)) => registry.resolve_network(name),
+        Some(Value::Number(n)) => registry.resolve_network(&n.to_string()),
         Some(_) => return Err(ApiError::validation("network must be a chain id or short name")),
     }
     .ok_or_else(|| ApiError::validation("network is not supported"))?;
+    if state.status.is_down(chain.chain_id) {
+        return Err(ApiError::unavailable(
+            "CHAIN_UNAVAILABLE",
+            format!(
+                "{} cannot be followed right now (its RPC is failing); try again later or another network",
+                chain.name
+            ),
+        ));
+    }
     let token_name = body.token.as_deref().unwrap_or(DEFAULT_TOKEN);
     let token = chain
         .resolve_token(token_name)
@@ -96,7 +106,8 @@ pub(super) async fn create(
     };
     let outcome = intent::create_or_repoint(&state.store, state.deriver.as_ref(), &request, clock::now_ms()).await?;
     let payment = outcome.payment();
-    let mut data = views::payment(&state.registry, payment);
+    let overrides = state.store.threshold_overrides().await?;
+    let mut data = views::payment(&registry, &overrides, payment);
     if let Some(map) = data.as_object_mut() {
         map.insert("created".into(), json!(matches!(outcome, IntentOutcome::Created(_))));
         map.insert("repointed".into(), json!(matches!(outcome, IntentOutcome::Repointed(_))));

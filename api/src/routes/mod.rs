@@ -1,5 +1,6 @@
 //! The router.
 
+mod admin;
 mod health;
 mod intents;
 mod metrics;
@@ -13,7 +14,7 @@ use axum::http::header::CONNECTION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -33,6 +34,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payment/request-network/options", get(options::options))
         .route("/api/payment/request-network/intents", post(intents::create))
         .route("/api/payment/amn-scanner/webhook", post(receiver::receive))
+        .route("/api/admin/settings/confirmation-thresholds", get(admin::thresholds::list))
+        .route("/api/admin/settings/confirmation-thresholds/history", get(admin::thresholds::history))
+        .route("/api/admin/settings/confirmation-thresholds/{chain_id}", patch(admin::thresholds::update))
+        .route("/api/admin/payments/awaiting-confirmation", get(admin::awaiting::list))
+        .route("/api/admin/rn/networks", get(admin::networks::list))
+        .route("/api/admin/rn/networks/reload", post(admin::networks::reload))
+        .route("/api/admin/rn/networks/probe/{chain_id}", post(admin::networks::probe))
+        .route("/api/admin/scanner/status", get(admin::scanner::status))
+        .route("/api/admin/scanner/webhooks/retry", post(admin::scanner::retry_webhooks))
         .route("/metrics", get(metrics::metrics))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

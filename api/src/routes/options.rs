@@ -27,7 +27,8 @@ pub(super) async fn options(
             super::check_id(field, value)?;
         }
     }
-    let chains = state.registry.chains();
+    let registry = state.registry.current();
+    let chains = registry.chains();
     let mut tokens: Vec<String> = chains.iter().flat_map(|c| c.tokens.iter().map(|t| t.symbol.clone())).collect();
     tokens.sort();
     tokens.dedup();

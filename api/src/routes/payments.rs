@@ -24,7 +24,8 @@ pub(super) async fn get(
     if !caller.may_read(&payment.buyer_id) {
         return Err(ApiError::forbidden("not your payment"));
     }
-    let mut data = views::payment(&state.registry, &payment);
+    let overrides = state.store.threshold_overrides().await?;
+    let mut data = views::payment(&state.registry.current(), &overrides, &payment);
     let transfers: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(views::transfer).collect();
     if let Some(map) = data.as_object_mut() {
         map.insert("transfers".into(), Value::Array(transfers));
@@ -71,9 +72,11 @@ pub(super) async fn list(
         return Err(ApiError::validation("offset must not be negative"));
     }
     let (payments, total) = state.store.payments_of_buyer(&caller.user_id, &statuses, limit, offset).await?;
+    let registry = state.registry.current();
+    let overrides = state.store.threshold_overrides().await?;
     Ok(Json(json!({
         "success": true,
-        "data": payments.iter().map(|p| views::payment(&state.registry, p)).collect::<Vec<_>>(),
+        "data": payments.iter().map(|p| views::payment(&registry, &overrides, p)).collect::<Vec<_>>(),
         "pagination": { "limit": limit, "offset": offset, "total": total },
     })))
 }

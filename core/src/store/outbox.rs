@@ -181,6 +181,24 @@ impl Store {
         Ok(status)
     }
 
+    /// Puts deliveries in manual review back in the queue with a fresh retry schedule, and makes
+    /// deliveries waiting for a retry due now; of one payment, or of all. Returns how many.
+    pub async fn requeue_deliveries(&self, payment_id: Option<&PaymentId>, now: i64) -> Result<u64, StoreError> {
+        let sql = format!(
+            "UPDATE webhook_deliveries SET attempts = CASE WHEN status = 'manual_review' THEN 0 ELSE attempts END, \
+             status = 'pending', next_attempt_at = $1, lease_until = NULL \
+             WHERE (status = 'manual_review' OR (status = 'pending' AND attempts > 0)){}",
+            if payment_id.is_some() { " AND payment_id = $2" } else { "" }
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        if let Some(id) = payment_id {
+            query = query.bind(id.as_str());
+        }
+        let done = query.execute(&self.pool).await?;
+        self.outbox_signal.notify_waiters();
+        Ok(done.rows_affected())
+    }
+
     /// Deliveries not yet delivered (pending or in manual review).
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'delivered'")

@@ -163,7 +163,8 @@ impl TestChain {
         self.anvil.mine(blocks).await.expect("anvil_mine");
     }
 
-    fn registry_entries(&self) -> (Value, Value) {
+    /// This chain's entries in chains.json and tokens.json.
+    pub fn registry_entries(&self) -> (Value, Value) {
         let chain = json!({
             "chainId": self.chain_id, "name": format!("Test chain {}", self.chain_id), "shortName": self.short_name,
             "rpcUrl": self.anvil.url, "nativeCurrency": { "name": "Ether", "symbol": "ETH", "decimals": 18 },
@@ -221,17 +222,8 @@ impl TestEnv {
         payscan::telemetry::init_for_tests();
         let dir = TempDir::new();
         let db = Database::fresh(options.backend, &dir).await;
-        let mut chains = Vec::new();
-        let mut tokens = serde_json::Map::new();
-        for chain in &options.chains {
-            let (c, t) = chain.registry_entries();
-            chains.push(c);
-            tokens.insert(chain.chain_id.to_string(), t);
-        }
-        let chains_path = dir.0.join("chains.json");
-        let tokens_path = dir.0.join("tokens.json");
-        std::fs::write(&chains_path, Value::Array(chains).to_string()).expect("write chains.json");
-        std::fs::write(&tokens_path, Value::Object(tokens).to_string()).expect("write tokens.json");
+        let entries: Vec<(Value, Value)> = options.chains.iter().map(|c| c.registry_entries()).collect();
+        let (chains_path, tokens_path) = write_registry(&dir.0, &entries);
 
         let jwt_secret = format!("test-jwt-secret-{}", unique());
         let webhook_secret = WebhookSecret::generate();
@@ -427,6 +419,30 @@ async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let text = response.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, body)
+}
+
+/// Writes chains.json and tokens.json from (chain, tokens) entries; returns their paths.
+pub fn write_registry(dir: &std::path::Path, entries: &[(Value, Value)]) -> (PathBuf, PathBuf) {
+    let chains: Vec<Value> = entries.iter().map(|(chain, _)| chain.clone()).collect();
+    let tokens: serde_json::Map<String, Value> =
+        entries.iter().map(|(chain, tokens)| (chain["chainId"].to_string(), tokens.clone())).collect();
+    let chains_path = dir.join("chains.json");
+    let tokens_path = dir.join("tokens.json");
+    std::fs::write(&chains_path, Value::Array(chains).to_string()).expect("write chains.json");
+    std::fs::write(&tokens_path, Value::Object(tokens).to_string()).expect("write tokens.json");
+    (chains_path, tokens_path)
+}
+
+/// Registry entries for a chain whose only RPC never answers (nothing listens on its port).
+pub fn unreachable_chain(chain_id: u64) -> (Value, Value) {
+    let port = payscan::devchain::free_port().expect("port");
+    let chain = json!({
+        "chainId": chain_id, "name": format!("Dead chain {chain_id}"), "shortName": format!("DEAD{chain_id}"),
+        "rpcUrl": format!("http://127.0.0.1:{port}"), "nativeCurrency": { "name": "Ether", "symbol": "ETH", "decimals": 18 },
+        "confirmationThreshold": THRESHOLD, "confirmationFloor": 1
+    });
+    let tokens = json!([{ "address": "0x00000000000000000000000000000000000000aa", "symbol": "USDC", "decimals": 6, "name": "USD Coin" }]);
+    (chain, tokens)
 }
 
 /// An intent body for the test chain.

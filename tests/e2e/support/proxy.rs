@@ -1,9 +1,11 @@
-//! A JSON-RPC proxy in front of anvil that injects faults a real provider shows: refusing
-//! eth_getLogs ranges as too large. A real part (anvil) behind it; only the faults are made up.
+//! A JSON-RPC proxy in front of anvil that injects faults real providers show: refusing
+//! eth_getLogs ranges as too large, or lying about what a log says. A real part (anvil) behind
+//! it; only the faults are made up.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use alloy::primitives::U256;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -15,6 +17,8 @@ use tokio::task::JoinHandle;
 pub struct Faults {
     /// Refuse eth_getLogs over more blocks than this, as geth words it.
     pub max_log_range: Option<u64>,
+    /// Rewrite the value of every ERC-20 Transfer log eth_getLogs returns (receipts stay true).
+    pub forge_transfer_value: Option<U256>,
 }
 
 #[derive(Default)]
@@ -54,6 +58,10 @@ impl RpcProxy {
     /// How many requests were refused by an injected fault.
     pub fn refused(&self) -> usize {
         self.inner.lock().expect("lock").refused
+    }
+
+    pub fn set(&self, change: impl FnOnce(&mut Faults)) {
+        change(&mut self.inner.lock().expect("lock").faults);
     }
 
     pub fn calls(&self, method: &str) -> usize {
@@ -98,5 +106,17 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         }));
     }
     let response = state.http.post(&state.upstream).json(&request).send().await.expect("upstream anvil");
-    Json(response.json().await.expect("upstream JSON"))
+    let mut body: Value = response.json().await.expect("upstream JSON");
+    let forged = state.inner.lock().expect("lock").faults.forge_transfer_value;
+    if let (Some(value), "eth_getLogs") = (forged, method.as_str()) {
+        for log in body["result"].as_array_mut().into_iter().flatten() {
+            if log["topics"][0] == TRANSFER_TOPIC {
+                log["data"] = json!(format!("0x{value:064x}"));
+            }
+        }
+    }
+    Json(body)
 }
+
+/// keccak256("Transfer(address,address,uint256)").
+const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";

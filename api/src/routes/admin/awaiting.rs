@@ -1,0 +1,42 @@
+//! `GET /api/admin/payments/awaiting-confirmation`: payments with money seen but not yet credited,
+//! with their Transaction Safety state and the reason they wait.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::{pagination, Page};
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+use crate::views;
+
+pub(in crate::routes) async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let (limit, offset, number) = page.bounds(25)?;
+    let (payments, total) = state.store.awaiting_confirmation(page.chain()?, limit, offset).await?;
+    let registry = state.registry.current();
+    let overrides = state.store.threshold_overrides().await?;
+    let data: Vec<Value> = payments
+        .iter()
+        .map(|p| {
+            let mut view = views::payment(&registry, &overrides, p);
+            let safety = p.safety.as_ref().and_then(|s| s["status"].as_str());
+            let reason = match (safety, p.underpaid) {
+                (Some("failed"), _) => "transaction safety failed",
+                (Some("pending"), _) => "transaction safety could not be checked yet",
+                (_, true) => "underpaid: waiting for a top-up",
+                _ => "waiting for confirmations",
+            };
+            if let Some(map) = view.as_object_mut() {
+                map.insert("awaitingReason".into(), json!(reason));
+            }
+            view
+        })
+        .collect();
+    Ok(Json(json!({ "success": true, "data": data, "pagination": pagination(number, limit, total) })))
+}

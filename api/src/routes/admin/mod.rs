@@ -1,0 +1,49 @@
+//! Admin routes: the seed's levers over chains, thresholds, the scanner and its webhooks.
+
+pub(super) mod awaiting;
+pub(super) mod networks;
+pub(super) mod scanner;
+pub(super) mod thresholds;
+
+use payscan_core::ChainId;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+/// `page` (from 1) and `limit` (1–200).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Page {
+    page: Option<i64>,
+    limit: Option<i64>,
+    #[serde(rename = "chainId")]
+    chain_id: Option<String>,
+}
+
+impl Page {
+    /// `(limit, offset, page)`.
+    fn bounds(&self, default_limit: i64) -> Result<(i64, i64, i64), ApiError> {
+        let page = self.page.unwrap_or(1);
+        let limit = self.limit.unwrap_or(default_limit);
+        if page < 1 {
+            return Err(ApiError::validation("page starts at 1"));
+        }
+        if !(1..=200).contains(&limit) {
+            return Err(ApiError::validation("limit must be between 1 and 200"));
+        }
+        Ok((limit, (page - 1).saturating_mul(limit), page))
+    }
+
+    fn chain(&self) -> Result<Option<ChainId>, ApiError> {
+        self.chain_id.as_deref().map(parse_chain_id).transpose()
+    }
+}
+
+fn pagination(page: i64, limit: i64, total: i64) -> serde_json::Value {
+    serde_json::json!({ "page": page, "limit": limit, "total": total, "totalPages": (total + limit - 1) / limit })
+}
+
+/// A chain id from a path or query: a positive integer, else 400.
+pub(super) fn parse_chain_id(text: &str) -> Result<ChainId, ApiError> {
+    text.parse().map_err(|_| ApiError::validation(format!("chainId must be a positive integer, got `{text}`")))
+}

@@ -1,0 +1,85 @@
+//! The chain and token registry: list, reload from disk without a restart, live probe.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use payscan_core::registry::redact_url;
+use payscan_scanner::probe;
+use serde_json::{json, Value};
+
+use super::parse_chain_id;
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+    let registry = state.registry.current();
+    let data: Vec<Value> = registry
+        .chains()
+        .iter()
+        .map(|chain| {
+            json!({
+                "chainId": chain.chain_id,
+                "name": chain.name,
+                "shortName": chain.short_name,
+                "rpcUrl": redact_url(&chain.rpc_url),
+                "publicRpcUrl": chain.public_rpc_url,
+                "blockExplorer": chain.block_explorer,
+                "proxyAddress": chain.proxy_address.map(|a| a.to_checksum(None)),
+                "nativeCurrency": chain.native_currency,
+                "confirmationThreshold": chain.confirmation_threshold,
+                "confirmationFloor": chain.confirmation_floor,
+                "requireFinalized": chain.require_finalized,
+                "tokens": chain.tokens,
+            })
+        })
+        .collect();
+    let token_count: usize = registry.chains().iter().map(|c| c.tokens.len()).sum();
+    Ok(Json(json!({
+        "success": true,
+        "data": data,
+        "meta": { "chainCount": registry.chains().len(), "tokenCount": token_count },
+    })))
+}
+
+pub(in crate::routes) async fn reload(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<Json<Value>, ApiError> {
+    // Files are read and validated whole first: an invalid file leaves the live registry alone.
+    let registry = state
+        .registry_source
+        .load()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "REGISTRY_INVALID", e.to_string()))?;
+    let followers = state.supervisor.reconcile(&registry).await.map_err(ApiError::internal)?;
+    let chains = registry.chains().len();
+    state.registry.replace(registry);
+    tracing::info!(target: "payscan::api", by = %admin.user_id, chains, ?followers, "registry reloaded");
+    Ok(Json(json!({
+        "success": true,
+        "message": "Registry reloaded from disk",
+        "data": { "chainCount": chains, "followers": followers },
+    })))
+}
+
+/// How long a probe waits for the RPC.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(in crate::routes) async fn probe(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(chain_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let chain_id = parse_chain_id(&chain_id)?;
+    let registry = state.registry.current();
+    let chain = registry
+        .chain(chain_id)
+        .ok_or_else(|| ApiError::not_found(format!("chain {chain_id} is not in the registry")))?;
+    let report = probe::probe(chain, PROBE_TIMEOUT).await.map_err(|e| {
+        tracing::warn!(target: "payscan::api", %chain_id, error = %e, "probe failed");
+        ApiError::unavailable("RPC_UNAVAILABLE", format!("chain {chain_id}'s RPC did not answer: {}", e.kind()))
+    })?;
+    Ok(Json(json!({ "success": true, "data": report })))
+}

@@ -1,0 +1,113 @@
+//! Confirmation thresholds: the effective value per chain, admin overrides (never below the
+//! chain's floor) and their history.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use payscan_core::clock;
+use payscan_core::store::thresholds::ThresholdChange;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{pagination, parse_chain_id, Page};
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+    let registry = state.registry.current();
+    let overrides = state.store.threshold_overrides().await?;
+    let data: Vec<Value> = registry
+        .chains()
+        .iter()
+        .map(|chain| {
+            let admin_override = overrides.get(&chain.chain_id).copied();
+            json!({
+                "chainId": chain.chain_id,
+                "threshold": chain.effective_threshold(admin_override),
+                "source": if admin_override.is_some() { "override" } else { "config" },
+                "configured": chain.confirmation_threshold,
+                "floor": chain.confirmation_floor,
+                "requireFinalized": chain.require_finalized,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "success": true, "data": data })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::routes) struct ThresholdBody {
+    threshold: u64,
+}
+
+/// The largest threshold an admin may set; a typo of extra zeros must not freeze payments for years.
+const MAX_THRESHOLD: u64 = 1_000_000;
+
+pub(in crate::routes) async fn update(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(chain_id): Path<String>,
+    ApiJson(body): ApiJson<ThresholdBody>,
+) -> Result<Json<Value>, ApiError> {
+    let chain_id = parse_chain_id(&chain_id)?;
+    let registry = state.registry.current();
+    let chain = registry
+        .chain(chain_id)
+        .ok_or_else(|| ApiError::not_found(format!("chain {chain_id} is not in the registry")))?;
+    if body.threshold == 0 || body.threshold > MAX_THRESHOLD {
+        return Err(ApiError::validation(format!("threshold must be between 1 and {MAX_THRESHOLD}")));
+    }
+    let old = chain.effective_threshold(state.store.threshold_override(chain_id).await?);
+    let new = body.threshold.max(chain.confirmation_floor);
+    let clamped = new != body.threshold;
+    state
+        .store
+        .set_threshold(&ThresholdChange {
+            chain_id,
+            old_threshold: old,
+            new_threshold: new,
+            requested: body.threshold,
+            changed_by: admin.user_id.clone(),
+            changed_at: clock::now_ms(),
+        })
+        .await?;
+    tracing::info!(target: "payscan::api", %chain_id, old, new, requested = body.threshold, by = %admin.user_id, "confirmation threshold changed");
+    let message = if clamped {
+        format!(
+            "Confirmation threshold for chain {chain_id} updated to {new}: {} is below the chain's floor of {}",
+            body.threshold, chain.confirmation_floor
+        )
+    } else {
+        format!("Confirmation threshold for chain {chain_id} updated to {new}")
+    };
+    Ok(Json(json!({
+        "success": true,
+        "message": message,
+        "data": { "chainId": chain_id, "threshold": new, "requested": body.threshold, "clamped": clamped,
+                  "floor": chain.confirmation_floor, "previous": old },
+    })))
+}
+
+pub(in crate::routes) async fn history(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let (limit, offset, number) = page.bounds(50)?;
+    let (changes, total) = state.store.threshold_history(limit, offset).await?;
+    let data: Vec<Value> = changes
+        .iter()
+        .map(|c| {
+            json!({
+                "chainId": c.chain_id,
+                "oldThreshold": c.old_threshold,
+                "newThreshold": c.new_threshold,
+                "requested": c.requested,
+                "changedBy": c.changed_by,
+                "changedAt": clock::rfc3339(c.changed_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "success": true, "data": data, "pagination": pagination(number, limit, total) })))
+}

@@ -1,0 +1,122 @@
+//! What each follower is doing, for `GET /api/admin/scanner/status` and for routes that must not
+//! send buyers to a chain payscan cannot follow.
+
+use dashmap::DashMap;
+use payscan_core::{clock, ChainId};
+use serde::Serialize;
+
+/// A follower's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainState {
+    #[default]
+    Starting,
+    Following,
+    /// Its RPC calls fail; it retries with backoff.
+    Failing,
+    /// It stopped: removed from the registry, shut down, or stopped by an error retrying cannot
+    /// fix (see `lastError`).
+    Stopped,
+}
+
+/// One chain's follower, as last reported.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainStatus {
+    pub chain_id: u64,
+    pub state: ChainState,
+    /// The RPC in use, without path or query (they may hold an API key).
+    pub rpc: String,
+    pub head: Option<u64>,
+    pub cursor: Option<u64>,
+    /// Unix seconds of the cursor's block.
+    pub cursor_timestamp: Option<u64>,
+    pub consecutive_errors: u32,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub last_success_at: Option<String>,
+}
+
+/// Failed ticks in a row after which a chain counts as down.
+const DOWN_AFTER: u32 = 3;
+
+impl ChainStatus {
+    pub fn lag_blocks(&self) -> Option<u64> {
+        Some(self.head?.saturating_sub(self.cursor?))
+    }
+
+    /// Seconds between now and the cursor block's timestamp.
+    pub fn lag_seconds(&self) -> Option<u64> {
+        let now = u64::try_from(clock::now_ms() / 1000).ok()?;
+        Some(now.saturating_sub(self.cursor_timestamp?))
+    }
+
+    /// Every RPC call has been failing, or the follower stopped.
+    pub fn is_down(&self) -> bool {
+        self.state == ChainState::Stopped || self.consecutive_errors >= DOWN_AFTER
+    }
+}
+
+/// Every follower's status.
+#[derive(Debug, Default)]
+pub struct ScannerStatus {
+    chains: DashMap<ChainId, ChainStatus>,
+}
+
+impl ScannerStatus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn update(&self, chain_id: ChainId, change: impl FnOnce(&mut ChainStatus)) {
+        let mut entry =
+            self.chains.entry(chain_id).or_insert_with(|| ChainStatus { chain_id: chain_id.0, ..Default::default() });
+        change(&mut entry);
+    }
+
+    pub fn succeeded(&self, chain_id: ChainId) {
+        self.update(chain_id, |s| {
+            s.state = ChainState::Following;
+            s.consecutive_errors = 0;
+            s.last_success_at = Some(clock::rfc3339(clock::now_ms()));
+        });
+    }
+
+    pub fn failed(&self, chain_id: ChainId, error: &str) {
+        self.update(chain_id, |s| {
+            s.state = ChainState::Failing;
+            s.consecutive_errors = s.consecutive_errors.saturating_add(1);
+            s.last_error = Some(error.to_owned());
+            s.last_error_at = Some(clock::rfc3339(clock::now_ms()));
+        });
+    }
+
+    pub fn stopped(&self, chain_id: ChainId, error: Option<&str>) {
+        self.update(chain_id, |s| {
+            s.state = ChainState::Stopped;
+            if let Some(error) = error {
+                s.last_error = Some(error.to_owned());
+                s.last_error_at = Some(clock::rfc3339(clock::now_ms()));
+            }
+        });
+    }
+
+    pub fn get(&self, chain_id: ChainId) -> Option<ChainStatus> {
+        self.chains.get(&chain_id).map(|s| s.clone())
+    }
+
+    pub fn remove(&self, chain_id: ChainId) {
+        self.chains.remove(&chain_id);
+    }
+
+    /// All chains, by id.
+    pub fn all(&self) -> Vec<ChainStatus> {
+        let mut all: Vec<ChainStatus> = self.chains.iter().map(|s| s.clone()).collect();
+        all.sort_by_key(|s| s.chain_id);
+        all
+    }
+
+    pub fn is_down(&self, chain_id: ChainId) -> bool {
+        self.get(chain_id).is_some_and(|s| s.is_down())
+    }
+}
