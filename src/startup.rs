@@ -19,9 +19,6 @@ use tracing::info;
 
 use crate::tasks::Tasks;
 
-/// How long a follower's single RPC call may take.
-const RPC_TIMEOUT: Duration = Duration::from_secs(20);
-
 /// A running payscan.
 pub struct Application {
     address: SocketAddr,
@@ -68,7 +65,6 @@ impl Application {
             metrics: scanner_metrics.clone(),
             status: status.clone(),
             settings: config.scanner.clone(),
-            rpc_timeout: RPC_TIMEOUT,
         };
         let supervisor = Arc::new(Supervisor::new(context, tasks.token()));
         supervisor.reconcile(&registry).await?;

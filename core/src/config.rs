@@ -24,7 +24,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ("PAYSCAN_LISTEN", "listen", "127.0.0.1:8080", "address the HTTP API listens on"),
     ("PAYSCAN_CHAINS", "chains", "./chains.json", "chain registry file"),
     ("PAYSCAN_TOKENS", "tokens", "./tokens.json", "token registry file"),
-    ("PAYSCAN_RPC_<chainId>", "rpc.<chainId>", "", "overrides that chain's rpcUrl"),
+    (
+        "PAYSCAN_RPC_<chainId>",
+        "rpc.<chainId>",
+        "",
+        "overrides that chain's RPC endpoints (comma-separated, preferred first)",
+    ),
     ("PAYSCAN_XPUB", "xpub", "", "account-level xpub of m/44'/60'/0' (this or PAYSCAN_MNEMONIC)"),
     ("PAYSCAN_MNEMONIC", "mnemonic", "", "BIP-39 mnemonic; its m/44'/60'/0' xpub is used when PAYSCAN_XPUB is unset"),
     (
@@ -45,6 +50,7 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ("PAYSCAN_WEBHOOK_TIMEOUT", "webhook_timeout", "10s", "time a target has to answer one delivery"),
     ("PAYSCAN_POLL_MS", "poll_ms", "2000", "how often each chain follower polls its RPC, in ms"),
     ("PAYSCAN_MAX_BLOCK_RANGE", "max_block_range", "2000", "largest eth_getLogs block range a follower asks for"),
+    ("PAYSCAN_RPC_TIMEOUT", "rpc_timeout", "10s", "time one RPC call may take before the endpoint counts as failing"),
     (
         "PAYSCAN_MAX_REORG_DEPTH",
         "max_reorg_depth",
@@ -88,6 +94,7 @@ pub struct ScannerConfig {
     pub poll_interval: Duration,
     pub max_block_range: u64,
     pub max_reorg_depth: u64,
+    pub rpc_timeout: Duration,
 }
 
 /// The validated configuration.
@@ -242,6 +249,7 @@ impl Config {
                     Ok(n) if (1..=100_000).contains(&n) => Ok(n),
                     _ => Err("expected a block count from 1 to 100000".to_owned()),
                 })?,
+                rpc_timeout: sources.parsed("PAYSCAN_RPC_TIMEOUT", parse_duration)?,
                 max_reorg_depth: sources.parsed("PAYSCAN_MAX_REORG_DEPTH", |s| match s.parse::<u64>() {
                     Ok(n) if (1..=10_000).contains(&n) => Ok(n),
                     _ => Err("expected a block count from 1 to 10000".to_owned()),
@@ -265,7 +273,8 @@ fn rpc_overrides(env: &HashMap<String, String>, file: &toml::Table) -> Result<Ha
             overrides.insert(id, url.to_owned());
         }
     }
-    for (name, url) in env.iter().filter(|(name, _)| name.starts_with("PAYSCAN_RPC_")) {
+    let is_setting = |name: &str| SETTINGS.iter().any(|(env, ..)| *env == name);
+    for (name, url) in env.iter().filter(|(name, _)| name.starts_with("PAYSCAN_RPC_") && !is_setting(name)) {
         let id = name["PAYSCAN_RPC_".len()..]
             .parse()
             .map_err(|_| ConfigError::new(name.clone(), "expected PAYSCAN_RPC_<chainId>"))?;
@@ -380,6 +389,19 @@ mod tests {
         assert_eq!(missing.as_deref(), Some("PAYSCAN_XPUB"));
         let unknown = Config::from_sources(&env_of(&minimal()), Some("lisen = \"x\"")).err().map(|e| e.setting);
         assert_eq!(unknown.as_deref(), Some("payscan.toml lisen"));
+    }
+
+    #[test]
+    fn rpc_overrides_are_told_from_rpc_settings() {
+        let mut env = minimal();
+        env.push(("PAYSCAN_RPC_56", "http://a.test,http://b.test"));
+        env.push(("PAYSCAN_RPC_TIMEOUT", "3s"));
+        let config = Config::from_sources(&env_of(&env), None).expect("valid");
+        assert_eq!(config.rpc_overrides.get(&ChainId(56)).map(String::as_str), Some("http://a.test,http://b.test"));
+        assert_eq!(config.scanner.rpc_timeout, Duration::from_secs(3));
+        env.push(("PAYSCAN_RPC_BSC", "http://c.test"));
+        let err = Config::from_sources(&env_of(&env), None).err().map(|e| e.setting);
+        assert_eq!(err.as_deref(), Some("PAYSCAN_RPC_BSC"));
     }
 
     #[test]

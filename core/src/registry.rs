@@ -26,7 +26,11 @@ pub struct Chain {
     pub chain_id: ChainId,
     pub name: String,
     pub short_name: String,
+    /// The preferred RPC endpoint.
     pub rpc_url: String,
+    /// More endpoints of the same chain: the follower fails over to them and cross-checks heads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rpc_urls: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_rpc_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +129,9 @@ impl Registry {
                 return Err(RegistryError::Chain(format!("shortName {} appears twice", chain.short_name)));
             }
             check_url(&chain.rpc_url).map_err(|e| RegistryError::Chain(format!("chain {id} rpcUrl: {e}")))?;
+            for url in &chain.rpc_urls {
+                check_url(url).map_err(|e| RegistryError::Chain(format!("chain {id} rpcUrls: {e}")))?;
+            }
             if let Some(url) = &chain.public_rpc_url {
                 check_url(url).map_err(|e| RegistryError::Chain(format!("chain {id} publicRpcUrl: {e}")))?;
             }
@@ -170,15 +177,24 @@ impl Registry {
         Ok(Self { chains })
     }
 
-    /// Points chains at other RPC endpoints (`PAYSCAN_RPC_<chainId>`).
+    /// Points chains at other RPC endpoints (`PAYSCAN_RPC_<chainId>`: one URL, or several
+    /// comma-separated, the first preferred).
     pub fn with_rpc_overrides(mut self, overrides: &HashMap<ChainId, String>) -> Result<Self, RegistryError> {
-        for (id, url) in overrides {
+        for (id, list) in overrides {
             let chain =
                 self.chains.iter_mut().find(|c| c.chain_id == *id).ok_or_else(|| {
                     RegistryError::Chain(format!("PAYSCAN_RPC_{id} names a chain not in chains.json"))
                 })?;
-            check_url(url).map_err(|e| RegistryError::Chain(format!("PAYSCAN_RPC_{id}: {e}")))?;
-            chain.rpc_url.clone_from(url);
+            let urls: Vec<String> =
+                list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+            for url in &urls {
+                check_url(url).map_err(|e| RegistryError::Chain(format!("PAYSCAN_RPC_{id}: {e}")))?;
+            }
+            let Some((first, rest)) = urls.split_first() else {
+                return Err(RegistryError::Chain(format!("PAYSCAN_RPC_{id} is empty")));
+            };
+            chain.rpc_url.clone_from(first);
+            chain.rpc_urls = rest.to_vec();
         }
         Ok(self)
     }
@@ -206,6 +222,17 @@ impl Chain {
     /// configured threshold; never below the chain's floor.
     pub fn effective_threshold(&self, admin_override: Option<u64>) -> u64 {
         admin_override.unwrap_or(self.confirmation_threshold).max(self.confirmation_floor)
+    }
+
+    /// Every RPC endpoint, the preferred first, without repeats.
+    pub fn rpc_endpoints(&self) -> Vec<&str> {
+        let mut all = vec![self.rpc_url.as_str()];
+        for url in &self.rpc_urls {
+            if !all.contains(&url.as_str()) {
+                all.push(url);
+            }
+        }
+        all
     }
 
     /// A token by symbol (any case) or address.
@@ -273,9 +300,10 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let ok = ["http://", "https://"]
-        .iter()
-        .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')));
+    let ok = !url.contains([',', ' ', '\t', '\n'])
+        && ["http://", "https://"]
+            .iter()
+            .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')));
     if ok {
         Ok(())
     } else {

@@ -20,9 +20,10 @@ use crate::confirmations;
 use crate::credit::{self, CreditOutcome, Transfer};
 use crate::error::FollowerError;
 use crate::metrics::ScannerMetrics;
+use crate::pool::RpcPool;
 use crate::range::{is_range_too_large, RangeSizer};
 use crate::reorg;
-use crate::rpc::ChainRpc;
+use crate::rpc::BlockRef;
 use crate::status::ScannerStatus;
 use crate::supervisor::FollowerContext;
 use crate::watch::WatchSet;
@@ -44,7 +45,7 @@ pub enum TickOutcome {
 pub struct Follower {
     chain: Chain,
     tokens: Vec<Address>,
-    rpc: ChainRpc,
+    rpcs: RpcPool,
     store: Store,
     watch: Arc<WatchSet>,
     metrics: ScannerMetrics,
@@ -58,16 +59,25 @@ pub struct Follower {
 
 impl Follower {
     pub fn new(chain: Chain, context: FollowerContext) -> Result<Self, FollowerError> {
-        let rpc = ChainRpc::http(&chain.rpc_url, context.rpc_timeout)?;
-        let tokens = chain.tokens.iter().map(|t| t.address).collect();
         let label = chain.chain_id.to_string();
+        // An endpoint whose head stands still this long while another's moves on is set aside.
+        let stale_after = (context.settings.poll_interval * 10).max(Duration::from_secs(2));
+        let rpcs = RpcPool::new(
+            &chain.rpc_endpoints(),
+            context.settings.rpc_timeout,
+            context.settings.poll_interval,
+            stale_after,
+            context.metrics.rpc_failovers.clone(),
+            label.clone(),
+        )?;
+        let tokens = chain.tokens.iter().map(|t| t.address).collect();
         context.status.update(chain.chain_id, |s| s.rpc = redact_url(&chain.rpc_url));
         Ok(Self {
             range: RangeSizer::new(context.settings.max_block_range),
             max_reorg_depth: context.settings.max_reorg_depth,
             chain,
             tokens,
-            rpc,
+            rpcs,
             store: context.store,
             watch: context.watch,
             metrics: context.metrics,
@@ -96,7 +106,18 @@ impl Follower {
         }
         self.metrics.watched.set(self.watch.len() as i64);
 
-        let head = self.rpc.head().await?;
+        let head = match self.rpcs.head().await {
+            Ok(head) => head,
+            Err(e) => {
+                self.status.unreachable(self.chain.chain_id);
+                return Err(e);
+            }
+        };
+        let serving = self.rpcs.serving_label().to_owned();
+        self.status.update(self.chain.chain_id, |s| {
+            s.rpc = serving;
+            s.unreachable_ticks = 0;
+        });
         self.metrics.head.with_label_values(&[&self.label]).set(head as i64);
         let checkpoint = match self.store.checkpoint(self.chain.chain_id).await? {
             Some(checkpoint) => checkpoint,
@@ -115,7 +136,8 @@ impl Follower {
         let from = checkpoint.number + 1;
         let (to, logs) = loop {
             let to = head.min(from + self.range.get() - 1);
-            match self.rpc.transfer_logs(&self.tokens, from, to).await {
+            let tokens = &self.tokens;
+            match self.rpcs.call(|rpc| async move { rpc.transfer_logs(tokens, from, to).await }).await {
                 Ok(logs) => break (to, logs),
                 Err(FollowerError::Rpc(e)) if is_range_too_large(&e.to_string()) => {
                     if !self.range.shrink() {
@@ -131,7 +153,7 @@ impl Follower {
         self.metrics.logs.with_label_values(&[&self.label]).inc_by(logs.len() as u64);
 
         // The end block must exist on this node, or its logs may be incomplete.
-        let Some(end) = self.rpc.block(to).await? else {
+        let Some(end) = self.block(to).await? else {
             return Ok(TickOutcome::NodeBehind { block: to });
         };
 
@@ -150,6 +172,8 @@ impl Follower {
             self.store.save_block_hash(&mut tx, self.chain.chain_id, block).await?;
         }
         self.status.update(self.chain.chain_id, |s| s.cursor_timestamp = Some(end.timestamp));
+        let age = (now / 1000).saturating_sub(i64::try_from(end.timestamp).unwrap_or(i64::MAX));
+        self.metrics.lag_seconds.with_label_values(&[&self.label]).set(age.max(0));
         let cursor = Checkpoint { number: end.number, hash: end.hash };
         self.store.save_checkpoint(&mut tx, self.chain.chain_id, cursor, now).await?;
         self.store.commit_with_events(tx).await?;
@@ -163,6 +187,11 @@ impl Follower {
             return Ok(outcome);
         }
         Ok(TickOutcome::Advanced { from, to, head, logs: logs.len(), credits })
+    }
+
+    /// A block from the live endpoints, failing over between them.
+    async fn block(&mut self, number: u64) -> Result<Option<BlockRef>, FollowerError> {
+        self.rpcs.call(|rpc| async move { rpc.block(number).await }).await
     }
 
     /// Is the block the cursor points at still the node's? If not, a reorg happened: unwind to
@@ -182,7 +211,7 @@ impl Follower {
                 None => return Ok(Some(TickOutcome::NodeBehind { block: checkpoint.number })),
             }
         };
-        match self.rpc.block(probe.number).await? {
+        match self.block(probe.number).await? {
             None => Ok(Some(TickOutcome::NodeBehind { block: probe.number })),
             Some(block) if block.hash == probe.hash && checkpoint.number <= head => Ok(None),
             Some(block) if block.hash == probe.hash => Ok(Some(TickOutcome::NodeBehind { block: checkpoint.number })),
@@ -195,7 +224,9 @@ impl Follower {
     async fn unwind(&mut self, cursor: u64, search_from: u64, threshold: u64) -> Result<TickOutcome, FollowerError> {
         let chain_id = self.chain.chain_id;
         let ancestor =
-            match reorg::find_ancestor(&self.rpc, &self.store, chain_id, search_from, self.max_reorg_depth).await {
+            match reorg::find_ancestor(self.rpcs.serving(), &self.store, chain_id, search_from, self.max_reorg_depth)
+                .await
+            {
                 Ok(ancestor) => ancestor,
                 Err(e @ FollowerError::ReorgTooDeep { .. }) => {
                     self.metrics.reorgs.with_label_values(&[&self.label, "too_deep"]).inc();
@@ -218,9 +249,9 @@ impl Follower {
 
     /// A chain seen for the first time starts one range behind the head, so that payments created
     /// just before payscan first reached it are still found.
-    async fn first_checkpoint(&self, head: u64) -> Result<Checkpoint, FollowerError> {
+    async fn first_checkpoint(&mut self, head: u64) -> Result<Checkpoint, FollowerError> {
         let number = head.saturating_sub(self.range.get());
-        let block = self.rpc.block(number).await?.ok_or(FollowerError::Incomplete("the start block"))?;
+        let block = self.block(number).await?.ok_or(FollowerError::Incomplete("the start block"))?;
         let checkpoint = Checkpoint { number, hash: block.hash };
         let mut tx = self.store.begin().await?;
         self.store.save_checkpoint(&mut tx, self.chain.chain_id, checkpoint, clock::now_ms()).await?;
@@ -281,7 +312,8 @@ impl Follower {
             return Ok(None);
         }
         let evaluation =
-            confirmations::evaluate(&self.store, &self.rpc, &self.chain, head, threshold, clock::now_ms()).await?;
+            confirmations::evaluate(&self.store, self.rpcs.verifier(), &self.chain, head, threshold, clock::now_ms())
+                .await?;
         if evaluation.completed + evaluation.underpaid > 0 {
             info!(
                 completed = evaluation.completed,
@@ -314,7 +346,7 @@ impl Follower {
     /// Ticks until cancelled. Errors are logged, counted and retried with backoff; only an error
     /// that retrying cannot fix ends the loop, and it is returned.
     pub async fn run(mut self, cancel: CancellationToken, poll: Duration) -> Result<(), FollowerError> {
-        info!(chain_id = %self.chain.chain_id, rpc = self.rpc.url(), tokens = self.tokens.len(), "follower started");
+        info!(chain_id = %self.chain.chain_id, rpcs = self.chain.rpc_endpoints().len(), tokens = self.tokens.len(), "follower started");
         let mut backoff = poll;
         let mut progress = Progress::new();
         while !cancel.is_cancelled() {

@@ -9,6 +9,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod follower;
 pub mod metrics;
+pub mod pool;
 pub mod probe;
 pub mod range;
 pub mod reorg;

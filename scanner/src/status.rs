@@ -32,12 +32,14 @@ pub struct ChainStatus {
     /// Unix seconds of the cursor's block.
     pub cursor_timestamp: Option<u64>,
     pub consecutive_errors: u32,
+    /// Ticks in a row in which no RPC endpoint answered at all.
+    pub unreachable_ticks: u32,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
     pub last_success_at: Option<String>,
 }
 
-/// Failed ticks in a row after which a chain counts as down.
+/// Ticks in a row without any endpoint answering, after which a chain counts as down.
 const DOWN_AFTER: u32 = 3;
 
 impl ChainStatus {
@@ -51,9 +53,10 @@ impl ChainStatus {
         Some(now.saturating_sub(self.cursor_timestamp?))
     }
 
-    /// Every RPC call has been failing, or the follower stopped.
+    /// No RPC endpoint has been answering, or the follower stopped. A flaky endpoint that
+    /// answers some calls is not down.
     pub fn is_down(&self) -> bool {
-        self.state == ChainState::Stopped || self.consecutive_errors >= DOWN_AFTER
+        self.state == ChainState::Stopped || self.unreachable_ticks >= DOWN_AFTER
     }
 }
 
@@ -74,10 +77,16 @@ impl ScannerStatus {
         change(&mut entry);
     }
 
+    /// No endpoint answered this tick.
+    pub fn unreachable(&self, chain_id: ChainId) {
+        self.update(chain_id, |s| s.unreachable_ticks = s.unreachable_ticks.saturating_add(1));
+    }
+
     pub fn succeeded(&self, chain_id: ChainId) {
         self.update(chain_id, |s| {
             s.state = ChainState::Following;
             s.consecutive_errors = 0;
+            s.unreachable_ticks = 0;
             s.last_success_at = Some(clock::rfc3339(clock::now_ms()));
         });
     }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use payscan_core::config::ScannerConfig;
 use payscan_core::registry::{Chain, Registry};
@@ -29,7 +28,6 @@ pub struct FollowerContext {
     pub metrics: ScannerMetrics,
     pub status: Arc<ScannerStatus>,
     pub settings: ScannerConfig,
-    pub rpc_timeout: Duration,
 }
 
 struct Running {

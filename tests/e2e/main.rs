@@ -10,5 +10,6 @@ mod intents;
 mod payments;
 mod reorgs;
 mod restart;
+mod rpc_faults;
 mod safety;
 mod webhooks;

@@ -239,6 +239,7 @@ impl TestEnv {
             ("PAYSCAN_WEBHOOK_TIMEOUT", "2s".to_owned()),
             ("PAYSCAN_SELF_WEBHOOK", options.self_webhook.to_string()),
             ("PAYSCAN_POLL_MS", "100".to_owned()),
+            ("PAYSCAN_RPC_TIMEOUT", "1s".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -1,0 +1,139 @@
+//! RPC faults through a fault-injecting proxy in front of anvil: a flaky provider, an endpoint
+//! that goes down and comes back, one stuck at an old head, one that runs ahead. No payment is
+//! missed, none is credited twice, the lag recovers, and a single node never confirms alone.
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::U256;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::support::proxy::{Faults, RpcProxy};
+use crate::support::*;
+
+async fn chain_status(app: &TestApp) -> Value {
+    let (_, status) = app.get("/api/admin/scanner/status", Some(&app.admin())).await;
+    status["data"]["chains"][0].clone()
+}
+
+async fn wait_status(app: &TestApp, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = chain_status(app).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "scanner never reached {what}: {status:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates and pays a payment of `amount` USDC base units; returns its id.
+async fn pay(app: &TestApp, chain: &TestChain, offer: &str, amount: u64) -> String {
+    let intent = app.intent("buyer-1", intent_body(offer, &format!("0.{amount:06}"), "USDC", chain)).await;
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(amount)).await;
+    intent["paymentId"].as_str().expect("id").to_owned()
+}
+
+async fn assert_completed_once(app: &TestApp, receiver: &Receiver, id: &str) {
+    receiver.wait_for(id, "payment.completed").await;
+    let payment = app.payment(id).await;
+    assert_eq!(payment["status"], "completed");
+    assert_eq!(payment["transfers"].as_array().map(Vec::len), Some(1), "credited once: {payment:#}");
+    let kinds: Vec<String> = receiver.events_for(id).into_iter().map(|e| e.event_type).collect();
+    assert_eq!(kinds, ["payment.processing", "payment.completed"]);
+}
+
+both_backends!(a_flaky_provider_loses_nothing_and_credits_nothing_twice, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let proxy = RpcProxy::start(&chain.anvil.url, Faults { flaky: 0.15, ..Default::default() }).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+
+    let mut ids = Vec::new();
+    for i in 0..6u64 {
+        ids.push(pay(&app, &chain, &format!("offer-flaky-{i}"), 100_000 + i).await);
+        chain.mine(1).await;
+    }
+    chain.mine(THRESHOLD).await;
+    for id in &ids {
+        assert_completed_once(&app, &receiver, id).await;
+    }
+    assert!(proxy.faulted() > 0, "the proxy injected no fault");
+    wait_status(&app, "no lag", |s| s["lagBlocks"] == 0).await;
+    app.stop().await;
+});
+
+both_backends!(an_endpoint_that_goes_down_is_failed_over_and_back, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let primary = RpcProxy::start(&chain.anvil.url, Faults::default()).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, format!("{},{}", primary.url, chain.anvil.url))];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+    let primary_label = primary.url.clone();
+
+    let first = pay(&app, &chain, "offer-f1", 100_000).await;
+    chain.mine(THRESHOLD).await;
+    assert_completed_once(&app, &receiver, &first).await;
+    assert_eq!(chain_status(&app).await["rpc"], primary_label);
+
+    primary.set(|f| f.down = true);
+    let second = pay(&app, &chain, "offer-f2", 200_000).await;
+    chain.mine(THRESHOLD).await;
+    assert_completed_once(&app, &receiver, &second).await;
+    let status = wait_status(&app, "the secondary serving", |s| s["rpc"] != primary_label).await;
+    assert_eq!(status["down"], false, "one endpoint down is not the chain down");
+
+    primary.set(|f| f.down = false);
+    wait_status(&app, "failback to the primary", |s| s["rpc"] == primary_label).await;
+    let third = pay(&app, &chain, "offer-f3", 300_000).await;
+    chain.mine(THRESHOLD).await;
+    assert_completed_once(&app, &receiver, &third).await;
+    let metrics =
+        app.http.get(format!("{}/metrics", app.url)).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains(r#"payscan_rpc_failovers_total{chain_id="31337"}"#), "{metrics}");
+    app.stop().await;
+});
+
+both_backends!(an_endpoint_stuck_at_an_old_head_is_set_aside, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let stuck = RpcProxy::start(&chain.anvil.url, Faults::default()).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, format!("{},{}", stuck.url, chain.anvil.url))];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+    wait_status(&app, "following", |s| s["state"] == "following").await;
+
+    let head = chain.anvil.head().await.expect("head");
+    stuck.set(|f| f.stale_head = Some(head));
+    let id = pay(&app, &chain, "offer-stuck", 100_000).await;
+    chain.mine(THRESHOLD).await;
+    assert_completed_once(&app, &receiver, &id).await;
+    let status = wait_status(&app, "no lag", |s| s["lagBlocks"] == 0).await;
+    assert_eq!(
+        status["rpc"].as_str().map(|r| r.contains(&chain.anvil.url.replace("http://", ""))),
+        Some(true),
+        "{status}"
+    );
+    app.stop().await;
+});
+
+both_backends!(one_node_running_ahead_cannot_confirm_alone, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let ahead = RpcProxy::start(&chain.anvil.url, Faults { head_ahead: 100, ..Default::default() }).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, format!("{},{}", ahead.url, chain.anvil.url))];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+
+    let id = pay(&app, &chain, "offer-ahead", 100_000).await;
+    receiver.wait_for(&id, "payment.processing").await;
+    chain.mine(THRESHOLD - 2).await;
+    // One node says the transfer is 100 blocks deep; the other says 2. Two is what counts.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let payment = app.payment(&id).await;
+    assert_eq!(payment["status"], "processing", "{payment:#}");
+    assert_eq!(payment["confirmations"], THRESHOLD - 1);
+    chain.mine(1).await;
+    assert_completed_once(&app, &receiver, &id).await;
+    app.stop().await;
+});
