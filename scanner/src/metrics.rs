@@ -76,3 +76,23 @@ impl ScannerMetrics {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every metric the shipped Grafana dashboard queries is one payscan registers.
+    #[test]
+    fn the_grafana_dashboard_uses_real_metrics() {
+        let dashboard = include_str!("../../ops/grafana/payscan.json");
+        let source = include_str!("metrics.rs");
+        let mut names: Vec<&str> = dashboard
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("payscan_"))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() >= 10, "{names:?}");
+        for name in names {
+            assert!(source.contains(&format!("\"{name}\"")), "the dashboard queries {name}, which payscan does not register");
+        }
+    }
+}

@@ -17,7 +17,7 @@ use tracing::{error, info};
 use crate::error::FollowerError;
 use crate::follower::Follower;
 use crate::metrics::ScannerMetrics;
-use crate::status::ScannerStatus;
+use crate::status::{ChainState, ScannerStatus};
 use crate::watch::WatchSet;
 
 /// What every follower shares.
@@ -92,6 +92,11 @@ impl Supervisor {
 
     fn spawn(&self, chain: Chain) -> Result<Running, FollowerError> {
         let chain_id = chain.chain_id;
+        // A restarted chain is starting, not stopped: the old follower's end is history.
+        self.context.status.update(chain_id, |s| {
+            s.state = ChainState::Starting;
+            s.unreachable_ticks = 0;
+        });
         let follower = Follower::new(chain.clone(), self.context.clone())?;
         let cancel = self.cancel.child_token();
         let status = self.context.status.clone();

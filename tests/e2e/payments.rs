@@ -218,3 +218,25 @@ both_backends!(a_provider_that_refuses_wide_log_ranges_is_met_with_smaller_ones,
     );
     app.stop().await;
 });
+
+both_backends!(a_chain_that_requires_finality_waits_for_the_finalized_block, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(AppOptions::new(backend, &chain)).await;
+    let (mut entry, tokens) = chain.registry_entries();
+    entry["requireFinalized"] = serde_json::json!(true);
+    write_registry(&app.env.dir.0, &[(entry, tokens)]);
+    let (status, body) = app.post("/api/admin/rn/networks/reload", Some(&app.admin()), &serde_json::json!({})).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+
+    let intent = app.intent("buyer-1", intent_body("offer-final", "1", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(1_000_000u64)).await;
+    // anvil finalizes 64 blocks behind its head: the threshold alone is not enough.
+    chain.mine(THRESHOLD + 10).await;
+    let payment = app.wait_for(&id, "the threshold", |p| p["confirmations"] == THRESHOLD).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.payment(&id).await["status"], "processing", "{payment:#}");
+    chain.mine(64).await;
+    app.wait_for_status(&id, "completed").await;
+    app.stop().await;
+});
