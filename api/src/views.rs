@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use payscan_core::clock::rfc3339;
 use payscan_core::registry::Registry;
-use payscan_core::store::credits::Credit;
 use payscan_core::store::outbox::DeliveryRecord;
 use payscan_core::store::Payment;
 use payscan_core::ChainId;
@@ -53,22 +52,6 @@ pub fn payment(registry: &Registry, overrides: &HashMap<ChainId, u64>, p: &Payme
         "createdAt": rfc3339(p.created_at),
         "updatedAt": rfc3339(p.updated_at),
         "completedAt": p.completed_at.map(rfc3339),
-    })
-}
-
-/// A credited transfer.
-pub fn transfer(c: &Credit) -> Value {
-    json!({
-        "chainId": c.chain_id,
-        "txHash": format!("{:#x}", c.tx_hash),
-        "logIndex": c.log_index,
-        "blockNumber": c.block_number,
-        "blockHash": format!("{:#x}", c.block_hash),
-        "token": c.token.to_checksum(None),
-        "from": c.from.to_checksum(None),
-        "amountBaseUnits": c.amount,
-        "counted": c.counted,
-        "reverted": c.reverted,
     })
 }
 

@@ -92,7 +92,10 @@ mod tests {
         names.dedup();
         assert!(names.len() >= 10, "{names:?}");
         for name in names {
-            assert!(source.contains(&format!("\"{name}\"")), "the dashboard queries {name}, which payscan does not register");
+            assert!(
+                source.contains(&format!("\"{name}\"")),
+                "the dashboard queries {name}, which payscan does not register"
+            );
         }
     }
 }

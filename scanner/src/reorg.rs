@@ -70,7 +70,7 @@ pub async fn unwind(
         let counted: Vec<&Credit> = remaining.iter().filter(|c| c.counted).collect();
         let received = counted.iter().try_fold(BaseUnits::ZERO, |sum, c| sum.checked_add(c.amount));
         let received = received.ok_or_else(|| StoreError::Corrupt(format!("received of {payment_id} overflows")))?;
-        let lost_here: Vec<Value> = lost.iter().filter(|c| &c.payment_id == payment_id).map(transfer_json).collect();
+        let lost_here: Vec<Value> = lost.iter().filter(|c| &c.payment_id == payment_id).map(Credit::to_json).collect();
 
         let target = if received.is_zero() { PaymentStatus::Pending } else { PaymentStatus::Processing };
         if before.can_fall_back_to(target) || before == target {
@@ -96,16 +96,4 @@ pub async fn unwind(
     store.rewind_checkpoint(&mut tx, chain_id, from, ancestor, reverted_credits, now).await?;
     store.commit_with_events(tx).await?;
     Ok(Unwind { from, ancestor, reverted_credits, payments: affected.len() })
-}
-
-fn transfer_json(c: &Credit) -> Value {
-    json!({
-        "chainId": c.chain_id,
-        "txHash": format!("{:#x}", c.tx_hash),
-        "logIndex": c.log_index,
-        "blockNumber": c.block_number,
-        "blockHash": format!("{:#x}", c.block_hash),
-        "amountBaseUnits": c.amount,
-        "counted": c.counted,
-    })
 }

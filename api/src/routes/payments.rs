@@ -26,7 +26,7 @@ pub(super) async fn get(
     }
     let overrides = state.store.threshold_overrides().await?;
     let mut data = views::payment(&state.registry.current(), &overrides, &payment);
-    let transfers: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(views::transfer).collect();
+    let transfers: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect();
     if let Some(map) = data.as_object_mut() {
         map.insert("transfers".into(), Value::Array(transfers));
         if caller.is_admin() {

@@ -27,6 +27,24 @@ pub struct Credit {
     pub reverted: bool,
 }
 
+impl Credit {
+    /// As webhooks and the API show a transfer.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "chainId": self.chain_id,
+            "txHash": format!("{:#x}", self.tx_hash),
+            "logIndex": self.log_index,
+            "blockNumber": self.block_number,
+            "blockHash": format!("{:#x}", self.block_hash),
+            "token": self.token.to_checksum(None),
+            "from": self.from.to_checksum(None),
+            "amountBaseUnits": self.amount,
+            "counted": self.counted,
+            "reverted": self.reverted,
+        })
+    }
+}
+
 fn from_row(row: &AnyRow) -> Result<Credit, StoreError> {
     let number = |c: &str| -> Result<u64, StoreError> { u64::try_from(row.try_get::<i64, _>(c)?).map_err(corrupt) };
     Ok(Credit {

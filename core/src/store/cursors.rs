@@ -13,6 +13,13 @@ pub struct Checkpoint {
     pub hash: B256,
 }
 
+/// `(block_number, block_hash)` as a checkpoint.
+fn checkpoint_from_row(row: &sqlx::any::AnyRow) -> Result<Checkpoint, StoreError> {
+    let number: i64 = row.try_get(0)?;
+    let hash: String = row.try_get(1)?;
+    Ok(Checkpoint { number: u64::try_from(number).map_err(corrupt)?, hash: hash.parse().map_err(corrupt)? })
+}
+
 /// Blocks whose hashes are kept behind the cursor; deeper history is pruned.
 const KEEP_HASHES: u64 = 10_000;
 
@@ -22,12 +29,7 @@ impl Store {
             .bind(chain_id.as_i64())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| {
-            let number: i64 = row.try_get(0)?;
-            let hash: String = row.try_get(1)?;
-            Ok(Checkpoint { number: u64::try_from(number).map_err(corrupt)?, hash: hash.parse().map_err(corrupt)? })
-        })
-        .transpose()
+        row.as_ref().map(checkpoint_from_row).transpose()
     }
 
     /// Moves the cursor and keeps the hash of the block it now points at.
@@ -89,13 +91,7 @@ impl Store {
         .bind(i64::try_from(at_least).map_err(corrupt)?)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let number: i64 = row.try_get(0)?;
-                let hash: String = row.try_get(1)?;
-                Ok(Checkpoint { number: u64::try_from(number).map_err(corrupt)?, hash: hash.parse().map_err(corrupt)? })
-            })
-            .collect()
+        rows.iter().map(checkpoint_from_row).collect()
     }
 
     /// Moves the cursor back to `ancestor` after a reorg, forgetting the hashes above it, and

@@ -5,6 +5,7 @@ pub(super) mod networks;
 pub(super) mod scanner;
 pub(super) mod thresholds;
 
+use payscan_core::registry::{Chain, Registry};
 use payscan_core::ChainId;
 use serde::Deserialize;
 
@@ -41,6 +42,11 @@ impl Page {
 
 fn pagination(page: i64, limit: i64, total: i64) -> serde_json::Value {
     serde_json::json!({ "page": page, "limit": limit, "total": total, "totalPages": (total + limit - 1) / limit })
+}
+
+/// The registry's chain, else 404.
+pub(super) fn chain_or_404(registry: &Registry, chain_id: ChainId) -> Result<&Chain, ApiError> {
+    registry.chain(chain_id).ok_or_else(|| ApiError::not_found(format!("chain {chain_id} is not in the registry")))
 }
 
 /// A chain id from a path or query: a positive integer, else 400.

@@ -9,7 +9,7 @@ use payscan_core::registry::redact_url;
 use payscan_scanner::probe;
 use serde_json::{json, Value};
 
-use super::parse_chain_id;
+use super::{chain_or_404, parse_chain_id};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -74,9 +74,7 @@ pub(in crate::routes) async fn probe(
 ) -> Result<Json<Value>, ApiError> {
     let chain_id = parse_chain_id(&chain_id)?;
     let registry = state.registry.current();
-    let chain = registry
-        .chain(chain_id)
-        .ok_or_else(|| ApiError::not_found(format!("chain {chain_id} is not in the registry")))?;
+    let chain = chain_or_404(&registry, chain_id)?;
     let report = probe::probe(chain, PROBE_TIMEOUT).await.map_err(|e| {
         tracing::warn!(target: "payscan::api", %chain_id, error = %e, "probe failed");
         ApiError::unavailable("RPC_UNAVAILABLE", format!("chain {chain_id}'s RPC did not answer: {}", e.kind()))

@@ -8,7 +8,7 @@ use payscan_core::store::thresholds::ThresholdChange;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{pagination, parse_chain_id, Page};
+use super::{chain_or_404, pagination, parse_chain_id, Page};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
@@ -52,9 +52,7 @@ pub(in crate::routes) async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let chain_id = parse_chain_id(&chain_id)?;
     let registry = state.registry.current();
-    let chain = registry
-        .chain(chain_id)
-        .ok_or_else(|| ApiError::not_found(format!("chain {chain_id} is not in the registry")))?;
+    let chain = chain_or_404(&registry, chain_id)?;
     if body.threshold == 0 || body.threshold > MAX_THRESHOLD {
         return Err(ApiError::validation(format!("threshold must be between 1 and {MAX_THRESHOLD}")));
     }
