@@ -11,7 +11,7 @@ use payscan_api::AppState;
 use payscan_core::config::Config;
 use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::Store;
-use payscan_custody::Deriver;
+use payscan_custody::Keys;
 use payscan_scanner::{Dispatcher, FollowerContext, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -38,7 +38,7 @@ impl Application {
             rpc_overrides: config.rpc_overrides.clone(),
         };
         let registry = registry_source.load().context("registry")?;
-        let deriver = Deriver::from_keys(&config.keys)?;
+        let keys = Arc::new(Keys::from_config(&config.keys, &config.custody)?);
         let store = Store::connect(config.database_url.expose_secret()).await.context("DATABASE_URL")?;
 
         let listener =
@@ -83,7 +83,8 @@ impl Application {
             supervisor: supervisor.clone(),
             status,
             watch,
-            deriver: Arc::new(deriver),
+            deriver: Arc::new(keys.deriver().clone()),
+            keys,
             jwt: Arc::new(JwtVerifier::new(config.jwt_secret.expose_secret().as_bytes())),
             webhook_secret: Arc::new(config.webhook.secret.clone()),
             metrics,

@@ -10,6 +10,8 @@ use payscan_core::webhook::WebhookSecret;
 
 use payscan_scanner::{ScannerStatus, Supervisor, WatchSet};
 
+use payscan_custody::Keys;
+
 use crate::auth::JwtVerifier;
 
 /// The API's shared state.
@@ -23,6 +25,7 @@ pub struct AppState {
     pub status: Arc<ScannerStatus>,
     pub watch: Arc<WatchSet>,
     pub deriver: Arc<dyn AddressDeriver>,
+    pub keys: Arc<Keys>,
     pub jwt: Arc<JwtVerifier>,
     pub webhook_secret: Arc<WebhookSecret>,
     pub metrics: prometheus::Registry,

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use alloy::primitives::Address;
 use secrecy::SecretString;
 
 use crate::webhook::WebhookSecret;
@@ -58,6 +59,15 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "deepest reorg a follower unwinds; deeper stops the chain for an operator",
     ),
     ("PAYSCAN_PAYMENT_TTL", "payment_ttl", "1h", "how long a new payment's expiresAt lies ahead"),
+    (
+        "PAYSCAN_SIGNER",
+        "signer",
+        "build-only",
+        "local (keys derived from PAYSCAN_MNEMONIC) or build-only (unsigned payloads for an external signer)",
+    ),
+    ("PAYSCAN_MASTER_WALLET", "master_wallet", "", "address that sweeps move deposits to"),
+    ("PAYSCAN_RELAYER_KEY", "relayer_key", "", "hex private key that pays gas (sweep top-ups, permit relays)"),
+    ("PAYSCAN_PAYOUT_KEY", "payout_key", "", "hex private key payouts are sent from (default: the relayer key)"),
 ];
 
 /// Which keys destinations are derived from.
@@ -97,6 +107,45 @@ pub struct ScannerConfig {
     pub rpc_timeout: Duration,
 }
 
+/// How custody transactions are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerKind {
+    /// payscan signs with keys derived from the mnemonic and broadcasts.
+    Local,
+    /// payscan returns unsigned transactions and typed data for an external signer.
+    BuildOnly,
+}
+
+impl SignerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::BuildOnly => "build-only",
+        }
+    }
+}
+
+/// Custody settings. Keys are secrets: held zeroizing, never printed.
+#[derive(Clone)]
+pub struct CustodyConfig {
+    pub signer: SignerKind,
+    pub master_wallet: Option<Address>,
+    pub relayer_key: Option<SecretString>,
+    pub payout_key: Option<SecretString>,
+}
+
+impl fmt::Debug for CustodyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |k: &Option<SecretString>| k.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("CustodyConfig")
+            .field("signer", &self.signer)
+            .field("master_wallet", &self.master_wallet)
+            .field("relayer_key", &redacted(&self.relayer_key))
+            .field("payout_key", &redacted(&self.payout_key))
+            .finish()
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -110,6 +159,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub scanner: ScannerConfig,
     pub payment_ttl: Duration,
+    pub custody: CustodyConfig,
 }
 
 /// A setting that stopped start-up.
@@ -225,6 +275,30 @@ impl Config {
             .map_err(|reason| ConfigError::new("PAYSCAN_WEBHOOK_TARGETS", reason))?
             .unwrap_or_default();
 
+        let signer = sources.parsed("PAYSCAN_SIGNER", |s| match s {
+            "local" => Ok(SignerKind::Local),
+            "build-only" => Ok(SignerKind::BuildOnly),
+            other => Err(format!("`{other}` is not local or build-only")),
+        })?;
+        if signer == SignerKind::Local && keys.mnemonic.is_none() {
+            return Err(ConfigError::new("PAYSCAN_SIGNER", "local needs PAYSCAN_MNEMONIC (the keys it signs with)"));
+        }
+        let master_wallet = sources
+            .get("PAYSCAN_MASTER_WALLET")?
+            .map(|a| crate::registry::parse_address(a.trim()))
+            .transpose()
+            .map_err(|reason| ConfigError::new("PAYSCAN_MASTER_WALLET", reason))?;
+        let secret = |name: &str| -> Result<Option<SecretString>, ConfigError> {
+            Ok(sources.get(name)?.map(|k| SecretString::from(k.trim().to_owned())))
+        };
+        let relayer_key = secret("PAYSCAN_RELAYER_KEY")?;
+        let custody = CustodyConfig {
+            signer,
+            master_wallet,
+            payout_key: secret("PAYSCAN_PAYOUT_KEY")?.or_else(|| relayer_key.clone()),
+            relayer_key,
+        };
+
         Ok(Self {
             database_url: SecretString::from(database_url),
             listen: sources.parsed("PAYSCAN_LISTEN", |s| s.parse().map_err(|_| format!("`{s}` is not host:port")))?,
@@ -256,6 +330,7 @@ impl Config {
                 })?,
             },
             payment_ttl: sources.parsed("PAYSCAN_PAYMENT_TTL", parse_duration)?,
+            custody,
         })
     }
 }
@@ -402,6 +477,25 @@ mod tests {
         env.push(("PAYSCAN_RPC_BSC", "http://c.test"));
         let err = Config::from_sources(&env_of(&env), None).err().map(|e| e.setting);
         assert_eq!(err.as_deref(), Some("PAYSCAN_RPC_BSC"));
+    }
+
+    #[test]
+    fn custody_settings_are_checked_and_never_printed() {
+        let config = Config::from_sources(&env_of(&minimal()), None).expect("valid");
+        assert_eq!(config.custody.signer, SignerKind::BuildOnly);
+        let mut env = minimal();
+        env.push(("PAYSCAN_SIGNER", "local"));
+        let err = Config::from_sources(&env_of(&env), None).err().map(|e| e.setting);
+        assert_eq!(err.as_deref(), Some("PAYSCAN_SIGNER"), "local without a mnemonic");
+        let mut env = minimal();
+        env.push(("PAYSCAN_MASTER_WALLET", "0x1234"));
+        let err = Config::from_sources(&env_of(&env), None).err().map(|e| e.setting);
+        assert_eq!(err.as_deref(), Some("PAYSCAN_MASTER_WALLET"));
+        let mut env = minimal();
+        env.push(("PAYSCAN_RELAYER_KEY", "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"));
+        let config = Config::from_sources(&env_of(&env), None).expect("valid");
+        assert!(config.custody.payout_key.is_some(), "the payout key defaults to the relayer key");
+        assert!(!format!("{config:?}").contains("59c6995e"), "a key in Debug output");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! payscan's custody side: the keys destinations are derived from and their allocation.
+//! payscan's custody side: the keys destinations are derived from, the keys it signs with.
 
 pub mod derivation;
+pub mod keys;
 
 pub use derivation::{DeriveError, Deriver};
+pub use keys::{CustodyError, Health, Keys};

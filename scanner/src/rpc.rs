@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::client::RpcClient;
-use alloy::rpc::types::{Filter, Log, TransactionReceipt};
-use alloy::sol_types::SolEvent;
+use alloy::rpc::types::{Filter, Log, TransactionReceipt, TransactionRequest};
+use alloy::sol_types::{SolCall, SolEvent};
 use alloy::transports::http::Http;
 
 use crate::abi::IERC20;
@@ -73,6 +73,14 @@ impl ChainRpc {
     /// A transaction's receipt; `None` when the node does not know the transaction.
     pub async fn receipt(&self, tx: B256) -> Result<Option<TransactionReceipt>, FollowerError> {
         Ok(self.provider.get_transaction_receipt(tx).await?)
+    }
+
+    /// An ERC-20 balance.
+    pub async fn token_balance(&self, token: Address, owner: Address) -> Result<U256, FollowerError> {
+        let call = IERC20::balanceOfCall { owner };
+        let request = TransactionRequest::default().to(token).input(call.abi_encode().into());
+        let out = self.provider.call(request).await?;
+        IERC20::balanceOfCall::abi_decode_returns(&out).map_err(|_| FollowerError::Incomplete("a balanceOf answer"))
     }
 
     /// `Transfer` logs of the given token contracts in `[from, to]`.

@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod destinations;
 mod errors;
 mod intents;
 mod payments;

@@ -1,6 +1,7 @@
 //! The router.
 
 mod admin;
+mod destinations;
 mod health;
 mod intents;
 mod metrics;
@@ -34,6 +35,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payment/request-network/options", get(options::options))
         .route("/api/payment/request-network/intents", post(intents::create))
         .route("/api/payment/amn-scanner/webhook", post(receiver::receive))
+        .route("/api/payment/derived-destinations", get(destinations::list))
+        .route("/api/payment/derived-destinations/config/health", get(destinations::health))
+        .route("/api/payment/derived-destinations/{id}/balance", post(destinations::refresh_balance))
         .route("/api/admin/settings/confirmation-thresholds", get(admin::thresholds::list))
         .route("/api/admin/settings/confirmation-thresholds/history", get(admin::thresholds::history))
         .route("/api/admin/settings/confirmation-thresholds/{chain_id}", patch(admin::thresholds::update))

@@ -4,6 +4,7 @@
 mod counters;
 pub mod credits;
 pub mod cursors;
+pub mod destinations;
 pub mod outbox;
 pub mod payments;
 pub mod receipts;

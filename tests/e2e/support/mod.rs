@@ -191,6 +191,8 @@ pub struct AppOptions<'a> {
     /// `PAYSCAN_RPC_<chainId>` overrides.
     pub rpc: Vec<(u64, String)>,
     pub max_reorg_depth: Option<u64>,
+    /// More settings, as environment variables.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl<'a> AppOptions<'a> {
@@ -204,6 +206,7 @@ impl<'a> AppOptions<'a> {
             xpub: None,
             rpc: Vec::new(),
             max_reorg_depth: None,
+            env: Vec::new(),
         }
     }
 }
@@ -246,6 +249,9 @@ impl TestEnv {
         .collect();
         if let Some(depth) = options.max_reorg_depth {
             env.insert("PAYSCAN_MAX_REORG_DEPTH".to_owned(), depth.to_string());
+        }
+        for (name, value) in &options.env {
+            env.insert((*name).to_owned(), value.clone());
         }
         for (chain_id, url) in &options.rpc {
             env.insert(format!("PAYSCAN_RPC_{chain_id}"), url.clone());

@@ -50,6 +50,6 @@ pub(super) fn chain_or_404(registry: &Registry, chain_id: ChainId) -> Result<&Ch
 }
 
 /// A chain id from a path or query: a positive integer, else 400.
-pub(super) fn parse_chain_id(text: &str) -> Result<ChainId, ApiError> {
+pub(crate) fn parse_chain_id(text: &str) -> Result<ChainId, ApiError> {
     text.parse().map_err(|_| ApiError::validation(format!("chainId must be a positive integer, got `{text}`")))
 }

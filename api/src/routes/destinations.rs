@@ -1,0 +1,123 @@
+//! Derived destinations (admin): the list with the seed's filters, a balance refreshed from the
+//! chain, and the custody configuration's health.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use payscan_core::registry::parse_address;
+use payscan_core::store::destinations::{Destination, DestinationFilter};
+use payscan_core::{clock, BaseUnits, PaymentId};
+use payscan_scanner::rpc::ChainRpc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+fn view(d: &Destination) -> Value {
+    json!({
+        "_id": d.payment_id,
+        "destinationId": d.payment_id,
+        "paymentId": d.payment_id,
+        "buyerId": d.buyer_id,
+        "sellerOfferId": d.seller_offer_id,
+        "address": d.address.to_checksum(None),
+        "derivationPath": format!("m/44'/60'/0'/0/{}", d.derivation_index),
+        "derivationIndex": d.derivation_index,
+        "chainId": d.chain_id,
+        "token": { "symbol": d.token_symbol, "address": d.token.to_checksum(None) },
+        "status": d.status(),
+        "balance": d.balance,
+        "balanceRefreshedAt": d.refreshed_at.map(clock::rfc3339),
+        "sweepCount": d.sweep_count,
+        "totalSwept": d.total_swept,
+        "createdAt": clock::rfc3339(d.created_at),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ListQuery {
+    buyer_id: Option<String>,
+    seller_offer_id: Option<String>,
+    status: Option<String>,
+    address: Option<String>,
+    chain_id: Option<String>,
+    page: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let swept = match query.status.as_deref() {
+        None => None,
+        Some("active") => Some(false),
+        Some("swept") => Some(true),
+        Some(other) => return Err(ApiError::validation(format!("status must be active or swept, got `{other}`"))),
+    };
+    for (field, value) in [("buyerId", &query.buyer_id), ("sellerOfferId", &query.seller_offer_id)] {
+        if let Some(value) = value {
+            super::check_id(field, value)?;
+        }
+    }
+    let filter = DestinationFilter {
+        buyer_id: query.buyer_id,
+        seller_offer_id: query.seller_offer_id,
+        address: query.address.as_deref().map(parse_address).transpose().map_err(ApiError::validation)?,
+        chain_id: query.chain_id.as_deref().map(super::admin::parse_chain_id).transpose()?,
+        swept,
+    };
+    let page = query.page.unwrap_or(1);
+    let limit = query.limit.unwrap_or(20);
+    if page < 1 || !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("page starts at 1 and limit is between 1 and 200"));
+    }
+    let (destinations, total) = state.store.destinations(&filter, limit, (page - 1).saturating_mul(limit)).await?;
+    Ok(Json(json!({
+        "success": true,
+        "data": {
+            "destinations": destinations.iter().map(view).collect::<Vec<_>>(),
+            "pagination": { "page": page, "limit": limit, "total": total },
+        },
+    })))
+}
+
+/// How long a balance read may take.
+const BALANCE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(super) async fn refresh_balance(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: PaymentId = id.parse().map_err(|_| ApiError::validation("not a destination id (pay_…)"))?;
+    let destination =
+        state.store.destination(&id).await?.ok_or_else(|| ApiError::not_found("destination not found"))?;
+    let registry = state.registry.current();
+    let chain = registry
+        .chain(destination.chain_id)
+        .ok_or_else(|| ApiError::not_found(format!("chain {} is no longer in the registry", destination.chain_id)))?;
+    let rpc = ChainRpc::http(&chain.rpc_url, BALANCE_TIMEOUT).map_err(ApiError::internal)?;
+    let balance = rpc.token_balance(destination.token, destination.address).await.map_err(|e| {
+        tracing::warn!(target: "payscan::api", chain_id = %chain.chain_id, error = %e, "balance read failed");
+        ApiError::unavailable("RPC_UNAVAILABLE", format!("chain {}'s RPC did not answer", chain.chain_id))
+    })?;
+    state.store.save_destination_balance(&id, BaseUnits(balance), clock::now_ms()).await?;
+    let refreshed = state.store.destination(&id).await?.ok_or_else(|| ApiError::not_found("destination not found"))?;
+    Ok(Json(json!({ "success": true, "data": view(&refreshed) })))
+}
+
+pub(super) async fn health(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+    let mut data = serde_json::to_value(state.keys.health()).map_err(ApiError::internal)?;
+    if let Some(map) = data.as_object_mut() {
+        let chain_id = state.registry.current().chains().first().map(|c| c.chain_id);
+        map.insert("chainId".into(), json!(chain_id));
+    }
+    Ok(Json(json!({ "success": true, "data": data })))
+}
