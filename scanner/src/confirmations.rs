@@ -5,6 +5,7 @@
 
 use payscan_core::event::{payment_event, EventKind};
 use payscan_core::registry::Chain;
+use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::Store;
 use payscan_core::{EscrowState, PaymentStatus};
 
@@ -100,6 +101,11 @@ pub async fn evaluate(
         payment.confirmations = confirmations;
         payment.updated_at = now;
         store.save_progress(&mut tx, &payment, before).await?;
+        if event == Some(EventKind::Completed) {
+            for credit in live() {
+                store.record_credit(&mut tx, EntryKind::CreditConfirmed, credit, &payment.buyer_id, now).await?;
+            }
+        }
         if let Some(kind) = event {
             let body = payment_event(kind, &payment, threshold, None, now);
             store.enqueue_event(&mut tx, &payment.id, kind.as_str(), &body, now).await?;

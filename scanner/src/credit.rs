@@ -4,6 +4,7 @@
 use alloy::primitives::{Address, B256};
 use payscan_core::event::{payment_event, EventKind};
 use payscan_core::store::credits::Credit;
+use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::{Store, StoreError, Tx};
 use payscan_core::{BaseUnits, ChainId, PaymentId, PaymentStatus};
 use serde_json::json;
@@ -66,6 +67,7 @@ pub async fn apply(
     if !store.insert_credit(tx, &credit, now).await? {
         return Ok(CreditOutcome::Duplicate);
     }
+    store.record_credit(tx, EntryKind::CreditDetected, &credit, &payment.buyer_id, now).await?;
     let details = json!({
         "chainId": transfer.chain_id,
         "token": transfer.token.to_checksum(None),

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use payscan_core::event::{payment_event, EventKind};
 use payscan_core::store::credits::Credit;
 use payscan_core::store::cursors::Checkpoint;
+use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::{Store, StoreError};
 use payscan_core::{BaseUnits, ChainId, EscrowState, PaymentStatus};
 use serde_json::{json, Value};
@@ -71,6 +72,9 @@ pub async fn unwind(
         let received = counted.iter().try_fold(BaseUnits::ZERO, |sum, c| sum.checked_add(c.amount));
         let received = received.ok_or_else(|| StoreError::Corrupt(format!("received of {payment_id} overflows")))?;
         let lost_here: Vec<Value> = lost.iter().filter(|c| &c.payment_id == payment_id).map(Credit::to_json).collect();
+        for credit in lost.iter().filter(|c| &c.payment_id == payment_id) {
+            store.record_credit(&mut tx, EntryKind::CreditReverted, credit, &payment.buyer_id, now).await?;
+        }
 
         let target = if received.is_zero() { PaymentStatus::Pending } else { PaymentStatus::Processing };
         if before.can_fall_back_to(target) || before == target {

@@ -8,6 +8,7 @@ mod admin;
 mod destinations;
 mod errors;
 mod intents;
+mod ledger;
 mod payments;
 mod reorgs;
 mod restart;

@@ -4,6 +4,7 @@ mod admin;
 mod destinations;
 mod health;
 mod intents;
+mod ledger;
 mod metrics;
 mod options;
 mod payments;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/rn/networks/probe/{chain_id}", post(admin::networks::probe))
         .route("/api/admin/scanner/status", get(admin::scanner::status))
         .route("/api/admin/scanner/webhooks/retry", post(admin::scanner::retry_webhooks))
+        .route("/transactions", get(ledger::list))
         .route("/metrics", get(metrics::metrics))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

@@ -5,6 +5,7 @@ mod counters;
 pub mod credits;
 pub mod cursors;
 pub mod destinations;
+pub mod ledger;
 pub mod outbox;
 pub mod payments;
 pub mod receipts;

@@ -1,0 +1,61 @@
+//! `GET /transactions?userId=…`: a user's ledger entries (their own, or anyone's for an admin).
+
+use axum::extract::State;
+use axum::Json;
+use payscan_core::clock;
+use payscan_core::store::ledger::Entry;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct LedgerQuery {
+    user_id: Option<String>,
+    page: Option<i64>,
+    limit: Option<i64>,
+}
+
+fn view(e: &Entry) -> Value {
+    json!({
+        "id": e.id,
+        "kind": e.kind,
+        "paymentId": e.payment_id,
+        "userId": e.user_id,
+        "chainId": e.chain_id,
+        "token": e.token.to_checksum(None),
+        "account": e.account.to_checksum(None),
+        "direction": e.direction,
+        "amountBaseUnits": e.amount,
+        "txHash": e.tx_hash.map(|h| format!("{h:#x}")),
+        "logIndex": e.log_index,
+        "createdAt": clock::rfc3339(e.created_at),
+    })
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<LedgerQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = query.user_id.unwrap_or_else(|| caller.user_id.clone());
+    super::check_id("userId", &user)?;
+    if !caller.may_read(&user) {
+        return Err(ApiError::forbidden("another user's transactions are for admins"));
+    }
+    let page = query.page.unwrap_or(1);
+    let limit = query.limit.unwrap_or(50);
+    if page < 1 || !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("page starts at 1 and limit is between 1 and 200"));
+    }
+    let (entries, total) = state.store.ledger_of_user(&user, limit, (page - 1).saturating_mul(limit)).await?;
+    Ok(Json(json!({
+        "success": true,
+        "data": entries.iter().map(view).collect::<Vec<_>>(),
+        "pagination": { "page": page, "limit": limit, "total": total },
+    })))
+}
