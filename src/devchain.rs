@@ -56,11 +56,13 @@ pub struct AnvilOptions {
     pub port: Option<u16>,
     pub mnemonic: Option<String>,
     pub accounts: u32,
+    /// Mine on demand only (`--no-mining`): transactions wait in the pool.
+    pub no_mining: bool,
 }
 
 impl Default for AnvilOptions {
     fn default() -> Self {
-        Self { chain_id: 31337, block_time: None, port: None, mnemonic: None, accounts: 10 }
+        Self { chain_id: 31337, block_time: None, port: None, mnemonic: None, accounts: 10, no_mining: false }
     }
 }
 
@@ -92,6 +94,9 @@ impl Anvil {
             .kill_on_drop(true);
         if let Some(seconds) = options.block_time {
             command.args(["--block-time", &seconds.to_string()]);
+        }
+        if options.no_mining {
+            command.arg("--no-mining");
         }
         if let Some(mnemonic) = &options.mnemonic {
             command.args(["--mnemonic", mnemonic]);

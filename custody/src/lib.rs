@@ -2,6 +2,8 @@
 
 pub mod derivation;
 pub mod keys;
+pub mod outbound;
 
 pub use derivation::{DeriveError, Deriver};
 pub use keys::{CustodyError, Health, Keys};
+pub use outbound::{OutboundSettings, Sender, TrackReport, TxRequest};

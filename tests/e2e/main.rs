@@ -9,6 +9,7 @@ mod destinations;
 mod errors;
 mod intents;
 mod ledger;
+mod outbound;
 mod payments;
 mod reorgs;
 mod restart;

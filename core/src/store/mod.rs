@@ -6,6 +6,7 @@ pub mod credits;
 pub mod cursors;
 pub mod destinations;
 pub mod ledger;
+pub mod outbound;
 pub mod outbox;
 pub mod payments;
 pub mod receipts;

@@ -39,6 +39,8 @@ pub struct Faults {
     pub stale_head: Option<u64>,
     /// eth_blockNumber says this many blocks more than the truth.
     pub head_ahead: u64,
+    /// Share of eth_sendRawTransaction calls answered with an error instead of reaching anvil.
+    pub fail_send: f64,
 }
 
 impl Default for Faults {
@@ -51,6 +53,7 @@ impl Default for Faults {
             down: false,
             stale_head: None,
             head_ahead: 0,
+            fail_send: 0.0,
         }
     }
 }
@@ -140,6 +143,12 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         let mut inner = state.inner.lock().expect("lock");
         *inner.calls.entry(method.clone()).or_insert(0) += 1;
         let faults = inner.faults.clone();
+        let send_fails = method == "eth_sendRawTransaction"
+            && faults.fail_send > 0.0
+            && inner.rng.gen_bool(faults.fail_send.min(1.0));
+        if send_fails {
+            inner.refused += 1;
+        }
         let hit = if faults.flaky > 0.0 && inner.rng.gen_bool(faults.flaky.min(1.0)) {
             inner.faulted += 1;
             Some([Hit::TooManyRequests, Hit::Truncated, Hit::Dropped, Hit::Slow][inner.rng.gen_range(0..4)])
@@ -159,7 +168,7 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         if too_wide {
             inner.refused += 1;
         }
-        (faults, hit, too_wide)
+        (faults, hit, too_wide || send_fails)
     };
     if faults.down {
         return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
@@ -185,7 +194,11 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
     if refusal {
         return Json(json!({
             "jsonrpc": "2.0", "id": request["id"],
-            "error": { "code": -32005, "message": "query returned more than 10000 results" }
+            "error": if method == "eth_sendRawTransaction" {
+                json!({ "code": -32603, "message": "internal error: upstream unavailable" })
+            } else {
+                json!({ "code": -32005, "message": "query returned more than 10000 results" })
+            }
         }))
         .into_response();
     }

@@ -1,0 +1,249 @@
+//! Transactions payscan sends: one nonce allocator per (chain, sender) and every signed
+//! transaction, recorded before it is broadcast so that a crash never loses or repeats one.
+
+use alloy::primitives::{Address, Bytes, B256, U256};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{corrupt, parse_column, Backend, Store, StoreError, Tx};
+use crate::ChainId;
+
+/// Where a sent transaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundStatus {
+    /// Signed and recorded; broadcast or still to be; no receipt yet.
+    Pending,
+    /// Mined with a successful receipt.
+    Mined,
+    /// Mined and reverted.
+    Failed,
+}
+
+impl OutboundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Mined => "mined",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A signed transaction as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundTx {
+    pub id: i64,
+    pub chain_id: ChainId,
+    pub sender: Address,
+    pub nonce: u64,
+    pub purpose: String,
+    pub reference: String,
+    pub to: Address,
+    pub value: U256,
+    pub data: Bytes,
+    pub gas_limit: u64,
+    pub max_fee: u128,
+    pub priority_fee: u128,
+    /// The latest signed attempt.
+    pub raw: Bytes,
+    pub tx_hash: B256,
+    /// Every attempt's hash: a replaced transaction may still be the one that is mined.
+    pub hashes: Vec<B256>,
+    pub status: String,
+    pub attempts: u32,
+    pub block_number: Option<u64>,
+    pub last_error: Option<String>,
+    pub replace_at: i64,
+}
+
+fn from_row(row: &AnyRow) -> Result<OutboundTx, StoreError> {
+    let hashes: String = row.try_get("hashes")?;
+    let text_u128 = |c: &str| -> Result<u128, StoreError> {
+        let t: String = row.try_get(c)?;
+        t.parse().map_err(corrupt)
+    };
+    let block: Option<i64> = row.try_get("block_number")?;
+    Ok(OutboundTx {
+        id: row.try_get("id")?,
+        chain_id: ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
+        sender: parse_column(row, "sender")?,
+        nonce: u64::try_from(row.try_get::<i64, _>("nonce")?).map_err(corrupt)?,
+        purpose: row.try_get("purpose")?,
+        reference: row.try_get("reference")?,
+        to: parse_column(row, "tx_to")?,
+        value: parse_column(row, "tx_value")?,
+        data: parse_column(row, "tx_data")?,
+        gas_limit: u64::try_from(row.try_get::<i64, _>("gas_limit")?).map_err(corrupt)?,
+        max_fee: text_u128("max_fee")?,
+        priority_fee: text_u128("priority_fee")?,
+        raw: parse_column(row, "raw")?,
+        tx_hash: parse_column(row, "tx_hash")?,
+        hashes: serde_json::from_str(&hashes).map_err(corrupt)?,
+        status: row.try_get("status")?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).map_err(corrupt)?,
+        block_number: block.map(|b| u64::try_from(b).map_err(corrupt)).transpose()?,
+        last_error: row.try_get("last_error")?,
+        replace_at: row.try_get("replace_at")?,
+    })
+}
+
+impl Store {
+    /// The next nonce of `sender` on a chain: never below `chain_next` (what the node counts,
+    /// pending included) nor below what payscan handed out. The row stays locked until the
+    /// transaction ends, so concurrent senders get consecutive nonces.
+    pub async fn allocate_nonce(
+        &self,
+        tx: &mut Tx,
+        chain_id: ChainId,
+        sender: Address,
+        chain_next: u64,
+    ) -> Result<u64, StoreError> {
+        let sender = format!("{sender:#x}");
+        let chain_next = i64::try_from(chain_next).map_err(corrupt)?;
+        sqlx::query(
+            "INSERT INTO sender_nonces (chain_id, sender, next_nonce) VALUES ($1, $2, $3) \
+             ON CONFLICT (chain_id, sender) DO NOTHING",
+        )
+        .bind(chain_id.as_i64())
+        .bind(&sender)
+        .bind(chain_next)
+        .execute(&mut **tx)
+        .await?;
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+        let stored: i64 =
+            sqlx::query(&format!("SELECT next_nonce FROM sender_nonces WHERE chain_id = $1 AND sender = $2{lock}"))
+                .bind(chain_id.as_i64())
+                .bind(&sender)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get(0)?;
+        let nonce = stored.max(chain_next);
+        sqlx::query("UPDATE sender_nonces SET next_nonce = $3 WHERE chain_id = $1 AND sender = $2")
+            .bind(chain_id.as_i64())
+            .bind(&sender)
+            .bind(nonce + 1)
+            .execute(&mut **tx)
+            .await?;
+        u64::try_from(nonce).map_err(corrupt)
+    }
+
+    /// Records a signed transaction before it is broadcast.
+    pub async fn insert_outbound(&self, tx: &mut Tx, out: &OutboundTx, now: i64) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO outbound_txs (chain_id, sender, nonce, purpose, reference, tx_to, tx_value, tx_data, gas_limit, \
+             max_fee, priority_fee, raw, tx_hash, hashes, status, attempts, replace_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', 1, $15, $16, $16) RETURNING id",
+        )
+        .bind(out.chain_id.as_i64())
+        .bind(format!("{:#x}", out.sender))
+        .bind(i64::try_from(out.nonce).map_err(corrupt)?)
+        .bind(&out.purpose)
+        .bind(&out.reference)
+        .bind(format!("{:#x}", out.to))
+        .bind(out.value.to_string())
+        .bind(out.data.to_string())
+        .bind(i64::try_from(out.gas_limit).map_err(corrupt)?)
+        .bind(out.max_fee.to_string())
+        .bind(out.priority_fee.to_string())
+        .bind(out.raw.to_string())
+        .bind(format!("{:#x}", out.tx_hash))
+        .bind(serde_json::to_string(&out.hashes).map_err(corrupt)?)
+        .bind(out.replace_at)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+        Ok(id)
+    }
+
+    /// A transaction by what it was sent for.
+    pub async fn outbound_by_reference(
+        &self,
+        purpose: &str,
+        reference: &str,
+    ) -> Result<Option<OutboundTx>, StoreError> {
+        let row = sqlx::query("SELECT * FROM outbound_txs WHERE purpose = $1 AND reference = $2")
+            .bind(purpose)
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// A sender's transactions without a receipt yet, by nonce.
+    pub async fn pending_outbound(&self, chain_id: ChainId, sender: Address) -> Result<Vec<OutboundTx>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM outbound_txs WHERE chain_id = $1 AND sender = $2 AND status = 'pending' ORDER BY nonce",
+        )
+        .bind(chain_id.as_i64())
+        .bind(format!("{sender:#x}"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Every transaction of a sender, by nonce.
+    pub async fn outbound_of(&self, chain_id: ChainId, sender: Address) -> Result<Vec<OutboundTx>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM outbound_txs WHERE chain_id = $1 AND sender = $2 ORDER BY nonce")
+            .bind(chain_id.as_i64())
+            .bind(format!("{sender:#x}"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// A replacement attempt at the same nonce: new fees, raw bytes and hash.
+    pub async fn replace_outbound(&self, out: &OutboundTx, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbound_txs SET max_fee = $2, priority_fee = $3, raw = $4, tx_hash = $5, hashes = $6, \
+             attempts = $7, replace_at = $8, updated_at = $9 WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(out.id)
+        .bind(out.max_fee.to_string())
+        .bind(out.priority_fee.to_string())
+        .bind(out.raw.to_string())
+        .bind(format!("{:#x}", out.tx_hash))
+        .bind(serde_json::to_string(&out.hashes).map_err(corrupt)?)
+        .bind(i64::from(out.attempts))
+        .bind(out.replace_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The receipt arrived: mined (or failed) under `hash`.
+    pub async fn finish_outbound(
+        &self,
+        id: i64,
+        status: OutboundStatus,
+        hash: B256,
+        block: u64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbound_txs SET status = $2, tx_hash = $3, block_number = $4, receipt_status = $5, updated_at = $6 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(format!("{hash:#x}"))
+        .bind(i64::try_from(block).map_err(corrupt)?)
+        .bind(i64::from(status == OutboundStatus::Mined))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Remembers why a broadcast failed (the tracker tries again).
+    pub async fn note_outbound_error(&self, id: i64, error: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbound_txs SET last_error = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(error.chars().take(500).collect::<String>())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

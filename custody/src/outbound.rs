@@ -1,0 +1,256 @@
+//! Sending transactions so that each leaves once. Every transaction gets its nonce explicitly
+//! from the database's allocator for its (chain, sender), is signed and recorded before it is
+//! broadcast, and is idempotent by (purpose, reference): asking again returns the same one. A
+//! tracker step polls receipts itself, broadcasts again what the node never took (a send that
+//! failed at the RPC leaves no gap), and replaces a transaction still unmined past its deadline
+//! at the same nonce with a bumped fee, never above the cap.
+
+use std::time::Duration;
+
+use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::TxSignerSync;
+use alloy::primitives::{Address, Bytes, TxKind, B256, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::client::RpcClient;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::http::Http;
+use alloy::transports::TransportError;
+use payscan_core::store::outbound::{OutboundStatus, OutboundTx};
+use payscan_core::store::{Store, StoreError};
+use payscan_core::{clock, ChainId};
+use tracing::{info, warn};
+
+/// Why a send or a tracking step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("rpc: {0}")]
+    Rpc(#[from] TransportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing failed: {0}")]
+    Sign(String),
+    #[error("the network asks {asked} wei per gas, above the {cap} cap")]
+    FeeAboveCap { asked: u128, cap: u128 },
+    #[error("rpc url `{0}` is invalid")]
+    BadUrl(String),
+}
+
+/// Replacement policy.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboundSettings {
+    /// How long a transaction may stay unmined before it is replaced with a higher fee.
+    pub replace_after: Duration,
+    /// Each replacement raises both fees by this many basis points (nodes want at least 10%).
+    pub bump_bps: u32,
+    /// No fee above this many wei per gas, however long a transaction waits.
+    pub max_fee_cap: u128,
+    pub rpc_timeout: Duration,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            replace_after: Duration::from_secs(60),
+            bump_bps: 1_250,
+            max_fee_cap: 1_000_000_000_000,
+            rpc_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a caller wants sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxRequest {
+    pub to: Address,
+    pub value: U256,
+    pub data: Bytes,
+    pub gas_limit: u64,
+}
+
+/// What one tracking step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TrackReport {
+    pub mined: usize,
+    pub rebroadcast: usize,
+    pub replaced: usize,
+    pub pending: usize,
+}
+
+/// Sends from one key on one chain.
+pub struct Sender {
+    store: Store,
+    provider: RootProvider,
+    chain_id: ChainId,
+    signer: PrivateKeySigner,
+    settings: OutboundSettings,
+}
+
+impl Sender {
+    pub fn new(
+        store: Store,
+        rpc_url: &str,
+        chain_id: ChainId,
+        signer: PrivateKeySigner,
+        settings: OutboundSettings,
+    ) -> Result<Self, OutboundError> {
+        let url: reqwest::Url = rpc_url.parse().map_err(|_| OutboundError::BadUrl(rpc_url.to_owned()))?;
+        let client = reqwest::Client::builder()
+            .timeout(settings.rpc_timeout)
+            .build()
+            .map_err(|_| OutboundError::BadUrl(rpc_url.to_owned()))?;
+        let provider = RootProvider::new(RpcClient::new(Http::with_client(client, url), false));
+        Ok(Self { store, provider, chain_id, signer, settings })
+    }
+
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// Signs, records and broadcasts `request`, once per `(purpose, reference)`: a repeated call
+    /// returns the transaction recorded the first time. A broadcast that fails is left to
+    /// [`Sender::track`]; the transaction is recorded either way.
+    pub async fn send(&self, purpose: &str, reference: &str, request: &TxRequest) -> Result<OutboundTx, OutboundError> {
+        if let Some(existing) = self.store.outbound_by_reference(purpose, reference).await? {
+            return Ok(existing);
+        }
+        let fees = self.provider.estimate_eip1559_fees().await?;
+        if fees.max_fee_per_gas > self.settings.max_fee_cap {
+            return Err(OutboundError::FeeAboveCap { asked: fees.max_fee_per_gas, cap: self.settings.max_fee_cap });
+        }
+        let chain_next = self.provider.get_transaction_count(self.address()).pending().await?;
+        let now = clock::now_ms();
+
+        let mut tx = self.store.begin().await?;
+        let nonce = self.store.allocate_nonce(&mut tx, self.chain_id, self.address(), chain_next).await?;
+        let (raw, hash) = self.sign(nonce, request, fees.max_fee_per_gas, fees.max_priority_fee_per_gas)?;
+        let mut out = OutboundTx {
+            id: 0,
+            chain_id: self.chain_id,
+            sender: self.address(),
+            nonce,
+            purpose: purpose.to_owned(),
+            reference: reference.to_owned(),
+            to: request.to,
+            value: request.value,
+            data: request.data.clone(),
+            gas_limit: request.gas_limit,
+            max_fee: fees.max_fee_per_gas,
+            priority_fee: fees.max_priority_fee_per_gas,
+            raw,
+            tx_hash: hash,
+            hashes: vec![hash],
+            status: OutboundStatus::Pending.as_str().to_owned(),
+            attempts: 1,
+            block_number: None,
+            last_error: None,
+            replace_at: now + millis(self.settings.replace_after),
+        };
+        match self.store.insert_outbound(&mut tx, &out, now).await {
+            Ok(id) => out.id = id,
+            // A concurrent call for the same reference won: the nonce goes back with the rollback.
+            Err(e) if e.is_unique_violation() => {
+                drop(tx);
+                if let Some(existing) = self.store.outbound_by_reference(purpose, reference).await? {
+                    return Ok(existing);
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        self.broadcast(&out).await?;
+        Ok(out)
+    }
+
+    fn sign(
+        &self,
+        nonce: u64,
+        request: &TxRequest,
+        max_fee: u128,
+        priority_fee: u128,
+    ) -> Result<(Bytes, B256), OutboundError> {
+        let mut tx = TxEip1559 {
+            chain_id: self.chain_id.0,
+            nonce,
+            gas_limit: request.gas_limit,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority_fee.min(max_fee),
+            to: TxKind::Call(request.to),
+            value: request.value,
+            access_list: Default::default(),
+            input: request.data.clone(),
+        };
+        let signature = self.signer.sign_transaction_sync(&mut tx).map_err(|e| OutboundError::Sign(e.to_string()))?;
+        let envelope = TxEnvelope::from(tx.into_signed(signature));
+        Ok((Bytes::from(envelope.encoded_2718()), *envelope.tx_hash()))
+    }
+
+    /// Sends the latest attempt. "Already known" and "nonce too low" mean the node has one with
+    /// this nonce: the receipt will tell which.
+    async fn broadcast(&self, out: &OutboundTx) -> Result<(), OutboundError> {
+        if let Err(e) = self.provider.send_raw_transaction(&out.raw).await {
+            let message = e.to_string();
+            let known = ["already known", "nonce too low", "already imported", "known transaction"]
+                .iter()
+                .any(|m| message.to_ascii_lowercase().contains(m));
+            if !known {
+                warn!(chain_id = %self.chain_id, nonce = out.nonce, error = %message, "broadcast failed; the tracker will retry");
+                self.store.note_outbound_error(out.id, &message, clock::now_ms()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One step over this sender's unmined transactions: receipts, broadcasts again, replacements.
+    pub async fn track(&self) -> Result<TrackReport, OutboundError> {
+        let mut report = TrackReport::default();
+        for mut out in self.store.pending_outbound(self.chain_id, self.address()).await? {
+            let mut mined = None;
+            for hash in out.hashes.iter().rev() {
+                if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await? {
+                    mined = Some((*hash, receipt.status(), receipt.block_number.unwrap_or_default()));
+                    break;
+                }
+            }
+            let now = clock::now_ms();
+            if let Some((hash, success, block)) = mined {
+                let status = if success { OutboundStatus::Mined } else { OutboundStatus::Failed };
+                self.store.finish_outbound(out.id, status, hash, block, now).await?;
+                report.mined += 1;
+                continue;
+            }
+            if now >= out.replace_at {
+                let bump = |fee: u128| fee.saturating_mul(10_000 + u128::from(self.settings.bump_bps)) / 10_000 + 1;
+                let max_fee = bump(out.max_fee).min(self.settings.max_fee_cap);
+                if max_fee > out.max_fee {
+                    let priority_fee = bump(out.priority_fee).min(max_fee);
+                    let request =
+                        TxRequest { to: out.to, value: out.value, data: out.data.clone(), gas_limit: out.gas_limit };
+                    let (raw, hash) = self.sign(out.nonce, &request, max_fee, priority_fee)?;
+                    out.max_fee = max_fee;
+                    out.priority_fee = priority_fee;
+                    out.raw = raw;
+                    out.tx_hash = hash;
+                    out.hashes.push(hash);
+                    out.attempts += 1;
+                    out.replace_at = now + millis(self.settings.replace_after);
+                    self.store.replace_outbound(&out, now).await?;
+                    info!(chain_id = %self.chain_id, nonce = out.nonce, attempt = out.attempts, max_fee, "replacing an unmined transaction");
+                    report.replaced += 1;
+                } else {
+                    report.rebroadcast += 1;
+                }
+            } else {
+                report.rebroadcast += 1;
+            }
+            self.broadcast(&out).await?;
+            report.pending += 1;
+        }
+        Ok(report)
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
