@@ -11,7 +11,7 @@ use alloy::rpc::types::Log;
 use payscan_core::registry::{redact_url, Chain};
 use payscan_core::store::cursors::Checkpoint;
 use payscan_core::store::Store;
-use payscan_core::{clock, BaseUnits, ChainId};
+use payscan_core::{clock, BaseUnits};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 
@@ -85,10 +85,6 @@ impl Follower {
             label,
             evaluated_head: None,
         })
-    }
-
-    pub fn chain_id(&self) -> ChainId {
-        self.chain.chain_id
     }
 
     /// The effective threshold now: an admin's change applies from the next tick.

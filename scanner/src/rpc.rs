@@ -27,7 +27,6 @@ pub struct BlockRef {
 #[derive(Debug, Clone)]
 pub struct ChainRpc {
     provider: RootProvider,
-    url: String,
 }
 
 impl ChainRpc {
@@ -38,11 +37,7 @@ impl ChainRpc {
             reqwest::Client::builder().timeout(timeout).build().map_err(|_| FollowerError::BadUrl(url.to_owned()))?;
         let is_local = parsed.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost");
         let rpc = RpcClient::new(Http::with_client(client, parsed), is_local);
-        Ok(Self { provider: RootProvider::new(rpc), url: url.to_owned() })
-    }
-
-    pub fn url(&self) -> &str {
-        &self.url
+        Ok(Self { provider: RootProvider::new(rpc) })
     }
 
     pub fn provider(&self) -> &RootProvider {

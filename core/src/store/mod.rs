@@ -147,10 +147,6 @@ impl Store {
         &self.pool
     }
 
-    pub fn webhook_targets(&self) -> &[String] {
-        &self.targets
-    }
-
     /// Woken when an outbox event commits in this process.
     pub fn outbox_signal(&self) -> Arc<Notify> {
         self.outbox_signal.clone()
