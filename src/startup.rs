@@ -11,7 +11,7 @@ use payscan_api::AppState;
 use payscan_core::config::Config;
 use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::Store;
-use payscan_custody::Keys;
+use payscan_custody::{Keys, OutboundSettings, Sweeper};
 use payscan_scanner::{Dispatcher, FollowerContext, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -76,9 +76,13 @@ impl Application {
             Ok::<_, std::convert::Infallible>(())
         });
 
+        let registry = SharedRegistry::new(registry);
+        let outbound = OutboundSettings { rpc_timeout: config.scanner.rpc_timeout, ..OutboundSettings::default() };
+        let sweeper = Arc::new(Sweeper::new(store.clone(), keys.clone(), registry.clone(), outbound));
         let state = AppState {
             store: store.clone(),
-            registry: SharedRegistry::new(registry),
+            registry,
+            sweeper,
             registry_source,
             supervisor: supervisor.clone(),
             status,

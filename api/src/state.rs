@@ -10,7 +10,7 @@ use payscan_core::webhook::WebhookSecret;
 
 use payscan_scanner::{ScannerStatus, Supervisor, WatchSet};
 
-use payscan_custody::Keys;
+use payscan_custody::{Keys, Sweeper};
 
 use crate::auth::JwtVerifier;
 
@@ -26,6 +26,7 @@ pub struct AppState {
     pub watch: Arc<WatchSet>,
     pub deriver: Arc<dyn AddressDeriver>,
     pub keys: Arc<Keys>,
+    pub sweeper: Arc<Sweeper>,
     pub jwt: Arc<JwtVerifier>,
     pub webhook_secret: Arc<WebhookSecret>,
     pub metrics: prometheus::Registry,

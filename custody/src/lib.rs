@@ -3,7 +3,9 @@
 pub mod derivation;
 pub mod keys;
 pub mod outbound;
+pub mod sweep;
 
 pub use derivation::{DeriveError, Deriver};
 pub use keys::{CustodyError, Health, Keys};
 pub use outbound::{OutboundSettings, Sender, TrackReport, TxRequest};
+pub use sweep::{SweepResult, SweepStatus, Sweeper};

@@ -34,6 +34,9 @@ pub enum OutboundError {
     FeeAboveCap { asked: u128, cap: u128 },
     #[error("rpc url `{0}` is invalid")]
     BadUrl(String),
+    /// Sent and recorded, not mined within the wait: tracking goes on.
+    #[error("transaction {0} is not mined yet; the next run picks it up")]
+    NotMinedYet(B256),
 }
 
 /// Replacement policy.

@@ -15,4 +15,5 @@ mod reorgs;
 mod restart;
 mod rpc_faults;
 mod safety;
+mod sweeps;
 mod webhooks;

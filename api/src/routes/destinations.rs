@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::Json;
+use payscan_core::money::AmountError;
 use payscan_core::registry::parse_address;
 use payscan_core::store::destinations::{Destination, DestinationFilter};
 use payscan_core::{clock, BaseUnits, PaymentId};
@@ -120,4 +121,67 @@ pub(super) async fn health(State(state): State<AppState>, _admin: Admin) -> Resu
         map.insert("chainId".into(), json!(chain_id));
     }
     Ok(Json(json!({ "success": true, "data": data })))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct SweepBody {
+    chain_id: Option<u64>,
+    token_symbol: Option<String>,
+    /// In token units, like every amount a person types.
+    min_sweep_amount: Option<String>,
+}
+
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::validation(e.to_string()))
+    }
+}
+
+fn minimum(text: Option<&str>, decimals: u8) -> Result<BaseUnits, ApiError> {
+    match text {
+        None => Ok(BaseUnits::ZERO),
+        Some(text) => match BaseUnits::parse_token_units(text, decimals) {
+            Ok(min) => Ok(min),
+            Err(AmountError::Zero) => Ok(BaseUnits::ZERO),
+            Err(e) => Err(ApiError::validation(format!("minSweepAmount: {e}"))),
+        },
+    }
+}
+
+pub(super) async fn sweep_one(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: SweepBody = optional_body(&body)?;
+    if body.chain_id.is_some() || body.token_symbol.is_some() {
+        return Err(ApiError::validation("chainId and tokenSymbol filter a sweep of all destinations"));
+    }
+    let id: PaymentId = id.parse().map_err(|_| ApiError::validation("not a destination id (pay_…)"))?;
+    let payment = state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("destination not found"))?;
+    let min = minimum(body.min_sweep_amount.as_deref(), payment.rail.token.decimals)?;
+    let result = state.sweeper.sweep(&payment, min).await;
+    tracing::info!(target: "payscan::api", by = %admin.user_id, destination = %id, status = ?result.status, "sweep");
+    Ok(Json(json!({ "success": true, "data": { "results": [result] } })))
+}
+
+pub(super) async fn sweep_all(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: SweepBody = optional_body(&body)?;
+    let chain_id = body.chain_id.map(|id| super::admin::parse_chain_id(&id.to_string())).transpose()?;
+    let payments = state.store.completed_payments(chain_id, body.token_symbol.as_deref()).await?;
+    let mut results = Vec::with_capacity(payments.len());
+    for payment in &payments {
+        let min = minimum(body.min_sweep_amount.as_deref(), payment.rail.token.decimals)?;
+        results.push(state.sweeper.sweep(payment, min).await);
+    }
+    tracing::info!(target: "payscan::api", by = %admin.user_id, destinations = results.len(), "sweep of all destinations");
+    Ok(Json(json!({ "success": true, "data": { "results": results } })))
 }

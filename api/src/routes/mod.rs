@@ -39,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payment/derived-destinations", get(destinations::list))
         .route("/api/payment/derived-destinations/config/health", get(destinations::health))
         .route("/api/payment/derived-destinations/{id}/balance", post(destinations::refresh_balance))
+        .route("/api/payment/derived-destinations/sweep", post(destinations::sweep_all))
+        .route("/api/payment/derived-destinations/{id}/sweep", post(destinations::sweep_one))
         .route("/api/admin/settings/confirmation-thresholds", get(admin::thresholds::list))
         .route("/api/admin/settings/confirmation-thresholds/history", get(admin::thresholds::history))
         .route("/api/admin/settings/confirmation-thresholds/{chain_id}", patch(admin::thresholds::update))

@@ -141,6 +141,75 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// How many sweeps a destination has had (the next sweep's number).
+    pub async fn sweep_count(&self, payment_id: &PaymentId) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT sweep_count FROM destination_state WHERE payment_id = $1")
+            .bind(payment_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| u64::try_from(r.try_get::<i64, _>(0)?).map_err(corrupt)).transpose().map(Option::unwrap_or_default)
+    }
+
+    /// Sweep number `number` moved `amount` out: counts it and writes the ledger's two entries, in
+    /// one transaction, once (a second call for the same number changes nothing).
+    pub async fn record_sweep(
+        &self,
+        payment: &crate::store::Payment,
+        number: u64,
+        master: Address,
+        amount: BaseUnits,
+        tx_hash: alloy::primitives::B256,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        use crate::store::ledger::{Direction, EntryKind};
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT total_swept, sweep_count FROM destination_state WHERE payment_id = $1")
+            .bind(payment.id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let recorded: u64 =
+            row.as_ref().map(|r| r.try_get::<i64, _>(1)).transpose()?.map_or(Ok(0), u64::try_from).map_err(corrupt)?;
+        if recorded != number {
+            return Ok(());
+        }
+        let current: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
+        let total = current
+            .map(|t| t.parse::<BaseUnits>().map_err(corrupt))
+            .transpose()?
+            .unwrap_or_default()
+            .checked_add(amount)
+            .ok_or_else(|| corrupt("total swept overflows"))?;
+        sqlx::query(
+            "INSERT INTO destination_state (payment_id, balance, refreshed_at, sweep_count, total_swept, swept_at) \
+             VALUES ($1, '0', $3, 1, $2, $3) ON CONFLICT (payment_id) DO UPDATE SET balance = '0', refreshed_at = $3, \
+             sweep_count = destination_state.sweep_count + 1, total_swept = $2, swept_at = $3",
+        )
+        .bind(payment.id.as_str())
+        .bind(total.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let (chain, token) = (payment.rail.chain_id, payment.rail.token.address);
+        for (account, direction) in [(payment.destination, Direction::Out), (master, Direction::In)] {
+            self.record_movement(
+                &mut tx,
+                EntryKind::Swept,
+                &payment.id,
+                &payment.buyer_id,
+                chain,
+                token,
+                account,
+                direction,
+                amount,
+                tx_hash,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records a balance just read from the chain.
     pub async fn save_destination_balance(
         &self,

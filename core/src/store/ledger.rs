@@ -22,6 +22,8 @@ pub enum EntryKind {
     CreditConfirmed,
     /// A reorg took a detected transfer away.
     CreditReverted,
+    /// A sweep moved a destination's balance to the master wallet (one entry out, one in).
+    Swept,
 }
 
 impl EntryKind {
@@ -30,6 +32,7 @@ impl EntryKind {
             Self::CreditDetected => "credit_detected",
             Self::CreditConfirmed => "credit_confirmed",
             Self::CreditReverted => "credit_reverted",
+            Self::Swept => "swept",
         }
     }
 
@@ -39,6 +42,8 @@ impl EntryKind {
             Self::CreditDetected => Direction::In,
             Self::CreditReverted => Direction::Out,
             Self::CreditConfirmed => Direction::None,
+            // Both ways: out of the destination, into the master wallet.
+            Self::Swept => Direction::None,
         }
     }
 }
@@ -122,6 +127,41 @@ impl Store {
         .bind(credit.amount.to_string())
         .bind(format!("{:#x}", credit.tx_hash))
         .bind(i64::try_from(credit.log_index).map_err(corrupt)?)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends one movement of `amount` into or out of `account`, in the caller's transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_movement(
+        &self,
+        tx: &mut Tx,
+        kind: EntryKind,
+        payment_id: &PaymentId,
+        user_id: &str,
+        chain_id: ChainId,
+        token: Address,
+        account: Address,
+        direction: Direction,
+        amount: BaseUnits,
+        tx_hash: B256,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ledger_entries (kind, payment_id, user_id, chain_id, token, account, direction, amount, \
+             tx_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(kind.as_str())
+        .bind(payment_id.as_str())
+        .bind(user_id)
+        .bind(chain_id.as_i64())
+        .bind(format!("{token:#x}"))
+        .bind(format!("{account:#x}"))
+        .bind(direction.to_string())
+        .bind(amount.to_string())
+        .bind(format!("{tx_hash:#x}"))
         .bind(now)
         .execute(&mut **tx)
         .await?;

@@ -349,6 +349,36 @@ impl Store {
         Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
     }
 
+    /// Completed payments (escrow funded), optionally on one chain or in one token symbol: what a
+    /// sweep of all destinations looks at.
+    pub async fn completed_payments(
+        &self,
+        chain_id: Option<ChainId>,
+        token_symbol: Option<&str>,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM payments WHERE status = 'completed'");
+        if chain_id.is_some() {
+            sql.push_str(" AND chain_id = $1");
+        }
+        if token_symbol.is_some() {
+            sql.push_str(if chain_id.is_some() {
+                " AND UPPER(token_symbol) = UPPER($2)"
+            } else {
+                " AND UPPER(token_symbol) = UPPER($1)"
+            });
+        }
+        sql.push_str(" ORDER BY created_at, id");
+        let mut query = sqlx::query(&sql);
+        if let Some(id) = chain_id {
+            query = query.bind(id.as_i64());
+        }
+        if let Some(symbol) = token_symbol {
+            query = query.bind(symbol.to_owned());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// Payments on a chain that are waiting for confirmations.
     pub async fn processing_payments(&self, chain_id: ChainId) -> Result<Vec<Payment>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM payments WHERE chain_id = $1 AND status = 'processing'");

@@ -1,0 +1,338 @@
+//! Sweeps: a completed payment's destination balance moves to the master wallet. A token with
+//! EIP-2612 goes by a permit the destination's own key signs and the relayer submits, then
+//! `transferFrom`: the destination never holds gas. Any other token gets a gas top-up from the
+//! relayer, then the destination's own `transfer`. With the build-only signer nothing is sent: the
+//! typed data and unsigned transactions come back for an external signer.
+//!
+//! Every transaction goes through [`Sender`] with references made of the payment and the sweep's
+//! number, so running a sweep again after a crash finds the transactions already recorded instead
+//! of sending new ones.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::SignerSync;
+use alloy::sol_types::{Eip712Domain, SolCall, SolStruct};
+use payscan_core::config::SignerKind;
+use payscan_core::registry::{Chain, SharedRegistry, Token};
+use payscan_core::store::outbound::OutboundTx;
+use payscan_core::store::{Payment, Store};
+use payscan_core::{clock, BaseUnits, PaymentId, PaymentStatus};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use crate::keys::Keys;
+use crate::outbound::{OutboundError, OutboundSettings, Sender, TxRequest};
+
+alloy::sol! {
+    /// EIP-2612.
+    struct Permit {
+        address owner;
+        address spender;
+        uint256 value;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    interface IERC20Permit {
+        function balanceOf(address owner) external view returns (uint256);
+        function nonces(address owner) external view returns (uint256);
+        function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
+        function transferFrom(address from, address to, uint256 value) external returns (bool);
+        function transfer(address to, uint256 value) external returns (bool);
+    }
+}
+
+/// How a sweep ended, as the seed names it (`built`: payloads for an external signer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SweepStatus {
+    Success,
+    Error,
+    Skipped,
+    Built,
+}
+
+/// One destination's sweep, in the seed's `SweepResult` shape.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepResult {
+    pub destination_id: PaymentId,
+    pub address: String,
+    pub status: SweepStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<BaseUnits>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
+impl SweepResult {
+    fn new(payment: &Payment, status: SweepStatus) -> Self {
+        Self {
+            destination_id: payment.id.clone(),
+            address: payment.destination.to_checksum(None),
+            status,
+            tx_hash: None,
+            amount: None,
+            error: None,
+            payload: None,
+        }
+    }
+
+    fn because(mut self, why: impl Into<String>) -> Self {
+        self.error = Some(why.into());
+        self
+    }
+}
+
+/// Gas a permit, a `transferFrom` or a `transfer` of a plain ERC-20 may use.
+const TOKEN_CALL_GAS: u64 = 120_000;
+/// How long a sweep waits for each of its transactions before reporting it still under way.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Moves destination balances to the master wallet.
+pub struct Sweeper {
+    store: Store,
+    keys: Arc<Keys>,
+    registry: SharedRegistry,
+    settings: OutboundSettings,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Sweeper {
+    pub fn new(store: Store, keys: Arc<Keys>, registry: SharedRegistry, settings: OutboundSettings) -> Self {
+        Self { store, keys, registry, settings, running: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Sweeps one payment's destination if its balance is at least `min_amount`. Sweeps run one
+    /// at a time in a process: they are rare, and each waits on its own transactions.
+    pub async fn sweep(&self, payment: &Payment, min_amount: BaseUnits) -> SweepResult {
+        let _one_at_a_time = self.running.lock().await;
+        match self.try_sweep(payment, min_amount).await {
+            Ok(result) => result,
+            Err(e) => {
+                warn!(payment_id = %payment.id, error = %e, "sweep failed");
+                SweepResult::new(payment, SweepStatus::Error).because(e.to_string())
+            }
+        }
+    }
+
+    async fn try_sweep(&self, payment: &Payment, min_amount: BaseUnits) -> Result<SweepResult, OutboundError> {
+        if payment.status != PaymentStatus::Completed {
+            return Ok(SweepResult::new(payment, SweepStatus::Skipped)
+                .because(format!("payment is {}: only completed payments are swept", payment.status)));
+        }
+        let registry = self.registry.current();
+        let Some(chain) = registry.chain(payment.rail.chain_id) else {
+            return Ok(SweepResult::new(payment, SweepStatus::Error).because("chain is no longer in the registry"));
+        };
+        let Some(token) = chain.token_by_address(payment.rail.token.address) else {
+            return Ok(SweepResult::new(payment, SweepStatus::Error).because("token is no longer in the registry"));
+        };
+        let Some(master) = self.keys.master_wallet() else {
+            return Ok(SweepResult::new(payment, SweepStatus::Error).because("PAYSCAN_MASTER_WALLET is not set"));
+        };
+        let provider =
+            RootProvider::new_http(chain.rpc_url.parse().map_err(|_| OutboundError::BadUrl(chain.rpc_url.clone()))?);
+        let balance = call_u256(
+            &provider,
+            token.address,
+            IERC20Permit::balanceOfCall { owner: payment.destination }.abi_encode(),
+        )
+        .await?;
+        self.store.save_destination_balance(&payment.id, BaseUnits(balance), clock::now_ms()).await?;
+        if balance.is_zero() || BaseUnits(balance) < min_amount {
+            return Ok(SweepResult::new(payment, SweepStatus::Skipped)
+                .because(format!("balance {balance} is below the sweep minimum")));
+        }
+        let number = self.store.sweep_count(&payment.id).await?;
+        let reference = format!("{}:{number}", payment.id);
+        match self.keys.kind() {
+            SignerKind::BuildOnly => Ok(self.build(payment, chain, token, &provider, master, balance).await?),
+            SignerKind::Local => self.send(payment, chain, token, &provider, master, balance, &reference, number).await,
+        }
+    }
+
+    /// The destination's key signs a permit for the relayer, which submits it and pulls the balance.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        payment: &Payment,
+        chain: &Chain,
+        token: &Token,
+        provider: &RootProvider,
+        master: Address,
+        balance: U256,
+        reference: &str,
+        number: u64,
+    ) -> Result<SweepResult, OutboundError> {
+        let Some(relayer) = self.keys.relayer().cloned() else {
+            return Ok(SweepResult::new(payment, SweepStatus::Error).because("PAYSCAN_RELAYER_KEY is not set"));
+        };
+        let destination_key =
+            self.keys.destination_signer(payment.derivation_index).map_err(|e| OutboundError::Sign(e.to_string()))?;
+        let relayer = Sender::new(self.store.clone(), &chain.rpc_url, chain.chain_id, relayer, self.settings)?;
+        let moved = if let Some(domain) = &token.permit {
+            let nonce = call_u256(
+                provider,
+                token.address,
+                IERC20Permit::noncesCall { owner: payment.destination }.abi_encode(),
+            )
+            .await?;
+            let deadline = U256::from(clock::now_ms() / 1000 + 3600);
+            let permit =
+                Permit { owner: payment.destination, spender: relayer.address(), value: balance, nonce, deadline };
+            let hash = permit.eip712_signing_hash(&eip712_domain(chain, token, domain));
+            let signature = destination_key.sign_hash_sync(&hash).map_err(|e| OutboundError::Sign(e.to_string()))?;
+            let permit_call = IERC20Permit::permitCall {
+                owner: payment.destination,
+                spender: relayer.address(),
+                value: balance,
+                deadline,
+                v: 27 + u8::from(signature.v()),
+                r: B256::from(signature.r()),
+                s: B256::from(signature.s()),
+            };
+            let permitted =
+                relayer.send("sweep_permit", reference, &token_call(token, permit_call.abi_encode())).await?;
+            self.wait(&relayer, &permitted).await?;
+            let pull = IERC20Permit::transferFromCall { from: payment.destination, to: master, value: balance };
+            let pulled = relayer.send("sweep_transfer", reference, &token_call(token, pull.abi_encode())).await?;
+            self.wait(&relayer, &pulled).await?
+        } else {
+            let fees = provider.estimate_eip1559_fees().await?;
+            let needed = U256::from(TOKEN_CALL_GAS) * U256::from(fees.max_fee_per_gas.saturating_mul(2));
+            let held = provider.get_balance(payment.destination).await?;
+            if held < needed {
+                let top_up =
+                    TxRequest { to: payment.destination, value: needed - held, data: Bytes::new(), gas_limit: 21_000 };
+                let topped = relayer.send("sweep_topup", reference, &top_up).await?;
+                self.wait(&relayer, &topped).await?;
+            }
+            let own = Sender::new(self.store.clone(), &chain.rpc_url, chain.chain_id, destination_key, self.settings)?;
+            let transfer = IERC20Permit::transferCall { to: master, value: balance };
+            let sent = own.send("sweep_transfer", reference, &token_call(token, transfer.abi_encode())).await?;
+            self.wait(&own, &sent).await?
+        };
+        let Some(moved) = moved else {
+            let mut result = SweepResult::new(payment, SweepStatus::Error).because("a sweep transaction reverted");
+            result.amount = Some(BaseUnits(balance));
+            return Ok(result);
+        };
+        self.store.record_sweep(payment, number, master, BaseUnits(balance), moved, clock::now_ms()).await?;
+        info!(payment_id = %payment.id, amount = %balance, tx = %moved, "destination swept");
+        let mut result = SweepResult::new(payment, SweepStatus::Success);
+        result.tx_hash = Some(format!("{moved:#x}"));
+        result.amount = Some(BaseUnits(balance));
+        Ok(result)
+    }
+
+    /// Waits until `sent` has a receipt: its hash when it succeeded, `None` when it reverted.
+    async fn wait(&self, sender: &Sender, sent: &OutboundTx) -> Result<Option<B256>, OutboundError> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            sender.track().await?;
+            let row = self.store.outbound_by_reference(&sent.purpose, &sent.reference).await?;
+            match row.as_ref().map(|r| r.status.as_str()) {
+                Some("mined") => return Ok(row.map(|r| r.tx_hash)),
+                Some("failed") => return Ok(None),
+                _ if Instant::now() >= deadline => return Err(OutboundError::NotMinedYet(sent.tx_hash)),
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+
+    /// What an external signer needs: the permit's typed data, or the two unsigned transactions.
+    async fn build(
+        &self,
+        payment: &Payment,
+        chain: &Chain,
+        token: &Token,
+        provider: &RootProvider,
+        master: Address,
+        balance: U256,
+    ) -> Result<SweepResult, OutboundError> {
+        let payload = if let Some(domain) = &token.permit {
+            let nonce = call_u256(
+                provider,
+                token.address,
+                IERC20Permit::noncesCall { owner: payment.destination }.abi_encode(),
+            )
+            .await?;
+            let deadline = clock::now_ms() / 1000 + 3600;
+            let spender = self.keys.relayer().map(|r| r.address()).unwrap_or(master);
+            json!({
+                "method": "permit",
+                "signWith": payment.destination.to_checksum(None),
+                "derivationPath": format!("m/44'/60'/0'/0/{}", payment.derivation_index),
+                "typedData": {
+                    "types": {
+                        "EIP712Domain": [
+                            { "name": "name", "type": "string" }, { "name": "version", "type": "string" },
+                            { "name": "chainId", "type": "uint256" }, { "name": "verifyingContract", "type": "address" }
+                        ],
+                        "Permit": [
+                            { "name": "owner", "type": "address" }, { "name": "spender", "type": "address" },
+                            { "name": "value", "type": "uint256" }, { "name": "nonce", "type": "uint256" },
+                            { "name": "deadline", "type": "uint256" }
+                        ]
+                    },
+                    "primaryType": "Permit",
+                    "domain": { "name": domain.name, "version": domain.version, "chainId": chain.chain_id,
+                                "verifyingContract": token.address.to_checksum(None) },
+                    "message": { "owner": payment.destination.to_checksum(None), "spender": spender.to_checksum(None),
+                                 "value": balance.to_string(), "nonce": nonce.to_string(), "deadline": deadline.to_string() }
+                },
+                "then": { "from": spender.to_checksum(None), "to": token.address.to_checksum(None),
+                          "data": Bytes::from(IERC20Permit::transferFromCall { from: payment.destination, to: master, value: balance }.abi_encode()),
+                          "value": "0" }
+            })
+        } else {
+            json!({
+                "method": "transfer",
+                "transactions": [
+                    { "note": "gas for the destination's own transfer", "to": payment.destination.to_checksum(None),
+                      "value": "<gas top-up in wei>", "data": "0x" },
+                    { "from": payment.destination.to_checksum(None),
+                      "derivationPath": format!("m/44'/60'/0'/0/{}", payment.derivation_index),
+                      "to": token.address.to_checksum(None), "value": "0",
+                      "data": Bytes::from(IERC20Permit::transferCall { to: master, value: balance }.abi_encode()) }
+                ]
+            })
+        };
+        let mut result = SweepResult::new(payment, SweepStatus::Built);
+        result.amount = Some(BaseUnits(balance));
+        result.payload = Some(payload);
+        Ok(result)
+    }
+}
+
+fn token_call(token: &Token, data: Vec<u8>) -> TxRequest {
+    TxRequest { to: token.address, value: U256::ZERO, data: Bytes::from(data), gas_limit: TOKEN_CALL_GAS }
+}
+
+fn eip712_domain(chain: &Chain, token: &Token, domain: &payscan_core::registry::PermitDomain) -> Eip712Domain {
+    Eip712Domain::new(
+        Some(domain.name.clone().into()),
+        Some(domain.version.clone().into()),
+        Some(U256::from(chain.chain_id.0)),
+        Some(token.address),
+        None,
+    )
+}
+
+async fn call_u256(provider: &RootProvider, to: Address, data: Vec<u8>) -> Result<U256, OutboundError> {
+    let out = provider.call(TransactionRequest::default().to(to).input(data.into())).await?;
+    if out.len() < 32 {
+        return Err(OutboundError::Sign(format!("{to} answered {} bytes, not a uint256", out.len())));
+    }
+    Ok(U256::from_be_slice(&out[..32]))
+}

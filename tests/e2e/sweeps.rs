@@ -1,0 +1,175 @@
+//! Sweeps: a permit token moves without the destination ever holding gas; a plain token gets a
+//! top-up first; build-only hands back payloads; nothing under the threshold or below the minimum
+//! moves; every sweep is in the ledger and the ledger still matches the chain.
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use payscan::devchain;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::support::*;
+
+/// anvil's account 2 key: public test material.
+const RELAYER_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+const MASTER: &str = "0x000000000000000000000000000000000000bEEF";
+
+fn local(backend: Backend, chain: &TestChain) -> AppOptions<'_> {
+    let mut options = AppOptions::new(backend, chain);
+    options.env = vec![
+        ("PAYSCAN_SIGNER", "local".to_owned()),
+        ("PAYSCAN_RELAYER_KEY", RELAYER_KEY.to_owned()),
+        ("PAYSCAN_MASTER_WALLET", MASTER.to_owned()),
+    ];
+    options
+}
+
+/// A completed payment of `amount` token units.
+async fn completed(app: &TestApp, chain: &TestChain, offer: &str, amount: &str, token: &str) -> Value {
+    let intent = app.intent("buyer-1", intent_body(offer, amount, token, chain)).await;
+    let address = if token == "USDC" { chain.usdc } else { chain.usdt };
+    chain.pay(address, super::support::address(&intent["destination"]), units(&intent["amountBaseUnits"])).await;
+    chain.mine(THRESHOLD).await;
+    app.wait_for_status(intent["paymentId"].as_str().expect("id"), "completed").await;
+    intent
+}
+
+async fn sweep(app: &TestApp, intent: &Value, body: Value) -> Value {
+    let path = format!("/api/payment/derived-destinations/{}/sweep", intent["paymentId"].as_str().expect("id"));
+    let (status, answer) = app.post(&path, Some(&app.admin()), &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["data"]["results"][0].clone()
+}
+
+fn master() -> Address {
+    MASTER.parse().expect("address")
+}
+
+both_backends!(a_permit_token_is_swept_without_gas_at_the_destination, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(local(backend, &chain)).await;
+    let intent = completed(&app, &chain, "offer-s1", "2", "USDC").await;
+    let destination = address(&intent["destination"]);
+
+    let result = sweep(&app, &intent, json!({})).await;
+    assert_eq!(result["status"], "success", "{result}");
+    assert_eq!(result["amount"], "2000000");
+    assert!(result["txHash"].as_str().is_some_and(|h| h.len() == 66));
+    let provider = chain.anvil.provider();
+    assert_eq!(devchain::balance_of(provider, chain.usdc, master()).await.expect("balance"), U256::from(2_000_000u64));
+    assert_eq!(devchain::balance_of(provider, chain.usdc, destination).await.expect("balance"), U256::ZERO);
+    assert_eq!(provider.get_balance(destination).await.expect("eth"), U256::ZERO, "the destination never held gas");
+
+    let (_, swept) = app.get("/api/payment/derived-destinations?status=swept", Some(&app.admin())).await;
+    assert_eq!(swept["data"]["pagination"]["total"], 1);
+    assert_eq!(swept["data"]["destinations"][0]["sweepCount"], 1);
+    assert_eq!(swept["data"]["destinations"][0]["totalSwept"], "2000000");
+    let again = sweep(&app, &intent, json!({})).await;
+    assert_eq!(again["status"], "skipped", "nothing left: {again}");
+
+    // The ledger follows the money to the master wallet and still matches the chain.
+    let (_, ledger) = app.get("/transactions?userId=buyer-1&limit=200", Some(&app.admin())).await;
+    let entries = ledger["data"].as_array().expect("entries");
+    let swept: Vec<(&str, &str)> = entries
+        .iter()
+        .filter(|e| e["kind"] == "swept")
+        .map(|e| (e["direction"].as_str().unwrap_or_default(), e["account"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(swept, [("out", intent["destination"].as_str().unwrap_or_default()), ("in", MASTER)]);
+    app.stop().await;
+});
+
+both_backends!(a_plain_token_is_topped_up_then_transferred, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(local(backend, &chain)).await;
+    let intent = completed(&app, &chain, "offer-s2", "3", "USDT").await;
+    let result = sweep(&app, &intent, json!({})).await;
+    assert_eq!(result["status"], "success", "{result}");
+    assert_eq!(result["amount"], "3000000000000000000");
+    let provider = chain.anvil.provider();
+    assert_eq!(
+        devchain::balance_of(provider, chain.usdt, master()).await.expect("balance"),
+        U256::from(3u64) * U256::from(10u64).pow(U256::from(18u64))
+    );
+    assert_eq!(
+        devchain::balance_of(provider, chain.usdt, address(&intent["destination"])).await.expect("balance"),
+        U256::ZERO
+    );
+    app.stop().await;
+});
+
+both_backends!(nothing_moves_under_the_threshold_below_the_minimum_or_without_keys, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(local(backend, &chain)).await;
+    // Paid but not yet confirmed.
+    let early = app.intent("buyer-1", intent_body("offer-s3", "1", "USDC", &chain)).await;
+    chain.pay(chain.usdc, address(&early["destination"]), U256::from(1_000_000u64)).await;
+    app.wait_for_status(early["paymentId"].as_str().expect("id"), "processing").await;
+    let result = sweep(&app, &early, json!({})).await;
+    assert_eq!(result["status"], "skipped");
+    assert!(result["error"].as_str().is_some_and(|e| e.contains("processing")), "{result}");
+    // Completed, but below the minimum.
+    chain.mine(THRESHOLD).await;
+    app.wait_for_status(early["paymentId"].as_str().expect("id"), "completed").await;
+    let dust = sweep(&app, &early, json!({ "minSweepAmount": "5" })).await;
+    assert_eq!(dust["status"], "skipped", "{dust}");
+    let path = format!("/api/payment/derived-destinations/{}/sweep", early["paymentId"].as_str().expect("id"));
+    for bad in [json!({ "minSweepAmount": "abc" }), json!({ "chainId": 1 }), json!({ "color": 1 })] {
+        assert_eq!(app.post(&path, Some(&app.admin()), &bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(app.post(&path, Some(&app.token("buyer-1", "buyer")), &json!({})).await.0, StatusCode::FORBIDDEN);
+    let unknown = "/api/payment/derived-destinations/pay_01JD3Y5Q6P2W8V3N4M5K6J7H8G/sweep";
+    assert_eq!(app.post(unknown, Some(&app.admin()), &json!({})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(devchain::balance_of(chain.anvil.provider(), chain.usdc, master()).await.expect("balance"), U256::ZERO);
+    app.stop().await;
+
+    // build-only: payloads for an external signer, and nothing sent. A chain of its own: a new
+    // database would hand out index 0, whose address already holds the dust above.
+    let chain = TestChain::start(31338).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.env = vec![("PAYSCAN_MASTER_WALLET", MASTER.to_owned())];
+    let app = TestApp::spawn(options).await;
+    let permit = completed(&app, &chain, "offer-s4", "2", "USDC").await;
+    let plain = completed(&app, &chain, "offer-s5", "2", "USDT").await;
+    let built = sweep(&app, &permit, json!({})).await;
+    assert_eq!(built["status"], "built", "{built}");
+    let typed = &built["payload"]["typedData"];
+    assert_eq!(typed["primaryType"], "Permit");
+    assert_eq!(typed["domain"]["name"], "USD Coin");
+    assert_eq!(typed["message"]["owner"], permit["destination"]);
+    assert_eq!(typed["message"]["value"], "2000000");
+    let built = sweep(&app, &plain, json!({})).await;
+    assert_eq!(built["status"], "built");
+    assert_eq!(built["payload"]["transactions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(devchain::balance_of(chain.anvil.provider(), chain.usdc, master()).await.expect("balance"), U256::ZERO);
+    app.stop().await;
+});
+
+both_backends!(a_sweep_of_all_destinations_honours_its_filters, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(local(backend, &chain)).await;
+    let usdc = completed(&app, &chain, "offer-a1", "1", "USDC").await;
+    let usdt = completed(&app, &chain, "offer-a2", "1", "USDT").await;
+    let all = "/api/payment/derived-destinations/sweep";
+    let (_, none) = app.post(all, Some(&app.admin()), &json!({ "chainId": 999 })).await;
+    assert_eq!(none["data"]["results"], json!([]));
+    let (status, only_usdc) = app.post(all, Some(&app.admin()), &json!({ "tokenSymbol": "usdc" })).await;
+    assert_eq!(status, StatusCode::OK, "{only_usdc}");
+    let results = only_usdc["data"]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["destinationId"], usdc["paymentId"]);
+    assert_eq!(results[0]["status"], "success");
+    let (_, rest) = app.post(all, Some(&app.admin()), &json!({})).await;
+    let statuses: Vec<(Value, Value)> = rest["data"]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| (r["destinationId"].clone(), r["status"].clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [(usdc["paymentId"].clone(), json!("skipped")), (usdt["paymentId"].clone(), json!("success"))]
+    );
+    app.stop().await;
+});
