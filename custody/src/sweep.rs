@@ -208,12 +208,9 @@ impl Sweeper {
             let pulled = relayer.send("sweep_transfer", reference, &token_call(token, pull.abi_encode())).await?;
             self.wait(&relayer, &pulled).await?
         } else {
-            let fees = provider.estimate_eip1559_fees().await?;
-            let needed = U256::from(TOKEN_CALL_GAS) * U256::from(fees.max_fee_per_gas.saturating_mul(2));
-            let held = provider.get_balance(payment.destination).await?;
-            if held < needed {
-                let top_up =
-                    TxRequest { to: payment.destination, value: needed - held, data: Bytes::new(), gas_limit: 21_000 };
+            let value = self.top_up_needed(provider, payment.destination).await?;
+            if !value.is_zero() {
+                let top_up = TxRequest { to: payment.destination, value, data: Bytes::new(), gas_limit: 21_000 };
                 let topped = relayer.send("sweep_topup", reference, &top_up).await?;
                 self.wait(&relayer, &topped).await?;
             }
@@ -233,6 +230,14 @@ impl Sweeper {
         result.tx_hash = Some(format!("{moved:#x}"));
         result.amount = Some(BaseUnits(balance));
         Ok(result)
+    }
+
+    /// Wei the destination lacks to pay for its own token transfer at twice today's fee.
+    async fn top_up_needed(&self, provider: &RootProvider, destination: Address) -> Result<U256, OutboundError> {
+        let fees = provider.estimate_eip1559_fees().await?;
+        let needed = U256::from(TOKEN_CALL_GAS) * U256::from(fees.max_fee_per_gas.saturating_mul(2));
+        let held = provider.get_balance(destination).await?;
+        Ok(needed.saturating_sub(held))
     }
 
     /// Waits until `sent` has a receipt: its hash when it succeeded, `None` when it reverted.
@@ -296,17 +301,18 @@ impl Sweeper {
                           "value": "0" }
             })
         } else {
+            let top_up = self.top_up_needed(provider, payment.destination).await?;
             json!({
-                "method": "transfer",
-                "transactions": [
-                    { "note": "gas for the destination's own transfer", "to": payment.destination.to_checksum(None),
-                      "value": "<gas top-up in wei>", "data": "0x" },
-                    { "from": payment.destination.to_checksum(None),
-                      "derivationPath": format!("m/44'/60'/0'/0/{}", payment.derivation_index),
-                      "to": token.address.to_checksum(None), "value": "0",
-                      "data": Bytes::from(IERC20Permit::transferCall { to: master, value: balance }.abi_encode()) }
-                ]
-            })
+                            "method": "transfer",
+                            "transactions": [
+            { "note": "gas for the destination's own transfer (send first)", "to": payment.destination.to_checksum(None),
+                                  "value": top_up.to_string(), "data": "0x" },
+                                { "from": payment.destination.to_checksum(None),
+                                  "derivationPath": format!("m/44'/60'/0'/0/{}", payment.derivation_index),
+                                  "to": token.address.to_checksum(None), "value": "0",
+                                  "data": Bytes::from(IERC20Permit::transferCall { to: master, value: balance }.abi_encode()) }
+                            ]
+                        })
         };
         let mut result = SweepResult::new(payment, SweepStatus::Built);
         result.amount = Some(BaseUnits(balance));

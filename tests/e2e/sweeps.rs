@@ -142,6 +142,8 @@ both_backends!(nothing_moves_under_the_threshold_below_the_minimum_or_without_ke
     let built = sweep(&app, &plain, json!({})).await;
     assert_eq!(built["status"], "built");
     assert_eq!(built["payload"]["transactions"].as_array().map(Vec::len), Some(2));
+    let top_up: U256 = built["payload"]["transactions"][0]["value"].as_str().expect("wei").parse().expect("number");
+    assert!(top_up > U256::ZERO, "a real amount of gas, not a placeholder");
     assert_eq!(devchain::balance_of(chain.anvil.provider(), chain.usdc, master()).await.expect("balance"), U256::ZERO);
     app.stop().await;
 });
