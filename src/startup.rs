@@ -11,7 +11,7 @@ use payscan_api::AppState;
 use payscan_core::config::Config;
 use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::Store;
-use payscan_custody::{Keys, OutboundSettings, Sweeper};
+use payscan_custody::{Keys, OutboundSettings, SweepCron, Sweeper};
 use payscan_scanner::{Dispatcher, FollowerContext, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -79,10 +79,13 @@ impl Application {
         let registry = SharedRegistry::new(registry);
         let outbound = OutboundSettings { rpc_timeout: config.scanner.rpc_timeout, ..OutboundSettings::default() };
         let sweeper = Arc::new(Sweeper::new(store.clone(), keys.clone(), registry.clone(), outbound));
+        let sweep_cron = Arc::new(SweepCron::new(config.custody.sweep_interval, config.custody.sweep_cron));
+        tasks.spawn("sweep-cron", sweep_cron.clone().run(sweeper.clone(), store.clone(), tasks.token()));
         let state = AppState {
             store: store.clone(),
             registry,
             sweeper,
+            sweep_cron,
             registry_source,
             supervisor: supervisor.clone(),
             status,

@@ -10,7 +10,7 @@ use payscan_core::webhook::WebhookSecret;
 
 use payscan_scanner::{ScannerStatus, Supervisor, WatchSet};
 
-use payscan_custody::{Keys, Sweeper};
+use payscan_custody::{Keys, SweepCron, Sweeper};
 
 use crate::auth::JwtVerifier;
 
@@ -27,6 +27,7 @@ pub struct AppState {
     pub deriver: Arc<dyn AddressDeriver>,
     pub keys: Arc<Keys>,
     pub sweeper: Arc<Sweeper>,
+    pub sweep_cron: Arc<SweepCron>,
     pub jwt: Arc<JwtVerifier>,
     pub webhook_secret: Arc<WebhookSecret>,
     pub metrics: prometheus::Registry,

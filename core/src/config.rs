@@ -66,6 +66,18 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "local (keys derived from PAYSCAN_MNEMONIC) or build-only (unsigned payloads for an external signer)",
     ),
     ("PAYSCAN_MASTER_WALLET", "master_wallet", "", "address that sweeps move deposits to"),
+    (
+        "PAYSCAN_SWEEP_INTERVAL",
+        "sweep_interval",
+        "10m",
+        "how often the sweep cron sweeps every completed payment's destination",
+    ),
+    (
+        "PAYSCAN_SWEEP_CRON",
+        "sweep_cron",
+        "false",
+        "start the sweep cron at boot (admins can start and stop it at run time)",
+    ),
     ("PAYSCAN_RELAYER_KEY", "relayer_key", "", "hex private key that pays gas (sweep top-ups, permit relays)"),
     ("PAYSCAN_PAYOUT_KEY", "payout_key", "", "hex private key payouts are sent from (default: the relayer key)"),
 ];
@@ -129,6 +141,8 @@ impl SignerKind {
 #[derive(Clone)]
 pub struct CustodyConfig {
     pub signer: SignerKind,
+    pub sweep_interval: Duration,
+    pub sweep_cron: bool,
     pub master_wallet: Option<Address>,
     pub relayer_key: Option<SecretString>,
     pub payout_key: Option<SecretString>,
@@ -139,6 +153,8 @@ impl fmt::Debug for CustodyConfig {
         let redacted = |k: &Option<SecretString>| k.as_ref().map(|_| "[REDACTED]");
         f.debug_struct("CustodyConfig")
             .field("signer", &self.signer)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("sweep_cron", &self.sweep_cron)
             .field("master_wallet", &self.master_wallet)
             .field("relayer_key", &redacted(&self.relayer_key))
             .field("payout_key", &redacted(&self.payout_key))
@@ -294,6 +310,8 @@ impl Config {
         let relayer_key = secret("PAYSCAN_RELAYER_KEY")?;
         let custody = CustodyConfig {
             signer,
+            sweep_interval: sources.parsed("PAYSCAN_SWEEP_INTERVAL", parse_duration)?,
+            sweep_cron: sources.parsed("PAYSCAN_SWEEP_CRON", parse_bool)?,
             master_wallet,
             payout_key: secret("PAYSCAN_PAYOUT_KEY")?.or_else(|| relayer_key.clone()),
             relayer_key,

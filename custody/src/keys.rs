@@ -159,6 +159,8 @@ mod tests {
     fn custody(signer: SignerKind, relayer: Option<&str>) -> CustodyConfig {
         CustodyConfig {
             signer,
+            sweep_interval: std::time::Duration::from_secs(600),
+            sweep_cron: false,
             master_wallet: None,
             relayer_key: relayer.map(|k| SecretString::from(k.to_owned())),
             payout_key: relayer.map(|k| SecretString::from(k.to_owned())),

@@ -8,4 +8,4 @@ pub mod sweep;
 pub use derivation::{DeriveError, Deriver};
 pub use keys::{CustodyError, Health, Keys};
 pub use outbound::{OutboundSettings, Sender, TrackReport, TxRequest};
-pub use sweep::{SweepResult, SweepStatus, Sweeper};
+pub use sweep::{CronRun, SweepCron, SweepResult, SweepStatus, Sweeper};

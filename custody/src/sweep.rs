@@ -342,3 +342,95 @@ async fn call_u256(provider: &RootProvider, to: Address, data: Vec<u8>) -> Resul
     }
     Ok(U256::from_be_slice(&out[..32]))
 }
+
+/// The sweep cron: while running, sweeps every completed payment's destination each interval.
+pub struct SweepCron {
+    running: std::sync::atomic::AtomicBool,
+    interval: Duration,
+    wake: tokio::sync::Notify,
+    last: std::sync::Mutex<Option<CronRun>>,
+}
+
+/// What one cron run did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CronRun {
+    pub at: String,
+    pub success: usize,
+    pub error: usize,
+    pub skipped: usize,
+    pub built: usize,
+}
+
+impl SweepCron {
+    pub fn new(interval: Duration, running: bool) -> Self {
+        Self {
+            running: std::sync::atomic::AtomicBool::new(running),
+            interval,
+            wake: tokio::sync::Notify::new(),
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Starts it; the first run is now.
+    pub fn start(&self) {
+        self.running.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    pub fn stop(&self) {
+        self.running.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    pub fn last_run(&self) -> Option<CronRun> {
+        self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Runs until cancelled, sweeping while started. A failing run is logged and counted; the
+    /// loop goes on.
+    pub async fn run(
+        self: Arc<Self>,
+        sweeper: Arc<Sweeper>,
+        store: Store,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<(), std::convert::Infallible> {
+        loop {
+            if self.is_running() {
+                let mut run = CronRun { at: clock::rfc3339(clock::now_ms()), ..Default::default() };
+                match store.completed_payments(None, None).await {
+                    Ok(payments) => {
+                        for payment in &payments {
+                            match sweeper.sweep(payment, BaseUnits::ZERO).await.status {
+                                SweepStatus::Success => run.success += 1,
+                                SweepStatus::Error => run.error += 1,
+                                SweepStatus::Skipped => run.skipped += 1,
+                                SweepStatus::Built => run.built += 1,
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "sweep cron could not list payments");
+                        run.error += 1;
+                    }
+                }
+                if run.success + run.error > 0 {
+                    info!(success = run.success, error = run.error, skipped = run.skipped, "sweep cron run");
+                }
+                *self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(run);
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+}

@@ -189,7 +189,8 @@ both_backends!(a_chain_whose_rpc_is_down_is_reported_refused_and_isolated, |back
     let chain = TestChain::start(31337).await;
     let options = AppOptions::new(backend, &chain);
     let app = TestApp::spawn(options).await;
-    write_registry(&app.env.dir.0, &[chain.registry_entries(), unreachable_chain(4242)]);
+    let (dead_chain, dead_tokens, _refusing) = unreachable_chain(4242);
+    write_registry(&app.env.dir.0, &[chain.registry_entries(), (dead_chain, dead_tokens)]);
     let admin = app.admin();
     let (status, body) = app.post("/api/admin/rn/networks/reload", Some(&admin), &json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -10,14 +10,13 @@ use crate::support::*;
 
 both_backends!(kill_9_between_detection_and_threshold_loses_and_repeats_nothing, |backend| async move {
     let chain = TestChain::start(31337).await;
-    let port = payscan::devchain::free_port().expect("port");
+    let port = ReservedPort::new();
     let mut options = AppOptions::new(backend, &chain);
-    options.targets = vec![format!("http://127.0.0.1:{port}/hook")];
+    options.targets = vec![port.url()];
     let env = Arc::new(TestEnv::new(&options).await);
     let receiver = Receiver::start_on(port, &env.webhook_secret).await;
-    let api_port = payscan::devchain::free_port().expect("port");
 
-    let (daemon, app) = Daemon::start(env.clone(), api_port).await;
+    let (daemon, app) = Daemon::start(env.clone()).await;
     let first = app.intent("buyer-1", intent_body("offer-k1", "7", "USDC", &chain)).await;
     let second = app.intent("buyer-1", intent_body("offer-k2", "8", "USDT", &chain)).await;
     let first_id = first["paymentId"].as_str().expect("id").to_owned();
@@ -30,7 +29,7 @@ both_backends!(kill_9_between_detection_and_threshold_loses_and_repeats_nothing,
     daemon.kill9();
     chain.mine(THRESHOLD).await;
 
-    let (daemon, app) = Daemon::start(env.clone(), api_port).await;
+    let (daemon, app) = Daemon::start(env.clone()).await;
     for id in [&first_id, &second_id] {
         receiver.wait_for(id, "payment.completed").await;
         let payment = app.wait_for_deliveries(id, 4).await;

@@ -175,3 +175,48 @@ both_backends!(a_sweep_of_all_destinations_honours_its_filters, |backend| async 
     );
     app.stop().await;
 });
+
+both_backends!(the_sweep_cron_starts_sweeps_and_stops, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = local(backend, &chain);
+    options.env.push(("PAYSCAN_SWEEP_INTERVAL", "200ms".to_owned()));
+    let app = TestApp::spawn(options).await;
+    let admin = app.admin();
+    let (status, idle) = app.get("/api/payment/derived-destinations/cron/status", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{idle}");
+    assert_eq!(idle["data"]["running"], false);
+    assert_eq!(idle["data"]["intervalSeconds"], 0.2);
+
+    let first = completed(&app, &chain, "offer-c1", "1", "USDC").await;
+    let (_, started) = app.post("/api/payment/derived-destinations/cron/start", Some(&admin), &json!({})).await;
+    assert_eq!(started["data"]["running"], true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while devchain::balance_of(chain.anvil.provider(), chain.usdc, master()).await.expect("balance")
+        < U256::from(1_000_000u64)
+    {
+        assert!(std::time::Instant::now() < deadline, "the cron never swept");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, status) = app.get("/api/payment/derived-destinations/cron/status", Some(&admin)).await;
+    assert!(status["data"]["lastRun"]["at"].is_string(), "{status}");
+
+    let (_, stopped) = app.post("/api/payment/derived-destinations/cron/stop", Some(&admin), &json!({})).await;
+    assert_eq!(stopped["data"]["running"], false);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let second = completed(&app, &chain, "offer-c2", "2", "USDC").await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(
+        devchain::balance_of(chain.anvil.provider(), chain.usdc, address(&second["destination"]))
+            .await
+            .expect("balance"),
+        U256::from(2_000_000u64),
+        "a stopped cron sweeps nothing"
+    );
+    assert_eq!(
+        app.post("/api/payment/derived-destinations/cron/start", Some(&app.token("b", "buyer")), &json!({})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let swept_first = devchain::balance_of(chain.anvil.provider(), chain.usdc, address(&first["destination"])).await;
+    assert_eq!(swept_first.expect("balance"), U256::ZERO, "the running cron emptied the first destination");
+    app.stop().await;
+});

@@ -11,9 +11,11 @@ use crate::support::*;
 
 both_backends!(a_target_that_is_down_gets_the_event_when_it_comes_back, |backend| async move {
     let chain = TestChain::start(31337).await;
-    let port = payscan::devchain::free_port().expect("port");
+    // Bound, not listening: deliveries are refused until the receiver listens on it.
+    let port = ReservedPort::new();
+    let port_number = port.port;
     let mut options = AppOptions::new(backend, &chain);
-    options.targets = vec![format!("http://127.0.0.1:{port}/hook")];
+    options.targets = vec![port.url()];
     options.retry = "300ms,600ms,1s,2s,4s";
     let app = TestApp::spawn(options).await;
 
@@ -35,7 +37,7 @@ both_backends!(a_target_that_is_down_gets_the_event_when_it_comes_back, |backend
         .as_array()
         .expect("webhooks")
         .iter()
-        .find(|w| w["target"].as_str().is_some_and(|t| t.ends_with(&format!(":{port}/hook"))))
+        .find(|w| w["target"].as_str().is_some_and(|t| t.ends_with(&format!(":{port_number}/hook"))))
         .cloned()
         .expect("peer delivery");
     assert_eq!(peer["status"], "delivered");

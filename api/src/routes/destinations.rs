@@ -185,3 +185,27 @@ pub(super) async fn sweep_all(
     tracing::info!(target: "payscan::api", by = %admin.user_id, destinations = results.len(), "sweep of all destinations");
     Ok(Json(json!({ "success": true, "data": { "results": results } })))
 }
+
+pub(super) async fn cron_start(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
+    state.sweep_cron.start();
+    tracing::info!(target: "payscan::api", by = %admin.user_id, "sweep cron started");
+    cron_status(State(state), Admin(admin)).await
+}
+
+pub(super) async fn cron_stop(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
+    state.sweep_cron.stop();
+    tracing::info!(target: "payscan::api", by = %admin.user_id, "sweep cron stopped");
+    cron_status(State(state), Admin(admin)).await
+}
+
+pub(super) async fn cron_status(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+    let cron = &state.sweep_cron;
+    Ok(Json(json!({
+        "success": true,
+        "data": {
+            "running": cron.is_running(),
+            "intervalSeconds": cron.interval().as_secs_f64(),
+            "lastRun": cron.last_run(),
+        },
+    })))
+}

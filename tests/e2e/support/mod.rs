@@ -21,7 +21,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
 
-pub use receiver::Receiver;
+pub use receiver::{Receiver, ReservedPort};
 
 /// The mnemonic payscan derives destinations from in tests (not anvil's, so destinations hold
 /// nothing until paid).
@@ -297,8 +297,8 @@ impl TestApp {
     /// payscan with one more webhook target: a receiver that knows payscan's signing secret. The
     /// target's port is reserved first, since the secret exists only once payscan is configured.
     pub async fn spawn_with_receiver(mut options: AppOptions<'_>) -> (Self, Receiver) {
-        let port = payscan::devchain::free_port().expect("free port");
-        options.targets.push(format!("http://127.0.0.1:{port}/hook"));
+        let port = receiver::ReservedPort::new();
+        options.targets.push(port.url());
         let app = Self::spawn(options).await;
         let receiver = Receiver::start_on(port, &app.webhook_secret).await;
         (app, receiver)
@@ -386,19 +386,35 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `payscan serve` with `env` and waits until its API answers. Returns the daemon and a
     /// client for it.
-    pub async fn start(env: Arc<TestEnv>, port: u16) -> (Self, TestApp) {
+    pub async fn start(env: Arc<TestEnv>) -> (Self, TestApp) {
+        use std::io::BufRead;
         let mut vars = env.env.clone();
-        vars.insert("PAYSCAN_LISTEN".to_owned(), format!("127.0.0.1:{port}"));
-        vars.insert("RUST_LOG".to_owned(), "warn".to_owned());
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_payscan"))
+        // Port 0: the daemon picks a free port and says which, so no other test can take it first.
+        vars.insert("PAYSCAN_LISTEN".to_owned(), "127.0.0.1:0".to_owned());
+        vars.insert("RUST_LOG".to_owned(), "warn,payscan::startup=info".to_owned());
+        vars.insert("NO_COLOR".to_owned(), "1".to_owned());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_payscan"))
             .arg("serve")
             .env_clear()
             .envs(&vars)
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start payscan serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (found, address) = std::sync::mpsc::channel();
+        // Reads the log until the listening line, then keeps draining so the daemon never blocks.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("address=").nth(1).filter(|_| line.contains("payscan listening")) {
+                    let _ = found.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let address =
+            address.recv_timeout(Duration::from_secs(30)).expect("payscan serve did not say where it listens");
         let daemon = Self { child };
-        let client = TestApp::client(format!("http://127.0.0.1:{port}"), None, env);
+        let client = TestApp::client(format!("http://{address}"), None, env);
         let deadline = Instant::now() + Duration::from_secs(30);
         while client.http.get(format!("{}/api/payment/health", client.url)).send().await.is_err() {
             assert!(Instant::now() < deadline, "payscan serve did not come up");
@@ -440,16 +456,18 @@ pub fn write_registry(dir: &std::path::Path, entries: &[(Value, Value)]) -> (Pat
     (chains_path, tokens_path)
 }
 
-/// Registry entries for a chain whose only RPC never answers (nothing listens on its port).
-pub fn unreachable_chain(chain_id: u64) -> (Value, Value) {
-    let port = payscan::devchain::free_port().expect("port");
+/// Registry entries for a chain whose only RPC refuses every connection, and the port it holds
+/// (bound, never listening) for as long as the test keeps it.
+pub fn unreachable_chain(chain_id: u64) -> (Value, Value, ReservedPort) {
+    let reserved = ReservedPort::new();
+    let port = reserved.port;
     let chain = json!({
         "chainId": chain_id, "name": format!("Dead chain {chain_id}"), "shortName": format!("DEAD{chain_id}"),
         "rpcUrl": format!("http://127.0.0.1:{port}"), "nativeCurrency": { "name": "Ether", "symbol": "ETH", "decimals": 18 },
         "confirmationThreshold": THRESHOLD, "confirmationFloor": 1
     });
     let tokens = json!([{ "address": "0x00000000000000000000000000000000000000aa", "symbol": "USDC", "decimals": 6, "name": "USD Coin" }]);
-    (chain, tokens)
+    (chain, tokens, reserved)
 }
 
 /// An intent body for the test chain.

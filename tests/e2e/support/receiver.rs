@@ -16,6 +16,26 @@ use axum::Router;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+/// A port bound but not listening: connections to it are refused, as to a target that is down,
+/// and no one else can take it before the receiver starts listening on it.
+pub struct ReservedPort {
+    socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+impl ReservedPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+        let port = socket.local_addr().expect("address").port();
+        Self { socket, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+}
+
 /// One delivery that verified.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -51,12 +71,12 @@ struct ReceiverState {
 impl Receiver {
     /// Listens on a free port.
     pub async fn start(secret: &str) -> Self {
-        Self::start_on(0, secret).await
+        Self::start_on(ReservedPort::new(), secret).await
     }
 
-    /// Listens on `port` (e.g. one a target was configured with before it came up).
-    pub async fn start_on(port: u16, secret: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind receiver");
+    /// Listens on a port reserved earlier (one a target was configured with before it came up).
+    pub async fn start_on(port: ReservedPort, secret: &str) -> Self {
+        let listener = port.socket.listen(1024).expect("listen");
         let address = listener.local_addr().expect("address");
         let inner = Arc::new(Mutex::new(Inner::default()));
         let failing = Arc::new(AtomicBool::new(false));
