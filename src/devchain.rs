@@ -12,6 +12,7 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::{SolCall, SolValue};
 use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 alloy::sol! {
@@ -77,19 +78,17 @@ pub struct Anvil {
 impl Anvil {
     pub async fn spawn(options: AnvilOptions) -> anyhow::Result<Self> {
         crate::telemetry::install_tls_provider();
-        let port = match options.port {
-            Some(port) => port,
-            None => free_port()?,
-        };
+        // Port 0 unless asked otherwise: anvil binds a free port itself and says which, so no
+        // other process can take it between a pick and the bind.
+        let port = options.port.unwrap_or(0);
         let binary = anvil_binary();
         let mut command = Command::new(&binary);
         command
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--chain-id", &options.chain_id.to_string()])
             .args(["--accounts", &options.accounts.to_string()])
-            .arg("--silent")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true);
         if let Some(seconds) = options.block_time {
@@ -101,10 +100,27 @@ impl Anvil {
         if let Some(mnemonic) = &options.mnemonic {
             command.args(["--mnemonic", mnemonic]);
         }
-        let child = command
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {} (run scripts/install-tools.sh)", binary.display()))?;
-        let url = format!("http://127.0.0.1:{port}");
+        let stdout = child.stdout.take().context("anvil's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let listening = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(address) = line.trim().strip_prefix("Listening on ") {
+                    return Ok::<_, std::io::Error>(Some(address.trim().to_owned()));
+                }
+            }
+            Ok(None)
+        })
+        .await;
+        let address = match listening {
+            Ok(Ok(Some(address))) => address,
+            _ => bail!("anvil ({}) did not say where it listens", binary.display()),
+        };
+        // anvil logs every call: keep reading so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = format!("http://{address}");
         let provider = RootProvider::new_http(url.parse()?);
         let anvil = Self { child, url, chain_id: options.chain_id, provider };
         for _ in 0..200 {
@@ -113,7 +129,7 @@ impl Anvil {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("anvil did not answer on port {port}")
+        bail!("anvil did not answer at {address}")
     }
 
     pub fn provider(&self) -> &RootProvider {
@@ -167,11 +183,6 @@ impl Anvil {
         self.child.kill().await?;
         Ok(())
     }
-}
-
-/// A port free on 127.0.0.1 right now.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// A compiled contract's creation code (`contracts/out/<name>.json`).
