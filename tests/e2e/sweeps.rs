@@ -197,8 +197,15 @@ both_backends!(the_sweep_cron_starts_sweeps_and_stops, |backend| async move {
         assert!(std::time::Instant::now() < deadline, "the cron never swept");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let (_, status) = app.get("/api/payment/derived-destinations/cron/status", Some(&admin)).await;
-    assert!(status["data"]["lastRun"]["at"].is_string(), "{status}");
+    // The run is recorded when it ends, a moment after its sweep lands.
+    loop {
+        let (_, status) = app.get("/api/payment/derived-destinations/cron/status", Some(&admin)).await;
+        if status["data"]["lastRun"]["at"].is_string() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no run recorded: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let (_, stopped) = app.post("/api/payment/derived-destinations/cron/stop", Some(&admin), &json!({})).await;
     assert_eq!(stopped["data"]["running"], false);
