@@ -161,7 +161,8 @@ impl Sweeper {
         }
     }
 
-    /// The destination's key signs a permit for the relayer, which submits it and pulls the balance.
+    /// Moves the balance with local keys: a permit the destination signs and the relayer submits,
+    /// or a relayer top-up and the destination's own transfer.
     #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,

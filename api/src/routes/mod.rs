@@ -10,7 +10,7 @@ mod options;
 mod payments;
 mod receiver;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::CONNECTION;
 use axum::http::{HeaderValue, StatusCode};
@@ -26,6 +26,10 @@ use crate::state::AppState;
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// How much of a refused body is read and dropped so the client gets its 413.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+/// How long a refused body may take to drain.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Every route payscan serves.
 pub fn router(state: AppState) -> Router {
@@ -68,20 +72,39 @@ pub fn router(state: AppState) -> Router {
 
 /// Reads the whole request body (up to [`BODY_LIMIT`]) before any extractor runs. A request
 /// refused early (say, a 401 before its JSON is parsed) would otherwise leave body bytes unread,
-/// and the server would close a keep-alive connection that the client is about to reuse.
+/// and the server would close a keep-alive connection that the client is about to reuse. A body
+/// over the limit is read on and dropped (up to [`DRAIN_LIMIT`], for a few seconds) so that the
+/// client gets its 413 instead of a reset connection.
 async fn read_body_first(request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Err(_) => {
-            // The rest of the body is never read, so the connection cannot carry another request.
-            let mut response =
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body is too large")
-                    .into_response();
-            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
-            response
+    let (parts, mut body) = request.into_parts();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    let drained = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            let Ok(data) = frame.map(|f| f.into_data()) else { return false };
+            let Ok(data) = data else { continue };
+            seen += data.len();
+            if seen > DRAIN_LIMIT {
+                return false;
+            }
+            if seen <= BODY_LIMIT {
+                kept.extend_from_slice(&data);
+            }
         }
+        true
+    })
+    .await
+    .unwrap_or(false);
+    if drained && seen <= BODY_LIMIT {
+        return next.run(Request::from_parts(parts, Body::from(kept))).await;
     }
+    let mut response =
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body is too large").into_response();
+    if !drained {
+        // The rest of the body was never read, so the connection cannot carry another request.
+        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Ids from clients: short, printable, no whitespace or markup.

@@ -1,7 +1,6 @@
 //! The ledger: an append-only record of every movement of money (a database trigger refuses
 //! updates and deletes). Balances per account and token are sums over it.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use alloy::primitives::{Address, B256};
@@ -187,26 +186,5 @@ impl Store {
             .await?
             .try_get(0)?;
         Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
-    }
-
-    /// Every account's balance per token on a chain, summed from the ledger.
-    pub async fn ledger_balances(
-        &self,
-        chain_id: ChainId,
-    ) -> Result<BTreeMap<(Address, Address), BaseUnits>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM ledger_entries WHERE chain_id = $1 AND direction <> 'none' ORDER BY id")
-            .bind(chain_id.as_i64())
-            .fetch_all(&self.pool)
-            .await?;
-        let mut balances: BTreeMap<(Address, Address), BaseUnits> = BTreeMap::new();
-        for entry in rows.iter().map(from_row) {
-            let entry = entry?;
-            let balance = balances.entry((entry.account, entry.token)).or_default();
-            *balance = match entry.direction.as_str() {
-                "in" => balance.checked_add(entry.amount).ok_or_else(|| corrupt("ledger balance overflows"))?,
-                _ => balance.saturating_sub(entry.amount),
-            };
-        }
-        Ok(balances)
     }
 }
