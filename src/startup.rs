@@ -11,7 +11,7 @@ use payscan_api::AppState;
 use payscan_core::config::Config;
 use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::Store;
-use payscan_custody::{Keys, OutboundSettings, SweepCron, Sweeper};
+use payscan_custody::{Keys, OutboundSettings, PayoutSettings, Payouts, SweepCron, Sweeper};
 use payscan_scanner::{Dispatcher, FollowerContext, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -77,15 +77,39 @@ impl Application {
         });
 
         let registry = SharedRegistry::new(registry);
-        let outbound = OutboundSettings { rpc_timeout: config.scanner.rpc_timeout, ..OutboundSettings::default() };
-        let sweeper = Arc::new(Sweeper::new(store.clone(), keys.clone(), registry.clone(), outbound));
+        let outbound = OutboundSettings {
+            rpc_timeout: config.scanner.rpc_timeout,
+            max_fee_cap: config.custody.max_fee_per_gas,
+            replace_after: config.custody.replace_after,
+            ..OutboundSettings::default()
+        };
+        let sweeper = Arc::new(Sweeper::new(
+            store.clone(),
+            keys.clone(),
+            registry.clone(),
+            outbound,
+            config.custody.sweep_max_gas_cost,
+        ));
         let sweep_cron = Arc::new(SweepCron::new(config.custody.sweep_interval, config.custody.sweep_cron));
+        let payouts = Arc::new(Payouts::new(
+            store.clone(),
+            keys.clone(),
+            registry.clone(),
+            outbound,
+            PayoutSettings {
+                retry: config.custody.payout_retry.clone(),
+                minimums: config.custody.payout_minimums.clone(),
+                wait: Duration::from_secs(15),
+            },
+        ));
+        tasks.spawn("payout-worker", payouts.clone().run_worker(idle_poll, tasks.token()));
         tasks.spawn("sweep-cron", sweep_cron.clone().run(sweeper.clone(), store.clone(), tasks.token()));
         let state = AppState {
             store: store.clone(),
             registry,
             sweeper,
             sweep_cron,
+            payouts,
             registry_source,
             supervisor: supervisor.clone(),
             status,

@@ -13,6 +13,8 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// A marketplace user: reads what is theirs (payments as buyer, payouts as payee).
+    #[serde(alias = "user", alias = "seller")]
     Buyer,
     Admin,
 }

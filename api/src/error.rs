@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use payscan_core::intent::IntentError;
 use payscan_core::store::StoreError;
+use payscan_custody::PayoutError;
 use serde_json::json;
 
 /// An API error: status, stable code, message for the caller.
@@ -76,6 +77,23 @@ impl From<IntentError> for ApiError {
             IntentError::Store(e) => e.into(),
             IntentError::Derive(e) => Self::internal(e),
             e @ IntentError::InProgress(_) => Self::conflict("PAYMENT_IN_PROGRESS", e.to_string()),
+        }
+    }
+}
+
+impl From<PayoutError> for ApiError {
+    fn from(e: PayoutError) -> Self {
+        let message = e.to_string();
+        match e {
+            PayoutError::Store(e) => e.into(),
+            PayoutError::Invalid(_) => Self::validation(message),
+            PayoutError::BelowMinimum { .. } => Self::new(StatusCode::BAD_REQUEST, "AMOUNT_BELOW_MINIMUM", message),
+            PayoutError::Duplicate(_) => Self::conflict("DUPLICATE_PAYOUT", message),
+            PayoutError::NotFound(_) => Self::not_found(message),
+            PayoutError::State(_) => Self::conflict("INVALID_STATE", message),
+            PayoutError::WalletUnavailable(_) => Self::unavailable("RELAYER_UNAVAILABLE", message),
+            PayoutError::ChainUnavailable(_) => Self::unavailable("CHAIN_UNAVAILABLE", message),
+            PayoutError::TxCheck(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "TX_CHECK_FAILED", message),
         }
     }
 }

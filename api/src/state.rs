@@ -10,7 +10,7 @@ use payscan_core::webhook::WebhookSecret;
 
 use payscan_scanner::{ScannerStatus, Supervisor, WatchSet};
 
-use payscan_custody::{Keys, SweepCron, Sweeper};
+use payscan_custody::{Keys, Payouts, SweepCron, Sweeper};
 
 use crate::auth::JwtVerifier;
 
@@ -28,6 +28,7 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub sweeper: Arc<Sweeper>,
     pub sweep_cron: Arc<SweepCron>,
+    pub payouts: Arc<Payouts>,
     pub jwt: Arc<JwtVerifier>,
     pub webhook_secret: Arc<WebhookSecret>,
     pub metrics: prometheus::Registry,

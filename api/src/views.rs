@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use payscan_core::clock::rfc3339;
 use payscan_core::registry::Registry;
 use payscan_core::store::outbox::DeliveryRecord;
+use payscan_core::store::payouts::Payout;
 use payscan_core::store::Payment;
 use payscan_core::ChainId;
 use serde_json::{json, Value};
@@ -65,5 +66,31 @@ pub fn delivery(d: &DeliveryRecord) -> Value {
         "attempts": d.attempts,
         "lastStatus": d.last_status,
         "lastError": d.last_error,
+    })
+}
+
+/// A payout (a release or refund included) as the API shows it.
+pub fn payout(p: &Payout) -> Value {
+    json!({
+        "payoutId": p.id,
+        "kind": p.kind,
+        "status": p.status,
+        "userId": p.user_id,
+        "reference": p.reference,
+        "contractId": p.contract_id,
+        "reason": p.reason,
+        "paymentId": p.payment_id,
+        "chainId": p.chain_id,
+        "token": p.token,
+        "destination": { "type": "address", "account": p.recipient.to_checksum(None) },
+        "amount": p.amount.to_token_units(p.token.decimals),
+        "amountBaseUnits": p.amount,
+        "attempts": p.attempts,
+        "txHash": p.tx_hash.map(|h| format!("{h:#x}")),
+        "lastError": p.last_error,
+        "nextAttemptAt": p.next_attempt_at.map(rfc3339),
+        "createdAt": rfc3339(p.created_at),
+        "updatedAt": rfc3339(p.updated_at),
+        "completedAt": p.completed_at.map(rfc3339),
     })
 }

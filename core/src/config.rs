@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use secrecy::SecretString;
 
 use crate::webhook::WebhookSecret;
-use crate::ChainId;
+use crate::{BaseUnits, ChainId};
 
 /// Every setting: environment variable, `payscan.toml` key, default, meaning. The README's table is
 /// this table.
@@ -80,6 +80,36 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ),
     ("PAYSCAN_RELAYER_KEY", "relayer_key", "", "hex private key that pays gas (sweep top-ups, permit relays)"),
     ("PAYSCAN_PAYOUT_KEY", "payout_key", "", "hex private key payouts are sent from (default: the relayer key)"),
+    (
+        "PAYSCAN_PAYOUT_RETRY",
+        "payout_retry",
+        "30s,60s,120s",
+        "delays before each retry of a failed payout; then MANUAL_REVIEW",
+    ),
+    (
+        "PAYSCAN_PAYOUT_MIN",
+        "payout_min",
+        "",
+        "per-token payout minimums in token units, e.g. USDC=5,USDT=5; below is a 400",
+    ),
+    (
+        "PAYSCAN_MAX_FEE_GWEI",
+        "max_fee_gwei",
+        "1000",
+        "no transaction payscan sends pays more per gas than this, however long it waits",
+    ),
+    (
+        "PAYSCAN_TX_REPLACE_AFTER",
+        "tx_replace_after",
+        "60s",
+        "a sent transaction still unmined after this is replaced with a higher fee",
+    ),
+    (
+        "PAYSCAN_SWEEP_MAX_GAS_COST",
+        "sweep_max_gas_cost",
+        "",
+        "skip a sweep whose gas would cost more than this, in native coin units (e.g. 0.002)",
+    ),
 ];
 
 /// Which keys destinations are derived from.
@@ -146,6 +176,14 @@ pub struct CustodyConfig {
     pub master_wallet: Option<Address>,
     pub relayer_key: Option<SecretString>,
     pub payout_key: Option<SecretString>,
+    pub payout_retry: Vec<Duration>,
+    /// (token symbol, minimum in token units), the symbol upper-cased.
+    pub payout_minimums: Vec<(String, String)>,
+    /// Wei per gas.
+    pub max_fee_per_gas: u128,
+    pub replace_after: Duration,
+    /// Wei; `None`: no limit.
+    pub sweep_max_gas_cost: Option<U256>,
 }
 
 impl fmt::Debug for CustodyConfig {
@@ -158,6 +196,11 @@ impl fmt::Debug for CustodyConfig {
             .field("master_wallet", &self.master_wallet)
             .field("relayer_key", &redacted(&self.relayer_key))
             .field("payout_key", &redacted(&self.payout_key))
+            .field("payout_retry", &self.payout_retry)
+            .field("payout_minimums", &self.payout_minimums)
+            .field("max_fee_per_gas", &self.max_fee_per_gas)
+            .field("replace_after", &self.replace_after)
+            .field("sweep_max_gas_cost", &self.sweep_max_gas_cost)
             .finish()
     }
 }
@@ -315,6 +358,21 @@ impl Config {
             master_wallet,
             payout_key: secret("PAYSCAN_PAYOUT_KEY")?.or_else(|| relayer_key.clone()),
             relayer_key,
+            payout_retry: sources.parsed("PAYSCAN_PAYOUT_RETRY", parse_schedule)?,
+            payout_minimums: match sources.get("PAYSCAN_PAYOUT_MIN")? {
+                Some(text) => parse_minimums(&text).map_err(|reason| ConfigError::new("PAYSCAN_PAYOUT_MIN", reason))?,
+                None => Vec::new(),
+            },
+            max_fee_per_gas: sources.parsed("PAYSCAN_MAX_FEE_GWEI", |s| {
+                let wei = BaseUnits::parse_token_units(s, 9).map_err(|e| format!("`{s}`: {e}"))?;
+                u128::try_from(wei.0).map_err(|_| format!("`{s}` is too large"))
+            })?,
+            replace_after: sources.parsed("PAYSCAN_TX_REPLACE_AFTER", parse_duration)?,
+            sweep_max_gas_cost: sources
+                .get("PAYSCAN_SWEEP_MAX_GAS_COST")?
+                .map(|s| BaseUnits::parse_token_units(&s, 18).map(|w| w.0).map_err(|e| format!("`{s}`: {e}")))
+                .transpose()
+                .map_err(|reason| ConfigError::new("PAYSCAN_SWEEP_MAX_GAS_COST", reason))?,
         };
 
         Ok(Self {
@@ -412,6 +470,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("`{s}` is not a duration such as 30s (units ms, s, m, h)")),
     };
     ms.map(Duration::from_millis).ok_or_else(|| format!("`{s}` is too long"))
+}
+
+/// `USDC=5,USDT=2.5`: a minimum in token units per token symbol.
+fn parse_minimums(s: &str) -> Result<Vec<(String, String)>, String> {
+    s.split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            let (symbol, amount) = part.split_once('=').ok_or_else(|| format!("`{part}` is not SYMBOL=amount"))?;
+            let (symbol, amount) = (symbol.trim(), amount.trim());
+            // 36 decimals: any token's precision is checked when a payout names it.
+            BaseUnits::parse_token_units(amount, 36).map_err(|e| format!("`{part}`: {e}"))?;
+            if symbol.is_empty() {
+                return Err(format!("`{part}` names no token"));
+            }
+            Ok((symbol.to_ascii_uppercase(), amount.to_owned()))
+        })
+        .collect()
 }
 
 /// `30s,60s,120s`: the delays before each retry.

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::clock;
+use crate::store::payouts::Payout;
 use crate::store::Payment;
 
 /// What happened to a payment.
@@ -24,6 +25,10 @@ pub enum EventKind {
     /// At the threshold a Transaction Safety check failed; the payment waits in the
     /// awaiting-confirmation queue.
     SafetyCheckFailed,
+    /// The escrow reached the seller.
+    Released,
+    /// The escrow went back to the buyer.
+    Refunded,
 }
 
 impl EventKind {
@@ -36,6 +41,8 @@ impl EventKind {
             Self::Misdirected => "payment.misdirected",
             Self::Reverted => "payment.reverted",
             Self::SafetyCheckFailed => "payment.safety_check_failed",
+            Self::Released => "payment.released",
+            Self::Refunded => "payment.refunded",
         }
     }
 }
@@ -82,4 +89,59 @@ pub fn payment_event(
         map.insert(key.to_owned(), value);
     }
     body
+}
+
+/// What happened to a payout (a release or refund included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutEvent {
+    Queued,
+    /// An attempt started: its transaction is signed and sent.
+    Processing,
+    /// An attempt failed; `nextAttemptAt` says when the retry runs.
+    Failed,
+    Completed,
+    /// Retries are used up; a person must look.
+    ManualReview,
+    Cancelled,
+    /// An admin put it back in the queue.
+    Requeued,
+}
+
+impl PayoutEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "payout.queued",
+            Self::Processing => "payout.processing",
+            Self::Failed => "payout.failed",
+            Self::Completed => "payout.completed",
+            Self::ManualReview => "payout.manual_review",
+            Self::Cancelled => "payout.cancelled",
+            Self::Requeued => "payout.requeued",
+        }
+    }
+}
+
+/// The body of one event about `payout`.
+pub fn payout_event(kind: PayoutEvent, payout: &Payout, now: i64) -> Value {
+    json!({
+        "type": kind.as_str(),
+        "payoutId": payout.id,
+        "kind": payout.kind,
+        "status": payout.status,
+        "userId": payout.user_id,
+        "reference": payout.reference,
+        "contractId": payout.contract_id,
+        "reason": payout.reason,
+        "paymentId": payout.payment_id,
+        "chainId": payout.chain_id,
+        "token": payout.token,
+        "recipient": payout.recipient.to_checksum(None),
+        "amount": payout.amount.to_token_units(payout.token.decimals),
+        "amountBaseUnits": payout.amount,
+        "attempts": payout.attempts,
+        "txHash": payout.tx_hash.map(|h| format!("{h:#x}")),
+        "error": payout.last_error,
+        "nextAttemptAt": payout.next_attempt_at.map(clock::rfc3339),
+        "occurredAt": clock::rfc3339(now),
+    })
 }

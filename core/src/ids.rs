@@ -78,6 +78,11 @@ prefixed_id!(
     "pay_"
 );
 prefixed_id!(
+    /// A payout, release or refund, e.g. `po_01JD3…`.
+    PayoutId,
+    "po_"
+);
+prefixed_id!(
     /// One webhook event; the Standard Webhooks `webhook-id`, the same on every retry.
     EventId,
     "msg_"

@@ -12,6 +12,6 @@ pub mod status;
 pub mod store;
 pub mod webhook;
 
-pub use ids::{ChainId, DerivationIndex, EventId, PaymentId};
+pub use ids::{ChainId, DerivationIndex, EventId, PaymentId, PayoutId};
 pub use money::BaseUnits;
-pub use status::{EscrowState, PaymentStatus, Provider};
+pub use status::{EscrowState, PaymentStatus, PayoutKind, PayoutStatus, Provider};

@@ -155,6 +155,140 @@ impl FromStr for EscrowState {
     }
 }
 
+/// A payout's status: the seed's `PROCESSING|COMPLETED|FAILED|RETRY_n|MANUAL_REVIEW`, plus
+/// `QUEUED` (waiting for a batch run), `BUILT` (an unsigned payload waits for its confirm) and
+/// `CANCELLED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayoutStatus {
+    Queued,
+    /// The first attempt is under way.
+    Processing,
+    /// Retry `n` is under way.
+    Retrying(u32),
+    /// An attempt failed; the next retry is scheduled.
+    Failed,
+    Completed,
+    /// Retries are used up; waits for an admin to retry or cancel.
+    ManualReview,
+    Built,
+    Cancelled,
+}
+
+impl PayoutStatus {
+    pub fn as_string(self) -> String {
+        match self {
+            Self::Queued => "QUEUED".into(),
+            Self::Processing => "PROCESSING".into(),
+            Self::Retrying(n) => format!("RETRY_{n}"),
+            Self::Failed => "FAILED".into(),
+            Self::Completed => "COMPLETED".into(),
+            Self::ManualReview => "MANUAL_REVIEW".into(),
+            Self::Built => "BUILT".into(),
+            Self::Cancelled => "CANCELLED".into(),
+        }
+    }
+
+    /// An attempt is under way: a transaction may be in flight.
+    pub fn is_in_flight(self) -> bool {
+        matches!(self, Self::Processing | Self::Retrying(_))
+    }
+
+    /// Whether the transition `self → to` is allowed.
+    pub fn can_become(self, to: Self) -> bool {
+        use PayoutStatus::*;
+        match (self, to) {
+            (Queued, Processing | Cancelled) => true,
+            (Processing | Retrying(_), Completed | Failed | ManualReview) => true,
+            // The retry after `n` failures is retry `n`.
+            (Failed, Retrying(_) | Queued | Cancelled | Completed) => true,
+            (ManualReview, Queued | Cancelled | Completed) => true,
+            (Built, Completed | Cancelled) => true,
+            _ => false,
+        }
+    }
+
+    /// `self → to`, or why not.
+    pub fn transition(self, to: Self) -> Result<Self, InvalidPayoutTransition> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(InvalidPayoutTransition { from: self, to })
+        }
+    }
+}
+
+/// A payout status change the model does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} payout cannot become {to}")]
+pub struct InvalidPayoutTransition {
+    pub from: PayoutStatus,
+    pub to: PayoutStatus,
+}
+
+impl fmt::Display for PayoutStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_string())
+    }
+}
+
+impl FromStr for PayoutStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "QUEUED" => Self::Queued,
+            "PROCESSING" => Self::Processing,
+            "FAILED" => Self::Failed,
+            "COMPLETED" => Self::Completed,
+            "MANUAL_REVIEW" => Self::ManualReview,
+            "BUILT" => Self::Built,
+            "CANCELLED" => Self::Cancelled,
+            other => match other.strip_prefix("RETRY_").and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => Self::Retrying(n),
+                _ => return Err(UnknownStatus(s.to_owned())),
+            },
+        })
+    }
+}
+
+impl Serialize for PayoutStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What a payout pays: a plain payout, or a payment's escrow to its seller or back to its buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayoutKind {
+    Payout,
+    Release,
+    Refund,
+}
+
+impl PayoutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Payout => "payout",
+            Self::Release => "release",
+            Self::Refund => "refund",
+        }
+    }
+}
+
+impl FromStr for PayoutKind {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "payout" => Ok(Self::Payout),
+            "release" => Ok(Self::Release),
+            "refund" => Ok(Self::Refund),
+            other => Err(UnknownStatus(other.to_owned())),
+        }
+    }
+}
+
 /// Which rail a payment takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Provider {
@@ -205,6 +339,27 @@ mod tests {
         assert!(!Released.can_fall_back_to(Processing));
         assert!(!Pending.can_fall_back_to(Pending));
         assert_eq!(Failed.transition(Completed), Err(InvalidTransition { from: Failed, to: Completed }));
+    }
+
+    #[test]
+    fn payout_transitions_follow_the_model() {
+        use PayoutStatus::*;
+        assert!(Queued.can_become(Processing));
+        assert!(Processing.can_become(Failed));
+        assert!(Failed.can_become(Retrying(1)));
+        assert!(Retrying(3).can_become(ManualReview));
+        assert!(ManualReview.can_become(Queued));
+        assert!(Built.can_become(Completed));
+        // A transaction may be in flight: nothing but its outcome moves it.
+        assert!(!Processing.can_become(Cancelled));
+        assert!(!Retrying(1).can_become(Queued));
+        assert!(!Completed.can_become(Queued));
+        assert!(!Cancelled.can_become(Processing));
+        for status in [Queued, Processing, Retrying(2), Failed, Completed, ManualReview, Built, Cancelled] {
+            assert_eq!(status.as_string().parse::<PayoutStatus>(), Ok(status));
+        }
+        assert!("RETRY_0".parse::<PayoutStatus>().is_err());
+        assert!("RETRY_x".parse::<PayoutStatus>().is_err());
     }
 
     #[test]

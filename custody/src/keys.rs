@@ -164,6 +164,11 @@ mod tests {
             master_wallet: None,
             relayer_key: relayer.map(|k| SecretString::from(k.to_owned())),
             payout_key: relayer.map(|k| SecretString::from(k.to_owned())),
+            payout_retry: vec![std::time::Duration::from_secs(30)],
+            payout_minimums: Vec::new(),
+            max_fee_per_gas: 1_000_000_000_000,
+            replace_after: std::time::Duration::from_secs(60),
+            sweep_max_gas_cost: None,
         }
     }
 

@@ -1,11 +1,14 @@
-//! payscan's custody side: the keys destinations are derived from, the keys it signs with.
+//! payscan's custody side: the keys destinations are derived from, the keys it signs with, and
+//! the money it moves: sweeps, payouts, releases and refunds.
 
 pub mod derivation;
 pub mod keys;
 pub mod outbound;
+pub mod payouts;
 pub mod sweep;
 
 pub use derivation::{DeriveError, Deriver};
 pub use keys::{CustodyError, Health, Keys};
 pub use outbound::{OutboundSettings, Sender, TrackReport, TxRequest};
+pub use payouts::{EscrowOutcome, NewPayout, PayoutError, PayoutSettings, Payouts, RunReport};
 pub use sweep::{CronRun, SweepCron, SweepResult, SweepStatus, Sweeper};

@@ -78,6 +78,7 @@ pub struct TrackReport {
     pub rebroadcast: usize,
     pub replaced: usize,
     pub pending: usize,
+    pub dropped: usize,
 }
 
 /// Sends from one key on one chain.
@@ -208,19 +209,33 @@ impl Sender {
     /// One step over this sender's unmined transactions: receipts, broadcasts again, replacements.
     pub async fn track(&self) -> Result<TrackReport, OutboundError> {
         let mut report = TrackReport::default();
-        for mut out in self.store.pending_outbound(self.chain_id, self.address()).await? {
+        let pending = self.store.pending_outbound(self.chain_id, self.address()).await?;
+        if pending.is_empty() {
+            return Ok(report);
+        }
+        // Read before the receipts: a nonce below it whose hashes have no receipt was taken by a
+        // transaction payscan did not send.
+        let mined_nonces = self.provider.get_transaction_count(self.address()).latest().await?;
+        for mut out in pending {
             let mut mined = None;
             for hash in out.hashes.iter().rev() {
                 if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await? {
-                    mined = Some((*hash, receipt.status(), receipt.block_number.unwrap_or_default()));
+                    let fee = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+                    mined = Some((*hash, receipt.status(), receipt.block_number.unwrap_or_default(), fee));
                     break;
                 }
             }
             let now = clock::now_ms();
-            if let Some((hash, success, block)) = mined {
+            if let Some((hash, success, block, fee)) = mined {
                 let status = if success { OutboundStatus::Mined } else { OutboundStatus::Failed };
-                self.store.finish_outbound(out.id, status, hash, block, now).await?;
+                self.store.finish_outbound(&out, status, hash, block, fee, now).await?;
                 report.mined += 1;
+                continue;
+            }
+            if out.nonce < mined_nonces {
+                warn!(chain_id = %self.chain_id, nonce = out.nonce, "a transaction payscan did not send took this nonce");
+                self.store.drop_outbound(out.id, now).await?;
+                report.dropped += 1;
                 continue;
             }
             if now >= out.replace_at {

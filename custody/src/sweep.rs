@@ -104,12 +104,20 @@ pub struct Sweeper {
     keys: Arc<Keys>,
     registry: SharedRegistry,
     settings: OutboundSettings,
+    /// Wei: a sweep whose gas would cost more is skipped.
+    max_gas_cost: Option<U256>,
     running: tokio::sync::Mutex<()>,
 }
 
 impl Sweeper {
-    pub fn new(store: Store, keys: Arc<Keys>, registry: SharedRegistry, settings: OutboundSettings) -> Self {
-        Self { store, keys, registry, settings, running: tokio::sync::Mutex::new(()) }
+    pub fn new(
+        store: Store,
+        keys: Arc<Keys>,
+        registry: SharedRegistry,
+        settings: OutboundSettings,
+        max_gas_cost: Option<U256>,
+    ) -> Self {
+        Self { store, keys, registry, settings, max_gas_cost, running: tokio::sync::Mutex::new(()) }
     }
 
     /// Sweeps one payment's destination if its balance is at least `min_amount`. Sweeps run one
@@ -126,7 +134,9 @@ impl Sweeper {
     }
 
     async fn try_sweep(&self, payment: &Payment, min_amount: BaseUnits) -> Result<SweepResult, OutboundError> {
-        if payment.status != PaymentStatus::Completed {
+        // Money under its threshold may still be taken by a reorg; released and refunded
+        // payments were paid from the payout wallet and their deposits still belong here.
+        if !matches!(payment.status, PaymentStatus::Completed | PaymentStatus::Released | PaymentStatus::Refunded) {
             return Ok(SweepResult::new(payment, SweepStatus::Skipped)
                 .because(format!("payment is {}: only completed payments are swept", payment.status)));
         }
@@ -142,6 +152,13 @@ impl Sweeper {
         };
         let provider =
             RootProvider::new_http(chain.rpc_url.parse().map_err(|_| OutboundError::BadUrl(chain.rpc_url.clone()))?);
+        let number = self.store.sweep_count(&payment.id).await?;
+        let reference = format!("{}:{number}", payment.id);
+        if self.keys.kind() == SignerKind::Local {
+            if let Some(result) = self.resume(payment, chain, master, &reference, number).await? {
+                return Ok(result);
+            }
+        }
         let balance = call_u256(
             &provider,
             token.address,
@@ -153,12 +170,59 @@ impl Sweeper {
             return Ok(SweepResult::new(payment, SweepStatus::Skipped)
                 .because(format!("balance {balance} is below the sweep minimum")));
         }
-        let number = self.store.sweep_count(&payment.id).await?;
-        let reference = format!("{}:{number}", payment.id);
+        if let Some(max) = self.max_gas_cost {
+            let gas = if token.permit.is_some() { 2 * TOKEN_CALL_GAS } else { 21_000 + TOKEN_CALL_GAS };
+            let fees = provider.estimate_eip1559_fees().await?;
+            let cost = U256::from(gas) * U256::from(fees.max_fee_per_gas);
+            if cost > max {
+                return Ok(SweepResult::new(payment, SweepStatus::Skipped)
+                    .because(format!("gas would cost {cost} wei, above PAYSCAN_SWEEP_MAX_GAS_COST ({max} wei)")));
+            }
+        }
         match self.keys.kind() {
             SignerKind::BuildOnly => Ok(self.build(payment, chain, token, &provider, master, balance).await?),
             SignerKind::Local => self.send(payment, chain, token, &provider, master, balance, &reference, number).await,
         }
+    }
+
+    /// Finishes a sweep a crash interrupted: if this sweep's transfer was already recorded, it is
+    /// tracked to its receipt and recorded as the sweep, never sent again.
+    async fn resume(
+        &self,
+        payment: &Payment,
+        chain: &Chain,
+        master: Address,
+        reference: &str,
+        number: u64,
+    ) -> Result<Option<SweepResult>, OutboundError> {
+        let Some(sent) = self.store.outbound_by_reference("sweep_transfer", reference).await? else {
+            return Ok(None);
+        };
+        let relayer = self.keys.relayer().filter(|r| r.address() == sent.sender).cloned();
+        let key = match relayer {
+            Some(key) => key,
+            None => self
+                .keys
+                .destination_signer(payment.derivation_index)
+                .map_err(|e| OutboundError::Sign(e.to_string()))?,
+        };
+        let sender = Sender::new(self.store.clone(), &chain.rpc_url, chain.chain_id, key, self.settings)?;
+        let amount = IERC20Permit::transferFromCall::abi_decode(&sent.data)
+            .map(|c| c.value)
+            .or_else(|_| IERC20Permit::transferCall::abi_decode(&sent.data).map(|c| c.value))
+            .map_err(|e| OutboundError::Sign(format!("recorded sweep transfer is not a transfer: {e}")))?;
+        info!(payment_id = %payment.id, tx = %sent.tx_hash, "resuming an interrupted sweep");
+        let mut result = match self.wait(&sender, &sent).await? {
+            Some(moved) => {
+                self.store.record_sweep(payment, number, master, BaseUnits(amount), moved, clock::now_ms()).await?;
+                let mut result = SweepResult::new(payment, SweepStatus::Success);
+                result.tx_hash = Some(format!("{moved:#x}"));
+                result
+            }
+            None => SweepResult::new(payment, SweepStatus::Error).because("the sweep's transfer did not go through"),
+        };
+        result.amount = Some(BaseUnits(amount));
+        Ok(Some(result))
     }
 
     /// Moves the balance with local keys: a permit the destination signs and the relayer submits,
@@ -249,7 +313,7 @@ impl Sweeper {
             let row = self.store.outbound_by_reference(&sent.purpose, &sent.reference).await?;
             match row.as_ref().map(|r| r.status.as_str()) {
                 Some("mined") => return Ok(row.map(|r| r.tx_hash)),
-                Some("failed") => return Ok(None),
+                Some("failed" | "dropped") => return Ok(None),
                 _ if Instant::now() >= deadline => return Err(OutboundError::NotMinedYet(sent.tx_hash)),
                 _ => tokio::time::sleep(Duration::from_millis(250)).await,
             }
@@ -406,7 +470,7 @@ impl SweepCron {
         loop {
             if self.is_running() {
                 let mut run = CronRun { at: clock::rfc3339(clock::now_ms()), ..Default::default() };
-                match store.completed_payments(None, None).await {
+                match store.sweepable_payments(None, None).await {
                     Ok(payments) => {
                         for payment in &payments {
                             match sweeper.sweep(payment, BaseUnits::ZERO).await.status {

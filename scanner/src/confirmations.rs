@@ -108,7 +108,7 @@ pub async fn evaluate(
         }
         if let Some(kind) = event {
             let body = payment_event(kind, &payment, threshold, None, now);
-            store.enqueue_event(&mut tx, &payment.id, kind.as_str(), &body, now).await?;
+            store.enqueue_event(&mut tx, payment.id.as_str(), kind.as_str(), &body, now).await?;
             store.commit_with_events(tx).await?;
         } else {
             tx.commit().await.map_err(payscan_core::store::StoreError::from)?;

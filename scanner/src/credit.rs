@@ -79,7 +79,7 @@ pub async fn apply(
     });
     if !counted {
         let body = payment_event(EventKind::Misdirected, &payment, threshold, Some(("transfer", details)), now);
-        store.enqueue_event(tx, &payment.id, EventKind::Misdirected.as_str(), &body, now).await?;
+        store.enqueue_event(tx, payment.id.as_str(), EventKind::Misdirected.as_str(), &body, now).await?;
         return Ok(CreditOutcome::Applied(EventKind::Misdirected));
     }
 
@@ -106,6 +106,6 @@ pub async fn apply(
         return Err(StoreError::Corrupt(format!("payment {} changed under its row lock", payment.id)));
     }
     let body = payment_event(kind, &payment, threshold, Some(("transfer", details)), now);
-    store.enqueue_event(tx, &payment.id, kind.as_str(), &body, now).await?;
+    store.enqueue_event(tx, payment.id.as_str(), kind.as_str(), &body, now).await?;
     Ok(CreditOutcome::Applied(kind))
 }

@@ -96,12 +96,6 @@ impl Follower {
     /// One step: the next range up to the node's head, then the confirmations it brings.
     #[instrument(name = "follower_tick", skip_all, fields(chain_id = %self.chain.chain_id))]
     pub async fn tick(&mut self) -> Result<TickOutcome, FollowerError> {
-        let watched = self.watch.refresh(&self.store).await?;
-        if watched > 0 {
-            debug!(changes = watched, total = self.watch.len(), "watch set refreshed");
-        }
-        self.metrics.watched.set(self.watch.len() as i64);
-
         let head = match self.rpcs.head().await {
             Ok(head) => head,
             Err(e) => {
@@ -109,6 +103,14 @@ impl Follower {
                 return Err(e);
             }
         };
+        // After the head: a transfer in a block up to `head` pays a payment created before that
+        // block existed, so before this refresh. Refreshed first, a payment created and paid
+        // between the refresh and the head read would be scanned past unseen.
+        let watched = self.watch.refresh(&self.store).await?;
+        if watched > 0 {
+            debug!(changes = watched, total = self.watch.len(), "watch set refreshed");
+        }
+        self.metrics.watched.set(self.watch.len() as i64);
         let serving = self.rpcs.serving_label().to_owned();
         self.status.update(self.chain.chain_id, |s| {
             s.rpc = serving;

@@ -95,7 +95,7 @@ pub async fn unwind(
         store.save_progress(&mut tx, &payment, before).await?;
         let body =
             payment_event(EventKind::Reverted, &payment, threshold, Some(("revertedTransfers", json!(lost_here))), now);
-        store.enqueue_event(&mut tx, payment_id, EventKind::Reverted.as_str(), &body, now).await?;
+        store.enqueue_event(&mut tx, payment_id.as_str(), EventKind::Reverted.as_str(), &body, now).await?;
     }
     store.rewind_checkpoint(&mut tx, chain_id, from, ancestor, reverted_credits, now).await?;
     store.commit_with_events(tx).await?;

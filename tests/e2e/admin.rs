@@ -1,5 +1,6 @@
 //! The admin chain surface: thresholds and their history, the awaiting-confirmation queue, the
-//! registry with reload and probe, scanner status and webhook retry. Every route refuses buyers.
+//! registry with reload and probe, scanner status and webhook retry. Every admin route (custody's
+//! included) refuses buyers.
 
 use std::time::{Duration, Instant};
 
@@ -27,16 +28,41 @@ both_backends!(every_admin_route_refuses_buyers_and_anonymous_callers, |backend|
         "/api/admin/payments/awaiting-confirmation",
         "/api/admin/rn/networks",
         "/api/admin/scanner/status",
+        "/api/payment/derived-destinations",
+        "/api/payment/derived-destinations/config/health",
+        "/api/payment/derived-destinations/cron/status",
+    ];
+    // Custody routes on a payment and payout that exist: a buyer learns nothing, not even a 404.
+    let intent = app.intent("buyer-1", intent_body("offer-adm", "1", "USDC", &chain)).await;
+    let payment = intent["paymentId"].as_str().expect("id");
+    let payout = "po_01JD3Y5Q6P2W8V3N4M5K6J7H8G";
+    let custody = [
+        format!("/api/payment/derived-destinations/{payment}/balance"),
+        format!("/api/payment/derived-destinations/{payment}/sweep"),
+        "/api/payment/derived-destinations/sweep".to_owned(),
+        "/api/payment/derived-destinations/cron/start".to_owned(),
+        "/api/payment/derived-destinations/cron/stop".to_owned(),
+        "/payouts".to_owned(),
+        "/admin/payouts/run".to_owned(),
+        format!("/payouts/{payout}/retry"),
+        format!("/payouts/{payout}/cancel"),
+        format!("/api/payment/{payment}/release"),
+        format!("/api/payment/{payment}/release/confirm"),
+        format!("/api/payment/{payment}/refund"),
+        format!("/api/payment/{payment}/refund/confirm"),
     ];
     let posts =
-        ["/api/admin/rn/networks/reload", "/api/admin/rn/networks/probe/31337", "/api/admin/scanner/webhooks/retry"];
+        ["/api/admin/rn/networks/reload", "/api/admin/rn/networks/probe/31337", "/api/admin/scanner/webhooks/retry"]
+            .map(str::to_owned)
+            .into_iter()
+            .chain(custody);
     for path in gets {
         assert_eq!(app.get(path, Some(&buyer)).await.0, StatusCode::FORBIDDEN, "{path}");
         assert_eq!(app.get(path, None).await.0, StatusCode::UNAUTHORIZED, "{path}");
     }
     for path in posts {
-        assert_eq!(app.post(path, Some(&buyer), &json!({})).await.0, StatusCode::FORBIDDEN, "{path}");
-        assert_eq!(app.post(path, None, &json!({})).await.0, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(app.post(&path, Some(&buyer), &json!({})).await.0, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(app.post(&path, None, &json!({})).await.0, StatusCode::UNAUTHORIZED, "{path}");
     }
     let path = "/api/admin/settings/confirmation-thresholds/31337";
     assert_eq!(patch(&app, path, &buyer, &json!({ "threshold": 9 })).await.0, StatusCode::FORBIDDEN);

@@ -148,3 +148,27 @@ both_backends!(a_reference_is_sent_once_and_a_lost_broadcast_goes_out_after_a_re
     let end = anvil.provider().get_transaction_count(restarted.address()).await.expect("nonce");
     assert_eq!(end, sent.nonce + 1, "sent exactly once");
 });
+
+both_backends!(a_nonce_taken_by_another_transaction_drops_the_recorded_one, |backend| async move {
+    let anvil = Anvil::spawn(AnvilOptions::default()).await.expect("anvil");
+    let proxy = RpcProxy::start(&anvil.url, Faults { fail_send: 1.0, ..Default::default() }).await;
+    let (store, _db, _dir) = store_for(backend).await;
+    let sender = sender(&store, &proxy.url, OutboundSettings::default());
+    let sent = sender.send("payout", "po-taken", &pay_one_wei(9)).await.expect("recorded");
+
+    // Someone else uses the key (another tool, an operator's wallet) and takes that nonce.
+    let signer: PrivateKeySigner = KEY.parse().expect("key");
+    let other = alloy::rpc::types::TransactionRequest::default()
+        .from(signer.address())
+        .to(Address::repeat_byte(0x77))
+        .value(U256::from(2u8))
+        .nonce(sent.nonce);
+    payscan::devchain::send(anvil.provider(), other).await.expect("the other transaction");
+
+    proxy.set(|f| f.fail_send = 0.0);
+    let report = sender.track().await.expect("track");
+    assert_eq!(report.dropped, 1, "{report:?}");
+    let row = store.outbound_by_reference("payout", "po-taken").await.expect("row").expect("recorded");
+    assert_eq!(row.status, "dropped", "never mined, and now never can be");
+    assert_eq!(sender.track().await.expect("track").pending, 0, "nothing left to chase");
+});

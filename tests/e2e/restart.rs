@@ -1,11 +1,18 @@
-//! Crash safety: `kill -9` between detection and the threshold, restart, and every payment
-//! completes once while each target gets each event exactly once by `webhook-id`.
+//! Crash safety: `kill -9` between detection and the threshold, in a payout batch and in a sweep;
+//! after a restart every payment completes once, each target gets each event once by
+//! `webhook-id`, nothing is paid or swept twice and the ledger matches the chain.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use payscan::devchain;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 
 use crate::both_backends;
+use crate::support::proxy::{Faults, RpcProxy};
 use crate::support::*;
 
 both_backends!(kill_9_between_detection_and_threshold_loses_and_repeats_nothing, |backend| async move {
@@ -51,5 +58,128 @@ both_backends!(kill_9_between_detection_and_threshold_loses_and_repeats_nothing,
     // A delivery interrupted by the kill may arrive again, always under its own id.
     assert!(receiver.deliveries().iter().all(|d| d.body["intentId"] == first_id || d.body["intentId"] == second_id));
     assert_eq!(receiver.unverified(), 0);
+    drop(daemon);
+});
+
+/// payscan behind a slow node (every RPC call waits), so that a kill lands mid-way.
+async fn slow_daemon(backend: Backend, chain: &TestChain) -> (Arc<TestEnv>, RpcProxy) {
+    let proxy =
+        RpcProxy::start(&chain.anvil.url, Faults { latency: Duration::from_millis(60), ..Faults::default() }).await;
+    let mut options = AppOptions::new(backend, chain);
+    local_signer(&mut options);
+    options.env.push(("PAYSCAN_PAYOUT_RETRY", "200ms,200ms,200ms".to_owned()));
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    (Arc::new(TestEnv::new(&options).await), proxy)
+}
+
+/// Waits until `done` holds, checking every 10 ms.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn balance(chain: &TestChain, token: Address, owner: Address) -> U256 {
+    devchain::balance_of(chain.anvil.provider(), token, owner).await.expect("balance")
+}
+
+both_backends!(kill_9_in_a_payout_batch_pays_each_payout_exactly_once, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let (env, _proxy) = slow_daemon(backend, &chain).await;
+    let wallet: Address = PAYOUT_WALLET.parse().expect("address");
+    chain.fund(chain.usdc, wallet, U256::from(10_000_000u64)).await;
+    let (daemon, app) = Daemon::start(env.clone()).await;
+    let admin = app.admin();
+    let recipients: Vec<Address> = (1..=4u8).map(|i| Address::with_last_byte(0xa0 + i)).collect();
+    let mut ids = Vec::new();
+    for (i, recipient) in (1u64..).zip(&recipients) {
+        let body = json!({
+            "userId": format!("seller-{i}"), "amount": i.to_string(), "token": "USDC", "chainId": chain.chain_id,
+            "destination": { "type": "address", "account": recipient.to_checksum(None) }, "reference": format!("batch-{i}"),
+        });
+        let (status, created) = app.post("/payouts", Some(&admin), &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        ids.push(created["data"]["payoutId"].as_str().expect("id").to_owned());
+    }
+
+    // The batch starts; payscan dies as soon as the first payout has landed.
+    let runner = {
+        let (http, url, admin) = (app.http.clone(), app.url.clone(), admin.clone());
+        tokio::spawn(async move { http.post(format!("{url}/admin/payouts/run")).bearer_auth(admin).send().await })
+    };
+    until("the first payout", || async { balance(&chain, chain.usdc, recipients[0]).await > U256::ZERO }).await;
+    daemon.kill9();
+    runner.abort();
+    let sent_before_restart = chain.anvil.provider().get_transaction_count(wallet).await.expect("nonce");
+    assert!(sent_before_restart < 4, "the kill landed mid-batch ({sent_before_restart} sent)");
+
+    // Restarted, what was in flight settles and a run takes what still waits.
+    let (daemon, app) = Daemon::start(env.clone()).await;
+    let (status, run) = app.post("/admin/payouts/run", Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    for id in &ids {
+        app.wait_for_payout(id, "COMPLETED").await;
+    }
+    for (i, recipient) in (1u64..).zip(&recipients) {
+        assert_eq!(balance(&chain, chain.usdc, *recipient).await, U256::from(i * 1_000_000), "paid once");
+        let (_, ledger) = app.get(&format!("/transactions?userId=seller-{i}"), Some(&admin)).await;
+        let paid: Vec<&Value> =
+            ledger["data"].as_array().expect("entries").iter().filter(|e| e["kind"] == "paid_out").collect();
+        assert_eq!(paid.len(), 1, "{ledger}");
+        assert_eq!(paid[0]["amountBaseUnits"], (i * 1_000_000).to_string());
+    }
+    assert_eq!(chain.anvil.provider().get_transaction_count(wallet).await.expect("nonce"), 4, "one transaction each");
+    assert_eq!(balance(&chain, chain.usdc, wallet).await, U256::ZERO, "10 in, 1+2+3+4 out");
+    drop(daemon);
+});
+
+both_backends!(kill_9_in_a_sweep_moves_the_money_exactly_once, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let (env, _proxy) = slow_daemon(backend, &chain).await;
+    let (daemon, app) = Daemon::start(env.clone()).await;
+    let intent = completed(&app, &chain, "offer-ks", "3", "USDT").await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+    let destination = address(&intent["destination"]);
+    let amount = units(&intent["amountBaseUnits"]);
+    let path = format!("/api/payment/derived-destinations/{id}/sweep");
+
+    // A plain token: the relayer's gas top-up lands, and payscan dies before or while the
+    // destination's own transfer goes out.
+    let runner = {
+        let (http, url, admin) = (app.http.clone(), app.url.clone(), app.admin());
+        let path = path.clone();
+        tokio::spawn(async move { http.post(format!("{url}{path}")).bearer_auth(admin).json(&json!({})).send().await })
+    };
+    let provider = chain.anvil.provider();
+    until("the gas top-up", || async { provider.get_balance(destination).await.is_ok_and(|b| b > U256::ZERO) }).await;
+    daemon.kill9();
+    runner.abort();
+
+    let (daemon, app) = Daemon::start(env.clone()).await;
+    let (status, swept) = app.post(&path, Some(&app.admin()), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{swept}");
+    let result = &swept["data"]["results"][0];
+    assert!(result["status"] == "success" || result["status"] == "skipped", "{result}");
+    let master: Address = MASTER.parse().expect("address");
+    assert_eq!(balance(&chain, chain.usdt, master).await, amount, "moved once");
+    assert_eq!(balance(&chain, chain.usdt, destination).await, U256::ZERO);
+    let relayer: Address = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC".parse().expect("address");
+    assert_eq!(provider.get_transaction_count(relayer).await.expect("nonce"), 1, "one top-up");
+    assert_eq!(provider.get_transaction_count(destination).await.expect("nonce"), 1, "one transfer");
+    // The ledger has the sweep once, and it matches the chain.
+    let (_, ledger) = app.get("/transactions?userId=buyer-1&limit=200", Some(&app.admin())).await;
+    let swept: Vec<(&str, &str)> = ledger["data"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["kind"] == "swept")
+        .map(|e| (e["direction"].as_str().unwrap_or_default(), e["amountBaseUnits"].as_str().unwrap_or_default()))
+        .collect();
+    let amount = amount.to_string();
+    assert_eq!(swept, [("out", amount.as_str()), ("in", amount.as_str())], "{ledger}");
+    let (_, destinations) = app.get("/api/payment/derived-destinations?status=swept", Some(&app.admin())).await;
+    assert_eq!(destinations["data"]["destinations"][0]["sweepCount"], 1);
     drop(daemon);
 });

@@ -137,3 +137,30 @@ both_backends!(one_node_running_ahead_cannot_confirm_alone, |backend| async move
     assert_completed_once(&app, &receiver, &id).await;
     app.stop().await;
 });
+
+both_backends!(a_payment_created_and_paid_while_the_head_is_read_is_found, |backend| async move {
+    // Each tick waits 400 ms for the head; payments are created and paid in those windows. A
+    // follower that refreshed its watch set before reading the head would scan their blocks
+    // without knowing them, and miss them for good.
+    let chain = TestChain::start(31337).await;
+    let proxy =
+        RpcProxy::start(&chain.anvil.url, Faults { head_latency: Duration::from_millis(400), ..Default::default() })
+            .await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+    let mut ids = Vec::new();
+    for i in 0..4u64 {
+        let before = proxy.calls("eth_blockNumber");
+        while proxy.calls("eth_blockNumber") == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // A head read is under way now.
+        ids.push(pay(&app, &chain, &format!("offer-race-{i}"), 200_000 + i).await);
+    }
+    chain.mine(THRESHOLD).await;
+    for id in &ids {
+        assert_completed_once(&app, &receiver, id).await;
+    }
+    app.stop().await;
+});

@@ -11,28 +11,10 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::support::*;
 
-/// anvil's account 2 key: public test material.
-const RELAYER_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
-const MASTER: &str = "0x000000000000000000000000000000000000bEEF";
-
 fn local(backend: Backend, chain: &TestChain) -> AppOptions<'_> {
     let mut options = AppOptions::new(backend, chain);
-    options.env = vec![
-        ("PAYSCAN_SIGNER", "local".to_owned()),
-        ("PAYSCAN_RELAYER_KEY", RELAYER_KEY.to_owned()),
-        ("PAYSCAN_MASTER_WALLET", MASTER.to_owned()),
-    ];
+    local_signer(&mut options);
     options
-}
-
-/// A completed payment of `amount` token units.
-async fn completed(app: &TestApp, chain: &TestChain, offer: &str, amount: &str, token: &str) -> Value {
-    let intent = app.intent("buyer-1", intent_body(offer, amount, token, chain)).await;
-    let address = if token == "USDC" { chain.usdc } else { chain.usdt };
-    chain.pay(address, super::support::address(&intent["destination"]), units(&intent["amountBaseUnits"])).await;
-    chain.mine(THRESHOLD).await;
-    app.wait_for_status(intent["paymentId"].as_str().expect("id"), "completed").await;
-    intent
 }
 
 async fn sweep(app: &TestApp, intent: &Value, body: Value) -> Value {
@@ -225,5 +207,24 @@ both_backends!(the_sweep_cron_starts_sweeps_and_stops, |backend| async move {
     );
     let swept_first = devchain::balance_of(chain.anvil.provider(), chain.usdc, address(&first["destination"])).await;
     assert_eq!(swept_first.expect("balance"), U256::ZERO, "the running cron emptied the first destination");
+    app.stop().await;
+});
+
+both_backends!(a_sweep_whose_gas_costs_more_than_allowed_is_skipped, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = local(backend, &chain);
+    // anvil's fees make any sweep cost far more than one wei.
+    options.env.push(("PAYSCAN_SWEEP_MAX_GAS_COST", "0.000000000000000001".to_owned()));
+    let app = TestApp::spawn(options).await;
+    let intent = completed(&app, &chain, "offer-g1", "2", "USDT").await;
+    let result = sweep(&app, &intent, json!({})).await;
+    assert_eq!(result["status"], "skipped", "{result}");
+    assert!(result["error"].as_str().is_some_and(|e| e.contains("PAYSCAN_SWEEP_MAX_GAS_COST")), "{result}");
+    let provider = chain.anvil.provider();
+    assert_eq!(provider.get_balance(address(&intent["destination"])).await.expect("eth"), U256::ZERO, "no top-up");
+    assert_eq!(
+        devchain::balance_of(provider, chain.usdt, address(&intent["destination"])).await.expect("balance"),
+        U256::from(2u64) * U256::from(10u64).pow(U256::from(18u64))
+    );
     app.stop().await;
 });

@@ -132,14 +132,6 @@ pub(super) struct SweepBody {
     min_sweep_amount: Option<String>,
 }
 
-fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::validation(e.to_string()))
-    }
-}
-
 fn minimum(text: Option<&str>, decimals: u8) -> Result<BaseUnits, ApiError> {
     match text {
         None => Ok(BaseUnits::ZERO),
@@ -157,7 +149,7 @@ pub(super) async fn sweep_one(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body: SweepBody = optional_body(&body)?;
+    let body: SweepBody = super::optional_body(&body)?;
     if body.chain_id.is_some() || body.token_symbol.is_some() {
         return Err(ApiError::validation("chainId and tokenSymbol filter a sweep of all destinations"));
     }
@@ -174,9 +166,9 @@ pub(super) async fn sweep_all(
     Admin(admin): Admin,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body: SweepBody = optional_body(&body)?;
+    let body: SweepBody = super::optional_body(&body)?;
     let chain_id = body.chain_id.map(|id| super::admin::parse_chain_id(&id.to_string())).transpose()?;
-    let payments = state.store.completed_payments(chain_id, body.token_symbol.as_deref()).await?;
+    let payments = state.store.sweepable_payments(chain_id, body.token_symbol.as_deref()).await?;
     let mut results = Vec::with_capacity(payments.len());
     for payment in &payments {
         let min = minimum(body.min_sweep_amount.as_deref(), payment.rail.token.decimals)?;

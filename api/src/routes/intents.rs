@@ -3,10 +3,9 @@
 use axum::extract::State;
 use axum::Json;
 use payscan_core::intent::{self, IntentOutcome, IntentRequest};
-use payscan_core::money::AmountError;
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::Rail;
-use payscan_core::{clock, BaseUnits, Provider};
+use payscan_core::{clock, Provider};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -78,17 +77,7 @@ pub(super) async fn create(
         .resolve_token(token_name)
         .ok_or_else(|| ApiError::validation(format!("token {token_name} is not supported on {}", chain.short_name)))?;
 
-    let amount_text = match serde_json::from_str::<Value>(body.amount.get()) {
-        Ok(Value::String(s)) => s,
-        Ok(Value::Number(_)) => body.amount.get().to_owned(),
-        _ => return Err(ApiError::validation("amount must be a number or a decimal string")),
-    };
-    let amount = BaseUnits::parse_token_units(&amount_text, token.decimals).map_err(|e| match e {
-        AmountError::TooPrecise { decimals } => {
-            ApiError::validation(format!("amount has more than {decimals} decimals, the most {} allows", token.symbol))
-        }
-        other => ApiError::validation(other.to_string()),
-    })?;
+    let amount = super::token_amount(&body.amount, token)?;
 
     let request = IntentRequest {
         buyer_id: caller.user_id.clone(),

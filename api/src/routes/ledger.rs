@@ -25,6 +25,7 @@ fn view(e: &Entry) -> Value {
         "id": e.id,
         "kind": e.kind,
         "paymentId": e.payment_id,
+        "payoutId": e.payout_id,
         "userId": e.user_id,
         "chainId": e.chain_id,
         "token": e.token.to_checksum(None),

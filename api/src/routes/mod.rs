@@ -2,12 +2,14 @@
 
 mod admin;
 mod destinations;
+mod escrow;
 mod health;
 mod intents;
 mod ledger;
 mod metrics;
 mod options;
 mod payments;
+mod payouts;
 mod receiver;
 
 use axum::body::{Body, HttpBody};
@@ -20,6 +22,11 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
+
+use payscan_core::money::AmountError;
+use payscan_core::registry::Token;
+use payscan_core::BaseUnits;
+use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -57,6 +64,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/rn/networks/probe/{chain_id}", post(admin::networks::probe))
         .route("/api/admin/scanner/status", get(admin::scanner::status))
         .route("/api/admin/scanner/webhooks/retry", post(admin::scanner::retry_webhooks))
+        .route("/api/payment/{id}/release", post(escrow::release))
+        .route("/api/payment/{id}/release/confirm", post(escrow::release_confirm))
+        .route("/api/payment/{id}/refund", post(escrow::refund))
+        .route("/api/payment/{id}/refund/confirm", post(escrow::refund_confirm))
+        .route("/payouts", post(payouts::create))
+        .route("/payouts/{id}", get(payouts::get))
+        .route("/payouts/{id}/retry", post(payouts::retry))
+        .route("/payouts/{id}/cancel", post(payouts::cancel))
+        .route("/admin/payouts/run", post(payouts::run))
         .route("/transactions", get(ledger::list))
         .route("/metrics", get(metrics::metrics))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -116,5 +132,29 @@ pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::validation(format!("{field} must be 1-128 characters of A-Z a-z 0-9 _ - . :")))
+    }
+}
+
+/// An amount in token units, from a JSON number's or string's own text (never through a float).
+pub(crate) fn token_amount(raw: &RawValue, token: &Token) -> Result<BaseUnits, ApiError> {
+    let text = match serde_json::from_str::<serde_json::Value>(raw.get()) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Number(_)) => raw.get().to_owned(),
+        _ => return Err(ApiError::validation("amount must be a number or a decimal string")),
+    };
+    BaseUnits::parse_token_units(&text, token.decimals).map_err(|e| match e {
+        AmountError::TooPrecise { decimals } => {
+            ApiError::validation(format!("amount has more than {decimals} decimals, the most {} allows", token.symbol))
+        }
+        other => ApiError::validation(other.to_string()),
+    })
+}
+
+/// A JSON body that may be left out entirely (then every field takes its default).
+pub(crate) fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::validation(e.to_string()))
     }
 }

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use payscan_core::webhook::{SignedHeaders, WebhookError, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use payscan_core::{clock, PaymentId};
+use payscan_core::{clock, PaymentId, PayoutId};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -37,15 +37,29 @@ pub(super) async fn receive(
 
     let payload: Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "MALFORMED_JSON", "body is not JSON"))?;
-    let intent_id =
-        payload.get("intentId").and_then(Value::as_str).ok_or_else(|| ApiError::validation("intentId is missing"))?;
-    let payment_id: PaymentId = intent_id.parse().map_err(|_| ApiError::not_found("payment not found"))?;
     let event_type = payload.get("type").and_then(Value::as_str).unwrap_or("unknown");
     let status = payload.get("status").and_then(Value::as_str).unwrap_or("unknown");
-    state.store.payment(&payment_id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    // Payout events name a payout; every other event names a payment (`intentId`).
+    let subject = if event_type.starts_with("payout.") {
+        let payout_id = payload
+            .get("payoutId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::validation("payoutId is missing"))?;
+        let payout_id: PayoutId = payout_id.parse().map_err(|_| ApiError::not_found("payout not found"))?;
+        state.store.payout(&payout_id).await?.ok_or_else(|| ApiError::not_found("payout not found"))?;
+        payout_id.to_string()
+    } else {
+        let intent_id = payload
+            .get("intentId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::validation("intentId is missing"))?;
+        let payment_id: PaymentId = intent_id.parse().map_err(|_| ApiError::not_found("payment not found"))?;
+        state.store.payment(&payment_id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+        payment_id.to_string()
+    };
 
-    let first = state.store.record_receipt(signed.id, &payment_id, event_type, status, clock::now_ms()).await?;
+    let first = state.store.record_receipt(signed.id, &subject, event_type, status, clock::now_ms()).await?;
     let outcome = if first { "processed" } else { "duplicate" };
-    tracing::info!(target: "payscan::api", webhook_id = signed.id, payment_id = %payment_id, event_type, outcome, "webhook received");
+    tracing::info!(target: "payscan::api", webhook_id = signed.id, subject = %subject, event_type, outcome, "webhook received");
     Ok(Json(json!({ "success": true, "data": { "webhookId": signed.id, "status": outcome } })))
 }

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::{corrupt, parse_column, Store, StoreError, Tx};
 use crate::store::credits::Credit;
-use crate::{BaseUnits, ChainId, PaymentId};
+use crate::{BaseUnits, ChainId, PaymentId, PayoutId};
 
 /// What moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,14 @@ pub enum EntryKind {
     CreditReverted,
     /// A sweep moved a destination's balance to the master wallet (one entry out, one in).
     Swept,
+    /// A payout left the payout wallet.
+    PaidOut,
+    /// A payment's escrow was released to its seller.
+    Released,
+    /// A payment's escrow was returned to its buyer.
+    Refunded,
+    /// Gas a transaction payscan sent paid, in the chain's native coin (token `0x0`).
+    Fee,
 }
 
 impl EntryKind {
@@ -32,6 +40,10 @@ impl EntryKind {
             Self::CreditConfirmed => "credit_confirmed",
             Self::CreditReverted => "credit_reverted",
             Self::Swept => "swept",
+            Self::PaidOut => "paid_out",
+            Self::Released => "released",
+            Self::Refunded => "refunded",
+            Self::Fee => "fee",
         }
     }
 
@@ -43,8 +55,23 @@ impl EntryKind {
             Self::CreditConfirmed => Direction::None,
             // Both ways: out of the destination, into the master wallet.
             Self::Swept => Direction::None,
+            Self::PaidOut | Self::Released | Self::Refunded | Self::Fee => Direction::Out,
         }
     }
+}
+
+/// One movement out of an account: a payout, release, refund or fee.
+#[derive(Debug, Clone)]
+pub struct NewEntry<'a> {
+    pub kind: EntryKind,
+    pub payment_id: Option<&'a PaymentId>,
+    pub payout_id: Option<&'a PayoutId>,
+    pub user_id: Option<&'a str>,
+    pub chain_id: ChainId,
+    pub token: Address,
+    pub account: Address,
+    pub amount: BaseUnits,
+    pub tx_hash: B256,
 }
 
 /// Into the account, out of it, or neither (a state change of money already counted).
@@ -71,6 +98,7 @@ pub struct Entry {
     pub id: i64,
     pub kind: String,
     pub payment_id: Option<PaymentId>,
+    pub payout_id: Option<PayoutId>,
     pub user_id: Option<String>,
     pub chain_id: ChainId,
     pub token: Address,
@@ -84,12 +112,14 @@ pub struct Entry {
 
 fn from_row(row: &AnyRow) -> Result<Entry, StoreError> {
     let payment_id: Option<String> = row.try_get("payment_id")?;
+    let payout_id: Option<String> = row.try_get("payout_id")?;
     let tx_hash: Option<String> = row.try_get("tx_hash")?;
     let log_index: Option<i64> = row.try_get("log_index")?;
     Ok(Entry {
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
         payment_id: payment_id.map(|p| p.parse().map_err(corrupt)).transpose()?,
+        payout_id: payout_id.map(|p| p.parse().map_err(corrupt)).transpose()?,
         user_id: row.try_get("user_id")?,
         chain_id: ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
         token: parse_column(row, "token")?,
@@ -165,6 +195,45 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+
+    /// Appends one entry, in the caller's transaction.
+    pub async fn append_entry(&self, tx: &mut Tx, entry: &NewEntry<'_>, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ledger_entries (kind, payment_id, payout_id, user_id, chain_id, token, account, direction, \
+             amount, tx_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(entry.kind.as_str())
+        .bind(entry.payment_id.map(|p| p.as_str().to_owned()))
+        .bind(entry.payout_id.map(|p| p.as_str().to_owned()))
+        .bind(entry.user_id)
+        .bind(entry.chain_id.as_i64())
+        .bind(format!("{:#x}", entry.token))
+        .bind(format!("{:#x}", entry.account))
+        .bind(entry.kind.direction().to_string())
+        .bind(entry.amount.to_string())
+        .bind(format!("{:#x}", entry.tx_hash))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Every entry about one account's holdings of one token, oldest first.
+    pub async fn ledger_of_account(
+        &self,
+        chain_id: ChainId,
+        token: Address,
+        account: Address,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM ledger_entries WHERE chain_id = $1 AND token = $2 AND account = $3 ORDER BY id")
+                .bind(chain_id.as_i64())
+                .bind(format!("{token:#x}"))
+                .bind(format!("{account:#x}"))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(from_row).collect()
     }
 
     /// A user's entries, oldest first, with the total.

@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod outbound;
 pub mod outbox;
 pub mod payments;
+pub mod payouts;
 pub mod receipts;
 pub mod thresholds;
 

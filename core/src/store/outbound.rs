@@ -5,8 +5,9 @@ use alloy::primitives::{Address, Bytes, B256, U256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::ledger::{EntryKind, NewEntry};
 use super::{corrupt, parse_column, Backend, Store, StoreError, Tx};
-use crate::ChainId;
+use crate::{BaseUnits, ChainId};
 
 /// Where a sent transaction stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub enum OutboundStatus {
     Mined,
     /// Mined and reverted.
     Failed,
+    /// Never mined: another transaction of the sender took its nonce.
+    Dropped,
 }
 
 impl OutboundStatus {
@@ -25,6 +28,7 @@ impl OutboundStatus {
             Self::Pending => "pending",
             Self::Mined => "mined",
             Self::Failed => "failed",
+            Self::Dropped => "dropped",
         }
     }
 }
@@ -212,24 +216,55 @@ impl Store {
         Ok(())
     }
 
-    /// The receipt arrived: mined (or failed) under `hash`.
+    /// The receipt arrived: mined (or failed) under `hash`, having paid `fee` wei of gas, which
+    /// the ledger records in the same transaction.
     pub async fn finish_outbound(
         &self,
-        id: i64,
+        out: &OutboundTx,
         status: OutboundStatus,
         hash: B256,
         block: u64,
+        fee: U256,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
             "UPDATE outbound_txs SET status = $2, tx_hash = $3, block_number = $4, receipt_status = $5, updated_at = $6 \
-             WHERE id = $1",
+             WHERE id = $1 AND status = 'pending'",
         )
-        .bind(id)
+        .bind(out.id)
         .bind(status.as_str())
         .bind(format!("{hash:#x}"))
         .bind(i64::try_from(block).map_err(corrupt)?)
         .bind(i64::from(status == OutboundStatus::Mined))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 && !fee.is_zero() {
+            let entry = NewEntry {
+                kind: EntryKind::Fee,
+                payment_id: None,
+                payout_id: None,
+                user_id: None,
+                chain_id: out.chain_id,
+                token: Address::ZERO,
+                account: out.sender,
+                amount: BaseUnits(fee),
+                tx_hash: hash,
+            };
+            self.append_entry(&mut tx, &entry, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Another transaction took this one's nonce: it will never be mined.
+    pub async fn drop_outbound(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbound_txs SET status = 'dropped', last_error = 'nonce taken by another transaction', \
+             updated_at = $2 WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
         .bind(now)
         .execute(&self.pool)
         .await?;

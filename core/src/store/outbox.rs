@@ -33,7 +33,8 @@ impl DeliveryStatus {
 pub struct DueDelivery {
     pub delivery_id: i64,
     pub event_id: EventId,
-    pub payment_id: PaymentId,
+    /// The payment or payout the event is about; deliveries keep its events in order.
+    pub subject: String,
     pub target: String,
     /// Attempts made so far, this one included.
     pub attempt: u32,
@@ -65,7 +66,7 @@ impl Store {
     pub async fn enqueue_event(
         &self,
         tx: &mut Tx,
-        payment_id: &PaymentId,
+        subject: &str,
         event_type: &str,
         payload: &serde_json::Value,
         now: i64,
@@ -76,7 +77,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5) RETURNING ord",
         )
         .bind(id.as_str())
-        .bind(payment_id.as_str())
+        .bind(subject)
         .bind(event_type)
         .bind(payload.to_string())
         .bind(now)
@@ -89,7 +90,7 @@ impl Store {
                  VALUES ($1, $2, $3, 'pending', 0, $4)",
             )
             .bind(ord)
-            .bind(payment_id.as_str())
+            .bind(subject)
             .bind(target)
             .bind(now)
             .execute(&mut **tx)
@@ -132,11 +133,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             let event_id: String = row.try_get("event_id")?;
-            let payment_id: String = row.try_get("payment_id")?;
             claimed.push(DueDelivery {
                 delivery_id,
                 event_id: event_id.parse().map_err(corrupt)?,
-                payment_id: payment_id.parse().map_err(corrupt)?,
+                subject: row.try_get("payment_id")?,
                 target: row.try_get("target")?,
                 attempt: u32::try_from(attempts + 1).map_err(corrupt)?,
                 payload: row.try_get("payload")?,

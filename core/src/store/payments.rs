@@ -349,14 +349,14 @@ impl Store {
         Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
     }
 
-    /// Completed payments (escrow funded), optionally on one chain or in one token symbol: what a
-    /// sweep of all destinations looks at.
-    pub async fn completed_payments(
+    /// Payments whose money passed its threshold (completed, released or refunded), optionally on
+    /// one chain or in one token symbol: what a sweep of all destinations looks at.
+    pub async fn sweepable_payments(
         &self,
         chain_id: Option<ChainId>,
         token_symbol: Option<&str>,
     ) -> Result<Vec<Payment>, StoreError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM payments WHERE status = 'completed'");
+        let mut sql = format!("SELECT {COLUMNS} FROM payments WHERE status IN ('completed', 'released', 'refunded')");
         if chain_id.is_some() {
             sql.push_str(" AND chain_id = $1");
         }

@@ -2,14 +2,13 @@
 //! re-signs each retry with a fresh timestamp, so a time-window cache would let a retry through.
 
 use super::{Store, StoreError};
-use crate::PaymentId;
 
 impl Store {
     /// Records a received webhook; false when its id was received before.
     pub async fn record_receipt(
         &self,
         webhook_id: &str,
-        payment_id: &PaymentId,
+        subject: &str,
         event_type: &str,
         status: &str,
         now: i64,
@@ -19,7 +18,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (webhook_id) DO NOTHING",
         )
         .bind(webhook_id)
-        .bind(payment_id.as_str())
+        .bind(subject)
         .bind(event_type)
         .bind(status)
         .bind(now)

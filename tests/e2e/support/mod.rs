@@ -159,6 +159,11 @@ impl TestChain {
         devchain::transfer(provider, token, self.payer, to, amount).await.expect("transfer")
     }
 
+    /// Mints `amount` of `token` to `to`.
+    pub async fn fund(&self, token: Address, to: Address, amount: U256) {
+        devchain::mint(self.anvil.provider(), token, self.payer, to, amount).await.expect("mint");
+    }
+
     pub async fn mine(&self, blocks: u64) {
         self.anvil.mine(blocks).await.expect("anvil_mine");
     }
@@ -358,6 +363,26 @@ impl TestApp {
         }
     }
 
+    /// A payout as an admin sees it.
+    pub async fn payout(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/payouts/{id}"), Some(&self.admin())).await;
+        assert_eq!(status, StatusCode::OK, "payout {id}: {body}");
+        body["data"].clone()
+    }
+
+    /// Polls the payout until its status is `status`.
+    pub async fn wait_for_payout(&self, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let payout = self.payout(id).await;
+            if payout["status"] == status {
+                return payout;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {status}; payout is {payout:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
         self.wait_for(id, status, |p| p["status"] == status).await
     }
@@ -468,6 +493,33 @@ pub fn unreachable_chain(chain_id: u64) -> (Value, Value, ReservedPort) {
     });
     let tokens = json!([{ "address": "0x00000000000000000000000000000000000000aa", "symbol": "USDC", "decimals": 6, "name": "USD Coin" }]);
     (chain, tokens, reserved)
+}
+
+/// anvil's account 2 key (public test material): the relayer that pays gas.
+pub const RELAYER_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+/// anvil's account 3 key (public test material): the payout wallet.
+pub const PAYOUT_KEY: &str = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
+pub const PAYOUT_WALLET: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+pub const MASTER: &str = "0x000000000000000000000000000000000000bEEF";
+
+/// Settings of a payscan that signs: local keys, relayer, payout wallet, master wallet.
+pub fn local_signer(options: &mut AppOptions<'_>) {
+    options.env.extend([
+        ("PAYSCAN_SIGNER", "local".to_owned()),
+        ("PAYSCAN_RELAYER_KEY", RELAYER_KEY.to_owned()),
+        ("PAYSCAN_PAYOUT_KEY", PAYOUT_KEY.to_owned()),
+        ("PAYSCAN_MASTER_WALLET", MASTER.to_owned()),
+    ]);
+}
+
+/// A completed payment of `amount` token units by `buyer-1`.
+pub async fn completed(app: &TestApp, chain: &TestChain, offer: &str, amount: &str, token: &str) -> Value {
+    let intent = app.intent("buyer-1", intent_body(offer, amount, token, chain)).await;
+    let address = if token == "USDC" { chain.usdc } else { chain.usdt };
+    chain.pay(address, self::address(&intent["destination"]), units(&intent["amountBaseUnits"])).await;
+    chain.mine(THRESHOLD).await;
+    app.wait_for_status(intent["paymentId"].as_str().expect("id"), "completed").await;
+    intent
 }
 
 /// An intent body for the test chain.

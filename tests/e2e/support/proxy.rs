@@ -41,6 +41,10 @@ pub struct Faults {
     pub head_ahead: u64,
     /// Share of eth_sendRawTransaction calls answered with an error instead of reaching anvil.
     pub fail_send: f64,
+    /// Every request waits this long first (a slow node).
+    pub latency: Duration,
+    /// eth_blockNumber waits this long before it asks anvil.
+    pub head_latency: Duration,
 }
 
 impl Default for Faults {
@@ -54,6 +58,8 @@ impl Default for Faults {
             stale_head: None,
             head_ahead: 0,
             fail_send: 0.0,
+            latency: Duration::ZERO,
+            head_latency: Duration::ZERO,
         }
     }
 }
@@ -170,6 +176,12 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         }
         (faults, hit, too_wide || send_fails)
     };
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    if !faults.head_latency.is_zero() && method == "eth_blockNumber" {
+        tokio::time::sleep(faults.head_latency).await;
+    }
     if faults.down {
         return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
     }

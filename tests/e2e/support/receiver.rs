@@ -101,9 +101,13 @@ impl Receiver {
         self.inner.lock().expect("lock").unverified
     }
 
-    /// Events processed (first delivery of each `webhook-id`) about one payment, in arrival order.
-    pub fn events_for(&self, payment_id: &str) -> Vec<Delivery> {
-        self.deliveries().into_iter().filter(|d| d.first && d.body["intentId"] == payment_id).collect()
+    /// Events processed (first delivery of each `webhook-id`) about one payment or payout, in
+    /// arrival order.
+    pub fn events_for(&self, id: &str) -> Vec<Delivery> {
+        self.deliveries()
+            .into_iter()
+            .filter(|d| d.first && (d.body["intentId"] == id || d.body["payoutId"] == id))
+            .collect()
     }
 
     /// How often each `webhook-id` arrived.
@@ -115,7 +119,7 @@ impl Receiver {
         counts
     }
 
-    /// Waits until an event of `event_type` about `payment_id` has been processed.
+    /// Waits until an event of `event_type` about `payment_id` (or a payout id) has been processed.
     pub async fn wait_for(&self, payment_id: &str, event_type: &str) -> Delivery {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

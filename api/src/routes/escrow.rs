@@ -1,0 +1,147 @@
+//! Escrow (admin): release a funded payment to its seller or refund it to its buyer, at most once,
+//! and confirm a hash an external signer broadcast.
+
+use alloy::primitives::{Address, B256};
+use axum::extract::{Path, State};
+use axum::Json;
+use payscan_core::registry::parse_address;
+use payscan_core::store::Payment;
+use payscan_core::{PaymentId, PayoutKind};
+use payscan_custody::EscrowOutcome;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::views;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct SettleBody {
+    /// Where the money goes; by default the seller's wallet from the payment's metadata
+    /// (`sellerWallet`) for a release, the address that paid for a refund.
+    to: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ConfirmBody {
+    tx_hash: Option<String>,
+}
+
+async fn payment(state: &AppState, id: &str) -> Result<Payment, ApiError> {
+    let id: PaymentId = id.parse().map_err(|_| ApiError::validation("not a payment id (pay_…)"))?;
+    state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("payment not found"))
+}
+
+async fn recipient(
+    state: &AppState,
+    payment: &Payment,
+    kind: PayoutKind,
+    to: Option<&str>,
+) -> Result<Address, ApiError> {
+    if let Some(to) = to {
+        return parse_address(to).map_err(|e| ApiError::validation(format!("to: {e}")));
+    }
+    match kind {
+        PayoutKind::Release => ["sellerWallet", "sellerAddress"]
+            .iter()
+            .find_map(|key| payment.metadata.get(*key).and_then(Value::as_str))
+            .map(|a| parse_address(a).map_err(|e| ApiError::validation(format!("metadata sellerWallet: {e}"))))
+            .unwrap_or_else(|| {
+                Err(ApiError::validation(
+                    "the seller's wallet is unknown: pass `to`, or set metadata.sellerWallet on the intent",
+                ))
+            }),
+        _ => {
+            let credits = state.store.credits_of(&payment.id).await?;
+            credits
+                .iter()
+                .find(|c| c.counted)
+                .map(|c| c.from)
+                .ok_or_else(|| ApiError::validation("no counted transfer names the buyer's address: pass `to`"))
+        }
+    }
+}
+
+async fn settle(
+    state: AppState,
+    admin: &str,
+    id: &str,
+    kind: PayoutKind,
+    body: &[u8],
+) -> Result<Json<Value>, ApiError> {
+    let body: SettleBody = super::optional_body(body)?;
+    let payment = payment(&state, id).await?;
+    let to = recipient(&state, &payment, kind, body.to.as_deref()).await?;
+    let outcome = state.payouts.settle_escrow(&payment, kind, to, admin).await?;
+    let data = match outcome {
+        EscrowOutcome::Sent(payout) => json!({ "payout": views::payout(&payout) }),
+        EscrowOutcome::Built(payout, payload) => json!({ "payout": views::payout(&payout), "payload": payload }),
+    };
+    let payment = state.store.payment(&payment.id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    tracing::info!(target: "payscan::api", by = %admin, payment_id = %payment.id, kind = kind.as_str(), "escrow settlement");
+    Ok(Json(json!({
+        "success": true,
+        "data": { "paymentId": payment.id, "status": payment.status, "escrowState": payment.escrow, "settlement": data },
+    })))
+}
+
+async fn confirm(
+    state: AppState,
+    admin: &str,
+    id: &str,
+    kind: PayoutKind,
+    body: ConfirmBody,
+) -> Result<Json<Value>, ApiError> {
+    let tx_hash = body.tx_hash.ok_or_else(|| ApiError::validation("txHash is required"))?;
+    let tx_hash: B256 =
+        tx_hash.parse().map_err(|_| ApiError::validation("txHash must be a 0x-prefixed 32-byte hex hash"))?;
+    let payment = payment(&state, id).await?;
+    let payout = state.payouts.confirm_escrow(&payment.id, kind, tx_hash).await?;
+    let payment = state.store.payment(&payment.id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    tracing::info!(target: "payscan::api", by = %admin, payment_id = %payment.id, tx = %tx_hash, kind = kind.as_str(), "escrow confirmed");
+    Ok(Json(json!({
+        "success": true,
+        "data": { "paymentId": payment.id, "status": payment.status, "escrowState": payment.escrow,
+                  "settlement": { "payout": views::payout(&payout) } },
+    })))
+}
+
+pub(super) async fn release(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    settle(state, &admin.user_id, &id, PayoutKind::Release, &body).await
+}
+
+pub(super) async fn refund(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    settle(state, &admin.user_id, &id, PayoutKind::Refund, &body).await
+}
+
+pub(super) async fn release_confirm(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConfirmBody>,
+) -> Result<Json<Value>, ApiError> {
+    confirm(state, &admin.user_id, &id, PayoutKind::Release, body).await
+}
+
+pub(super) async fn refund_confirm(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConfirmBody>,
+) -> Result<Json<Value>, ApiError> {
+    confirm(state, &admin.user_id, &id, PayoutKind::Refund, body).await
+}

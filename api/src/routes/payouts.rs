@@ -1,0 +1,135 @@
+//! Payouts (admin): queue one, run the queue, read, retry and cancel.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use payscan_core::registry::parse_address;
+use payscan_core::store::payments::TokenRef;
+use payscan_core::PayoutId;
+use payscan_custody::NewPayout;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use crate::auth::{Admin, Caller};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::views;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Destination {
+    #[serde(rename = "type")]
+    kind: String,
+    account: String,
+}
+
+/// Seeds 000 and 003's payout body, on chain.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct PayoutBody {
+    user_id: String,
+    /// Token units as a JSON number or decimal string; read from its text, never as a float.
+    amount: Box<RawValue>,
+    token: String,
+    /// A chain id (number or string) or short name.
+    chain_id: Value,
+    destination: Destination,
+    contract_id: Option<String>,
+    reason: Option<String>,
+    reference: String,
+}
+
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    ApiJson(body): ApiJson<PayoutBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    super::check_id("userId", &body.user_id)?;
+    super::check_id("reference", &body.reference)?;
+    for (field, value) in [("contractId", &body.contract_id), ("reason", &body.reason)] {
+        if let Some(value) = value {
+            super::check_id(field, value)?;
+        }
+    }
+    if body.destination.kind != "address" {
+        return Err(ApiError::validation(format!(
+            "destination.type `{}` is not supported: payscan pays out on chain (type \"address\")",
+            body.destination.kind
+        )));
+    }
+    let recipient = parse_address(&body.destination.account)
+        .map_err(|e| ApiError::validation(format!("destination.account: {e}")))?;
+    if recipient.is_zero() {
+        return Err(ApiError::validation("destination.account is the zero address"));
+    }
+    let registry = state.registry.current();
+    let chain = match &body.chain_id {
+        Value::String(name) => registry.resolve_network(name),
+        Value::Number(n) => registry.resolve_network(&n.to_string()),
+        _ => return Err(ApiError::validation("chainId must be a chain id or short name")),
+    }
+    .ok_or_else(|| ApiError::validation("chainId is not a supported network"))?;
+    let token = chain.resolve_token(&body.token).ok_or_else(|| {
+        ApiError::validation(format!("token {} is not supported on {}", body.token, chain.short_name))
+    })?;
+    let amount = super::token_amount(&body.amount, token)?;
+    let new = NewPayout {
+        user_id: body.user_id,
+        reference: body.reference,
+        contract_id: body.contract_id,
+        reason: body.reason,
+        chain_id: chain.chain_id,
+        token: TokenRef { symbol: token.symbol.clone(), address: token.address, decimals: token.decimals },
+        recipient,
+        amount,
+    };
+    let payout = state.payouts.enqueue(new).await?;
+    tracing::info!(target: "payscan::api", by = %admin.user_id, payout_id = %payout.id, "payout queued");
+    Ok((StatusCode::CREATED, Json(json!({ "success": true, "data": views::payout(&payout) }))))
+}
+
+pub(super) async fn run(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
+    let report = state.payouts.run().await?;
+    tracing::info!(target: "payscan::api", by = %admin.user_id, processed = report.processed,
+        failed = report.failed, queued = report.queued, "payout run");
+    Ok(Json(json!({ "success": true, "data": report })))
+}
+
+fn payout_id(id: &str) -> Result<PayoutId, ApiError> {
+    id.parse().map_err(|_| ApiError::validation("not a payout id (po_…)"))
+}
+
+/// An admin, or the user the payout pays.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let payout = state.payouts.get(&payout_id(&id)?).await?;
+    if !caller.may_read(&payout.user_id) {
+        return Err(ApiError::forbidden("this payout is not yours"));
+    }
+    Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
+}
+
+pub(super) async fn retry(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let payout = state.payouts.retry(&payout_id(&id)?).await?;
+    tracing::info!(target: "payscan::api", by = %admin.user_id, payout_id = %payout.id, status = %payout.status, "payout retried");
+    Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
+}
+
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let payout = state.payouts.cancel(&payout_id(&id)?).await?;
+    tracing::info!(target: "payscan::api", by = %admin.user_id, payout_id = %payout.id, "payout cancelled");
+    Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
+}

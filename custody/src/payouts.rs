@@ -1,0 +1,807 @@
+//! Payouts: money out of the payout wallet, each leaving once. A payout is queued, taken by a
+//! batch run, sent through [`Sender`] under a reference per attempt (so a crash never sends an
+//! attempt twice, and a new attempt only starts once the last one's transaction failed for sure),
+//! and settled from its receipt. Failed attempts retry on the schedule, then wait for a person in
+//! `MANUAL_REVIEW`. Releases and refunds of a payment's escrow are payouts too, with the payment
+//! moving to `released` or `refunded` in the transaction that completes them.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::types::TransactionRequest;
+use alloy::sol_types::{SolCall, SolEvent};
+use payscan_core::config::SignerKind;
+use payscan_core::event::{payment_event, payout_event, EventKind, PayoutEvent};
+use payscan_core::registry::SharedRegistry;
+use payscan_core::store::ledger::{EntryKind, NewEntry};
+use payscan_core::store::payments::TokenRef;
+use payscan_core::store::payouts::{Payout, PayoutConflict};
+use payscan_core::store::{Payment, Store, StoreError};
+use payscan_core::{clock, BaseUnits, ChainId, EscrowState, PaymentId, PayoutId, PayoutKind, PayoutStatus};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use crate::keys::Keys;
+use crate::outbound::{OutboundError, OutboundSettings, Sender, TxRequest};
+
+alloy::sol! {
+    interface IERC20Payout {
+        event Transfer(address indexed from, address indexed to, uint256 value);
+        function balanceOf(address owner) external view returns (uint256);
+        function transfer(address to, uint256 value) external returns (bool);
+    }
+}
+
+/// Gas a token `transfer` may use.
+const TRANSFER_GAS: u64 = 120_000;
+/// The outbound purpose of payout transactions.
+const PURPOSE: &str = "payout";
+
+/// Why a payout request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PayoutError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("amount {amount} {symbol} is below the payout minimum of {minimum} {symbol}")]
+    BelowMinimum { amount: String, minimum: String, symbol: String },
+    #[error("{0}")]
+    Duplicate(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The payout or payment is not in a state that allows the action.
+    #[error("{0}")]
+    State(String),
+    /// No payout wallet, or it cannot pay gas: nothing could be sent.
+    #[error("{0}")]
+    WalletUnavailable(String),
+    #[error("chain {0}'s RPC did not answer")]
+    ChainUnavailable(ChainId),
+    /// A transaction hash given to confirm does not show the transfer.
+    #[error("{0}")]
+    TxCheck(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Retry schedule and minimums.
+#[derive(Debug, Clone)]
+pub struct PayoutSettings {
+    /// The delays before each retry; their number is the number of retries.
+    pub retry: Vec<Duration>,
+    /// (upper-case token symbol, minimum in token units).
+    pub minimums: Vec<(String, String)>,
+    /// How long a run waits for the receipts of what it sent before answering.
+    pub wait: Duration,
+}
+
+/// A payout to queue.
+#[derive(Debug, Clone)]
+pub struct NewPayout {
+    pub user_id: String,
+    pub reference: String,
+    pub contract_id: Option<String>,
+    pub reason: Option<String>,
+    pub chain_id: ChainId,
+    pub token: TokenRef,
+    pub recipient: Address,
+    pub amount: BaseUnits,
+}
+
+/// What a batch run did, in the seed's shape.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// Jobs this run completed.
+    pub processed: usize,
+    /// Jobs whose attempt failed in this run (retry scheduled or manual review).
+    pub failed: usize,
+    /// Jobs still waiting: queued, or sent and not yet mined.
+    pub queued: usize,
+    pub job_ids: Vec<PayoutId>,
+}
+
+/// What a release or refund produced.
+#[derive(Debug, Clone)]
+pub enum EscrowOutcome {
+    /// Sent by the local signer (maybe still in flight).
+    Sent(Payout),
+    /// The unsigned transaction an external signer must sign, broadcast and confirm.
+    Built(Payout, Value),
+}
+
+/// The payout queue and its worker.
+pub struct Payouts {
+    store: Store,
+    keys: Arc<Keys>,
+    registry: SharedRegistry,
+    outbound: OutboundSettings,
+    settings: PayoutSettings,
+    /// Runs, retries and the worker's steps go one at a time in a process.
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Payouts {
+    pub fn new(
+        store: Store,
+        keys: Arc<Keys>,
+        registry: SharedRegistry,
+        outbound: OutboundSettings,
+        settings: PayoutSettings,
+    ) -> Self {
+        Self { store, keys, registry, outbound, settings, running: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The minimum payout of `token` in base units, if one is configured.
+    fn minimum(&self, token: &TokenRef) -> Result<Option<(BaseUnits, String)>, PayoutError> {
+        let Some((_, text)) = self.settings.minimums.iter().find(|(s, _)| s.eq_ignore_ascii_case(&token.symbol)) else {
+            return Ok(None);
+        };
+        let min = BaseUnits::parse_token_units(text, token.decimals)
+            .map_err(|e| PayoutError::Invalid(format!("PAYSCAN_PAYOUT_MIN for {}: {e}", token.symbol)))?;
+        Ok(Some((min, text.clone())))
+    }
+
+    fn payout_key(&self) -> Result<&alloy::signers::local::PrivateKeySigner, PayoutError> {
+        if self.keys.kind() != SignerKind::Local {
+            return Err(PayoutError::WalletUnavailable(
+                "payouts are signed by payscan: set PAYSCAN_SIGNER=local and a payout key".into(),
+            ));
+        }
+        self.keys.payout().ok_or_else(|| {
+            PayoutError::WalletUnavailable("no payout wallet: set PAYSCAN_PAYOUT_KEY or PAYSCAN_RELAYER_KEY".into())
+        })
+    }
+
+    fn provider(&self, chain_id: ChainId) -> Result<(RootProvider, String), PayoutError> {
+        let registry = self.registry.current();
+        let chain = registry
+            .chain(chain_id)
+            .ok_or_else(|| PayoutError::Invalid(format!("chain {chain_id} is not in the registry")))?;
+        let url = chain.rpc_url.parse().map_err(|_| PayoutError::ChainUnavailable(chain_id))?;
+        Ok((RootProvider::new_http(url), chain.rpc_url.clone()))
+    }
+
+    /// Queues a payout after checking its minimum and that the payout wallet can pay gas.
+    pub async fn enqueue(&self, new: NewPayout) -> Result<Payout, PayoutError> {
+        if let Some((min, text)) = self.minimum(&new.token)? {
+            if new.amount < min {
+                return Err(PayoutError::BelowMinimum {
+                    amount: new.amount.to_token_units(new.token.decimals),
+                    minimum: text,
+                    symbol: new.token.symbol.clone(),
+                });
+            }
+        }
+        let wallet = self.payout_key()?.address();
+        self.check_gas(new.chain_id, wallet).await?;
+        let now = clock::now_ms();
+        let payout = Payout {
+            id: PayoutId::new(),
+            kind: PayoutKind::Payout,
+            user_id: new.user_id,
+            reference: new.reference,
+            contract_id: new.contract_id,
+            reason: new.reason,
+            payment_id: None,
+            holds_escrow: false,
+            chain_id: new.chain_id,
+            token: new.token,
+            recipient: new.recipient,
+            amount: new.amount,
+            status: PayoutStatus::Queued,
+            attempts: 0,
+            failures: 0,
+            next_attempt_at: None,
+            tx_hash: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        };
+        self.insert(payout, PayoutEvent::Queued).await
+    }
+
+    async fn insert(&self, payout: Payout, event: PayoutEvent) -> Result<Payout, PayoutError> {
+        let now = payout.created_at;
+        let mut tx = self.store.begin().await?;
+        match self.store.insert_payout(&mut tx, &payout).await {
+            Ok(Ok(())) => {}
+            Ok(Err(conflict)) => return Err(duplicate(conflict)),
+            // A concurrent request with the same key won the race.
+            Err(e) if e.is_unique_violation() => {
+                return Err(PayoutError::Duplicate(format!("reference `{}` was used before", payout.reference)))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.store
+            .enqueue_event(&mut tx, payout.id.as_str(), event.as_str(), &payout_event(event, &payout, now), now)
+            .await?;
+        self.store.commit_with_events(tx).await?;
+        info!(payout_id = %payout.id, kind = payout.kind.as_str(), amount = %payout.amount, "payout queued");
+        Ok(payout)
+    }
+
+    /// Refuses when the payout wallet holds less gas than one transfer at today's fee.
+    async fn check_gas(&self, chain_id: ChainId, wallet: Address) -> Result<(), PayoutError> {
+        let (provider, _) = self.provider(chain_id)?;
+        let unavailable = |_| PayoutError::ChainUnavailable(chain_id);
+        let fees = provider.estimate_eip1559_fees().await.map_err(unavailable)?;
+        let needed = U256::from(TRANSFER_GAS) * U256::from(fees.max_fee_per_gas);
+        let held = provider.get_balance(wallet).await.map_err(unavailable)?;
+        if held < needed {
+            return Err(PayoutError::WalletUnavailable(format!(
+                "the payout wallet {wallet} holds {held} wei for gas; a payout needs about {needed}"
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &PayoutId) -> Result<Payout, PayoutError> {
+        self.store.payout(id).await?.ok_or_else(|| PayoutError::NotFound(format!("payout {id} not found")))
+    }
+
+    /// Processes the queue: settles what is in flight, starts every queued job and every due
+    /// retry, then waits a little for their receipts.
+    pub async fn run(&self) -> Result<RunReport, PayoutError> {
+        let _one_at_a_time = self.running.lock().await;
+        self.settle_in_flight().await?;
+        let due = self.store.due_payouts(clock::now_ms(), true).await?;
+        let mut taken = Vec::new();
+        for payout in due {
+            if self.start_attempt(payout.clone()).await?.is_some() {
+                taken.push(payout.id);
+            }
+        }
+        let finished = self.wait_for(&taken).await?;
+        let mut report = RunReport::default();
+        for payout in &finished {
+            match payout.status {
+                PayoutStatus::Completed => report.processed += 1,
+                PayoutStatus::Failed | PayoutStatus::ManualReview => report.failed += 1,
+                _ => report.queued += 1,
+            }
+        }
+        report.queued += usize::try_from(self.store.queued_payouts().await?).unwrap_or(0);
+        report.job_ids = taken;
+        Ok(report)
+    }
+
+    /// One step of the worker: settle what is in flight and start the retries that are due
+    /// (queued jobs wait for a run).
+    pub async fn step(&self) -> Result<(), PayoutError> {
+        let _one_at_a_time = self.running.lock().await;
+        self.settle_in_flight().await?;
+        for payout in self.store.due_payouts(clock::now_ms(), false).await? {
+            self.start_attempt(payout).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits (up to the run's wait) until none of `ids` is in flight; returns them as they are.
+    async fn wait_for(&self, ids: &[PayoutId]) -> Result<Vec<Payout>, PayoutError> {
+        let deadline = Instant::now() + self.settings.wait;
+        loop {
+            let mut current = Vec::with_capacity(ids.len());
+            for id in ids {
+                current.push(self.get(id).await?);
+            }
+            if current.iter().all(|p| !p.status.is_in_flight()) || Instant::now() >= deadline {
+                return Ok(current);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            self.settle_in_flight().await?;
+        }
+    }
+
+    /// Moves a queued or failed payout into a new attempt and sends it. `None` when another run
+    /// took it first.
+    async fn start_attempt(&self, mut payout: Payout) -> Result<Option<Payout>, PayoutError> {
+        let expected = payout.status;
+        let next =
+            if payout.failures == 0 { PayoutStatus::Processing } else { PayoutStatus::Retrying(payout.failures) };
+        if !expected.can_become(next) {
+            return Ok(None);
+        }
+        let now = clock::now_ms();
+        payout.status = next;
+        payout.attempts += 1;
+        payout.next_attempt_at = None;
+        payout.tx_hash = None;
+        payout.updated_at = now;
+        if !self.save(&payout, expected, Some(PayoutEvent::Processing), now).await? {
+            return Ok(None);
+        }
+        self.send_attempt(payout).await.map(Some)
+    }
+
+    /// Sends the current attempt's transaction unless it was sent already. The payout wallet must
+    /// hold the tokens (beyond what other in-flight payouts will take) and the gas; otherwise the
+    /// attempt fails without a transaction.
+    async fn send_attempt(&self, payout: Payout) -> Result<Payout, PayoutError> {
+        let reference = payout.attempt_reference();
+        if self.store.outbound_by_reference(PURPOSE, &reference).await?.is_some() {
+            return Ok(payout);
+        }
+        let key = match self.payout_key() {
+            Ok(key) => key.clone(),
+            Err(e) => return self.fail_attempt(payout, &e.to_string()).await,
+        };
+        let wallet = key.address();
+        let (provider, url) = match self.provider(payout.chain_id) {
+            Ok(p) => p,
+            Err(e) => return self.fail_attempt(payout, &e.to_string()).await,
+        };
+        let sender = match Sender::new(self.store.clone(), &url, payout.chain_id, key, self.outbound) {
+            Ok(sender) => sender,
+            Err(e) => return self.fail_attempt(payout, &e.to_string()).await,
+        };
+        // Receipts first: a payout already mined must not count as promised on top of the
+        // balance it already lowered.
+        let checked = async {
+            sender.track().await?;
+            self.affordable(&payout, &provider, wallet).await
+        };
+        match checked.await {
+            Ok(None) => {}
+            Ok(Some(short)) => return self.fail_attempt(payout, &short).await,
+            Err(e) => return self.fail_attempt(payout, &format!("could not read the payout wallet: {e}")).await,
+        }
+        let call = IERC20Payout::transferCall { to: payout.recipient, value: payout.amount.0 };
+        let request = TxRequest {
+            to: payout.token.address,
+            value: U256::ZERO,
+            data: Bytes::from(call.abi_encode()),
+            gas_limit: TRANSFER_GAS,
+        };
+        match sender.send(PURPOSE, &reference, &request).await {
+            Ok(out) => {
+                info!(payout_id = %payout.id, attempt = payout.attempts, tx = %out.tx_hash, nonce = out.nonce, "payout sent");
+                Ok(payout)
+            }
+            // Recorded means it may be out there: tracking settles it, never a second send.
+            Err(e) if self.store.outbound_by_reference(PURPOSE, &reference).await?.is_some() => {
+                warn!(payout_id = %payout.id, error = %e, "payout send reported an error after recording");
+                Ok(payout)
+            }
+            Err(e) => self.fail_attempt(payout, &e.to_string()).await,
+        }
+    }
+
+    /// Why the payout wallet cannot pay this payout now, if it cannot.
+    async fn affordable(
+        &self,
+        payout: &Payout,
+        provider: &RootProvider,
+        wallet: Address,
+    ) -> Result<Option<String>, OutboundError> {
+        let data = IERC20Payout::balanceOfCall { owner: wallet }.abi_encode();
+        let out = provider.call(TransactionRequest::default().to(payout.token.address).input(data.into())).await?;
+        let held = if out.len() >= 32 { U256::from_be_slice(&out[..32]) } else { U256::ZERO };
+        let mut promised = U256::ZERO;
+        for other in self.store.in_flight_payouts().await? {
+            if other.id == payout.id || other.chain_id != payout.chain_id || other.token.address != payout.token.address
+            {
+                continue;
+            }
+            let sent = self.store.outbound_by_reference(PURPOSE, &other.attempt_reference()).await?;
+            if sent.is_some_and(|o| o.status == "pending") {
+                promised += other.amount.0;
+            }
+        }
+        let available = held.saturating_sub(promised);
+        if available < payout.amount.0 {
+            return Ok(Some(format!(
+                "the payout wallet holds {} {} ({} promised to payouts in flight); this payout needs {}",
+                BaseUnits(held).to_token_units(payout.token.decimals),
+                payout.token.symbol,
+                BaseUnits(promised).to_token_units(payout.token.decimals),
+                payout.amount.to_token_units(payout.token.decimals),
+            )));
+        }
+        let fees = provider.estimate_eip1559_fees().await?;
+        let gas = U256::from(TRANSFER_GAS) * U256::from(fees.max_fee_per_gas.min(self.outbound.max_fee_cap));
+        let native = provider.get_balance(wallet).await?;
+        if native < gas {
+            return Ok(Some(format!("the payout wallet holds {native} wei for gas; this payout needs about {gas}")));
+        }
+        Ok(None)
+    }
+
+    /// Settles every in-flight payout from its transaction's receipt; sends the attempts a crash
+    /// left unsent.
+    async fn settle_in_flight(&self) -> Result<(), PayoutError> {
+        let in_flight = self.store.in_flight_payouts().await?;
+        if in_flight.is_empty() {
+            return Ok(());
+        }
+        if let Ok(key) = self.payout_key() {
+            let chains: BTreeSet<ChainId> = in_flight.iter().map(|p| p.chain_id).collect();
+            for chain_id in chains {
+                let Ok((_, url)) = self.provider(chain_id) else { continue };
+                let tracked = Sender::new(self.store.clone(), &url, chain_id, key.clone(), self.outbound);
+                if let Err(e) = async { tracked?.track().await }.await {
+                    warn!(%chain_id, error = %e, "tracking payout transactions failed; next step retries");
+                }
+            }
+        }
+        for payout in in_flight {
+            let sent = self.store.outbound_by_reference(PURPOSE, &payout.attempt_reference()).await?;
+            match sent {
+                None => {
+                    self.send_attempt(payout).await?;
+                }
+                Some(out) => match out.status.as_str() {
+                    "mined" => {
+                        self.complete(payout, out.tx_hash, out.sender).await?;
+                    }
+                    "failed" => {
+                        self.fail_attempt(payout, &format!("transaction {:#x} reverted", out.tx_hash)).await?;
+                    }
+                    "dropped" => {
+                        self.fail_attempt(payout, "the transaction's nonce was taken by another transaction").await?;
+                    }
+                    _ => {}
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// The transfer is mined: the payout completes, the ledger records the money out, and a
+    /// release or refund settles its payment, all in one transaction.
+    async fn complete(&self, mut payout: Payout, tx_hash: B256, from: Address) -> Result<Payout, PayoutError> {
+        let expected = payout.status;
+        let now = clock::now_ms();
+        payout.status = expected.transition(PayoutStatus::Completed).map_err(|e| PayoutError::State(e.to_string()))?;
+        payout.tx_hash = Some(tx_hash);
+        payout.completed_at = Some(now);
+        payout.updated_at = now;
+        payout.last_error = None;
+        payout.next_attempt_at = None;
+
+        let mut tx = self.store.begin().await?;
+        if !self.store.save_payout(&mut tx, &payout, expected).await? {
+            return self.get(&payout.id).await;
+        }
+        let kind = match payout.kind {
+            PayoutKind::Payout => EntryKind::PaidOut,
+            PayoutKind::Release => EntryKind::Released,
+            PayoutKind::Refund => EntryKind::Refunded,
+        };
+        let entry = NewEntry {
+            kind,
+            payment_id: payout.payment_id.as_ref(),
+            payout_id: Some(&payout.id),
+            user_id: Some(&payout.user_id),
+            chain_id: payout.chain_id,
+            token: payout.token.address,
+            account: from,
+            amount: payout.amount,
+            tx_hash,
+        };
+        self.store.append_entry(&mut tx, &entry, now).await?;
+        let event = PayoutEvent::Completed;
+        self.store
+            .enqueue_event(&mut tx, payout.id.as_str(), event.as_str(), &payout_event(event, &payout, now), now)
+            .await?;
+        if let Some(payment_id) = payout.payment_id.clone().filter(|_| payout.kind != PayoutKind::Payout) {
+            self.settle_payment(&mut tx, &payment_id, &payout, now).await?;
+        }
+        self.store.commit_with_events(tx).await?;
+        info!(payout_id = %payout.id, kind = payout.kind.as_str(), tx = %tx_hash, "payout completed");
+        Ok(payout)
+    }
+
+    async fn settle_payment(
+        &self,
+        tx: &mut payscan_core::store::Tx,
+        payment_id: &PaymentId,
+        payout: &Payout,
+        now: i64,
+    ) -> Result<(), PayoutError> {
+        let Some(mut payment) = self.store.payment_for_update(tx, payment_id).await? else {
+            return Err(PayoutError::NotFound(format!("payment {payment_id} not found")));
+        };
+        let (status, escrow, event) = match payout.kind {
+            PayoutKind::Release => (payscan_core::PaymentStatus::Released, EscrowState::Released, EventKind::Released),
+            _ => (payscan_core::PaymentStatus::Refunded, EscrowState::Refunded, EventKind::Refunded),
+        };
+        let expected = payment.status;
+        payment.status = expected.transition(status).map_err(|e| PayoutError::State(e.to_string()))?;
+        payment.escrow = escrow;
+        payment.updated_at = now;
+        if !self.store.save_progress(tx, &payment, expected).await? {
+            return Err(PayoutError::State(format!("payment {payment_id} changed while it was settled")));
+        }
+        let threshold = payment.confirmations;
+        let extra = json!({ "payoutId": payout.id, "recipient": payout.recipient.to_checksum(None),
+                            "txHash": payout.tx_hash.map(|h| format!("{h:#x}")) });
+        let body = payment_event(event, &payment, threshold, Some(("settlement", extra)), now);
+        self.store.enqueue_event(tx, payment.id.as_str(), event.as_str(), &body, now).await?;
+        Ok(())
+    }
+
+    /// An attempt failed: schedule the next retry, or hand the payout to a person.
+    async fn fail_attempt(&self, mut payout: Payout, error: &str) -> Result<Payout, PayoutError> {
+        let expected = payout.status;
+        let now = clock::now_ms();
+        payout.failures += 1;
+        payout.last_error = Some(error.chars().take(500).collect());
+        payout.updated_at = now;
+        let event = match self.settings.retry.get(payout.failures as usize - 1) {
+            Some(delay) => {
+                payout.status = PayoutStatus::Failed;
+                payout.next_attempt_at = Some(now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 4));
+                PayoutEvent::Failed
+            }
+            None => {
+                payout.status = PayoutStatus::ManualReview;
+                payout.next_attempt_at = None;
+                PayoutEvent::ManualReview
+            }
+        };
+        if !expected.can_become(payout.status) {
+            return Err(PayoutError::State(format!("a {expected} payout cannot fail")));
+        }
+        warn!(payout_id = %payout.id, attempt = payout.attempts, status = %payout.status, error, "payout attempt failed");
+        self.save(&payout, expected, Some(event), now).await?;
+        Ok(payout)
+    }
+
+    /// Writes `payout` if it is still `expected`, with its event, in one transaction.
+    async fn save(
+        &self,
+        payout: &Payout,
+        expected: PayoutStatus,
+        event: Option<PayoutEvent>,
+        now: i64,
+    ) -> Result<bool, PayoutError> {
+        let mut tx = self.store.begin().await?;
+        if !self.store.save_payout(&mut tx, payout, expected).await? {
+            return Ok(false);
+        }
+        if let Some(event) = event {
+            let body = payout_event(event, payout, now);
+            self.store.enqueue_event(&mut tx, payout.id.as_str(), event.as_str(), &body, now).await?;
+        }
+        self.store.commit_with_events(tx).await?;
+        Ok(true)
+    }
+
+    /// An admin's retry of a failed payout or one in manual review: back in the queue with a
+    /// fresh retry schedule, and attempted now.
+    pub async fn retry(&self, id: &PayoutId) -> Result<Payout, PayoutError> {
+        let _one_at_a_time = self.running.lock().await;
+        let mut payout = self.get(id).await?;
+        let expected = payout.status;
+        if !matches!(expected, PayoutStatus::Failed | PayoutStatus::ManualReview) {
+            return Err(PayoutError::State(format!(
+                "a {expected} payout cannot be retried (only FAILED or MANUAL_REVIEW)"
+            )));
+        }
+        let now = clock::now_ms();
+        payout.status = PayoutStatus::Queued;
+        payout.failures = 0;
+        payout.next_attempt_at = None;
+        payout.updated_at = now;
+        if !self.save(&payout, expected, Some(PayoutEvent::Requeued), now).await? {
+            return Err(PayoutError::State("the payout changed meanwhile; read it again".into()));
+        }
+        if self.start_attempt(payout).await?.is_none() {
+            return self.get(id).await;
+        }
+        let mut settled = self.wait_for(std::slice::from_ref(id)).await?;
+        settled.pop().ok_or_else(|| PayoutError::NotFound(format!("payout {id} not found")))
+    }
+
+    /// Cancels a payout with no transaction in flight. A cancelled release or refund gives its
+    /// payment's escrow claim back.
+    pub async fn cancel(&self, id: &PayoutId) -> Result<Payout, PayoutError> {
+        let _one_at_a_time = self.running.lock().await;
+        let mut payout = self.get(id).await?;
+        let expected = payout.status;
+        if !expected.can_become(PayoutStatus::Cancelled) {
+            return Err(PayoutError::State(format!(
+                "a {expected} payout cannot be cancelled (a transaction may be in flight, or it is final)"
+            )));
+        }
+        let now = clock::now_ms();
+        payout.status = PayoutStatus::Cancelled;
+        payout.holds_escrow = false;
+        payout.next_attempt_at = None;
+        payout.updated_at = now;
+        if !self.save(&payout, expected, Some(PayoutEvent::Cancelled), now).await? {
+            return Err(PayoutError::State("the payout changed meanwhile; read it again".into()));
+        }
+        Ok(payout)
+    }
+
+    /// Releases a funded payment's escrow to its seller (`Release`) or returns it to its buyer
+    /// (`Refund`), at most once per payment. The local signer sends from the payout wallet; with
+    /// the build-only signer the unsigned transfer comes back, and `confirm` records its hash.
+    pub async fn settle_escrow(
+        &self,
+        payment: &Payment,
+        kind: PayoutKind,
+        recipient: Address,
+        by: &str,
+    ) -> Result<EscrowOutcome, PayoutError> {
+        if let Some(existing) = self.store.escrow_payout(&payment.id).await? {
+            if existing.kind == kind && existing.status == PayoutStatus::Built {
+                let payload = self.payload(&existing);
+                return Ok(EscrowOutcome::Built(existing, payload));
+            }
+            return Err(PayoutError::Duplicate(format!(
+                "payment {} already has a {} ({}, {})",
+                payment.id,
+                existing.kind.as_str(),
+                existing.id,
+                existing.status
+            )));
+        }
+        if payment.status != payscan_core::PaymentStatus::Completed {
+            return Err(PayoutError::State(format!(
+                "payment {} is {}: only a completed payment (escrow funded) can be {}",
+                payment.id,
+                payment.status,
+                if kind == PayoutKind::Release { "released" } else { "refunded" }
+            )));
+        }
+        let build_only = self.keys.kind() == SignerKind::BuildOnly;
+        if !build_only {
+            self.check_gas(payment.rail.chain_id, self.payout_key()?.address()).await?;
+        }
+        let now = clock::now_ms();
+        let id = PayoutId::new();
+        let payout = Payout {
+            reference: format!("{}:{}:{id}", kind.as_str(), payment.id),
+            id,
+            kind,
+            user_id: if kind == PayoutKind::Release { payment.seller_id.clone() } else { payment.buyer_id.clone() },
+            contract_id: None,
+            reason: Some(format!("{} by {by}", kind.as_str())),
+            payment_id: Some(payment.id.clone()),
+            holds_escrow: true,
+            chain_id: payment.rail.chain_id,
+            token: payment.rail.token.clone(),
+            recipient,
+            amount: payment.received,
+            status: if build_only { PayoutStatus::Built } else { PayoutStatus::Queued },
+            attempts: 0,
+            failures: 0,
+            next_attempt_at: None,
+            tx_hash: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        };
+        let payout = match self.insert(payout, PayoutEvent::Queued).await {
+            Err(PayoutError::Duplicate(_)) => {
+                return Err(PayoutError::Duplicate(format!(
+                    "payment {} is already being released or refunded",
+                    payment.id
+                )))
+            }
+            other => other?,
+        };
+        if build_only {
+            let payload = self.payload(&payout);
+            return Ok(EscrowOutcome::Built(payout, payload));
+        }
+        let _one_at_a_time = self.running.lock().await;
+        let id = payout.id.clone();
+        self.start_attempt(payout).await?;
+        let mut settled = self.wait_for(std::slice::from_ref(&id)).await?;
+        let payout = settled.pop().ok_or_else(|| PayoutError::NotFound(format!("payout {id} not found")))?;
+        Ok(EscrowOutcome::Sent(payout))
+    }
+
+    /// The unsigned transfer of a built release or refund.
+    fn payload(&self, payout: &Payout) -> Value {
+        let from = self.keys.payout().map(|k| k.address()).or(self.keys.master_wallet());
+        json!({
+            "chainId": payout.chain_id,
+            "from": from.map(|a| a.to_checksum(None)),
+            "to": payout.token.address.to_checksum(None),
+            "value": "0",
+            "data": Bytes::from(IERC20Payout::transferCall { to: payout.recipient, value: payout.amount.0 }.abi_encode()),
+            "gas": TRANSFER_GAS.to_string(),
+            "transfer": {
+                "token": payout.token,
+                "recipient": payout.recipient.to_checksum(None),
+                "amountBaseUnits": payout.amount,
+            },
+        })
+    }
+
+    /// Records the hash of a release or refund sent outside payscan (a built payload, or one an
+    /// operator sent by hand from manual review) after checking it on chain: mined, successful,
+    /// and moving the amount of the payment's token to the recipient.
+    pub async fn confirm_escrow(
+        &self,
+        payment_id: &PaymentId,
+        kind: PayoutKind,
+        tx_hash: B256,
+    ) -> Result<Payout, PayoutError> {
+        let _one_at_a_time = self.running.lock().await;
+        let payout = self.store.escrow_payout(payment_id).await?.filter(|p| p.kind == kind).ok_or_else(|| {
+            PayoutError::State(format!("no {} of payment {payment_id} is waiting for a confirm", kind.as_str()))
+        })?;
+        if payout.status == PayoutStatus::Completed {
+            return if payout.tx_hash == Some(tx_hash) {
+                Ok(payout)
+            } else {
+                Err(PayoutError::Duplicate(format!(
+                    "payment {payment_id} was already settled by {:#x}",
+                    payout.tx_hash.unwrap_or_default()
+                )))
+            };
+        }
+        if payout.status.is_in_flight() {
+            return Err(PayoutError::State(format!(
+                "payscan's own transaction for this {} is in flight; wait for it",
+                kind.as_str()
+            )));
+        }
+        if !payout.status.can_become(PayoutStatus::Completed) {
+            return Err(PayoutError::State(format!("a {} {} cannot be confirmed", payout.status, kind.as_str())));
+        }
+        let (provider, _) = self.provider(payout.chain_id)?;
+        let receipt = provider
+            .get_transaction_receipt(tx_hash)
+            .await
+            .map_err(|_| PayoutError::ChainUnavailable(payout.chain_id))?
+            .ok_or_else(|| {
+                PayoutError::TxCheck(format!("transaction {tx_hash:#x} is not mined on chain {}", payout.chain_id))
+            })?;
+        if !receipt.status() {
+            return Err(PayoutError::TxCheck(format!("transaction {tx_hash:#x} reverted")));
+        }
+        let paid = receipt.inner.logs().iter().find_map(|log| {
+            if log.address() != payout.token.address {
+                return None;
+            }
+            let transfer = IERC20Payout::Transfer::decode_log_data(log.data()).ok()?;
+            (transfer.to == payout.recipient && transfer.value == payout.amount.0).then_some(transfer.from)
+        });
+        let Some(from) = paid else {
+            return Err(PayoutError::TxCheck(format!(
+                "transaction {tx_hash:#x} does not transfer {} {} to {}",
+                payout.amount.to_token_units(payout.token.decimals),
+                payout.token.symbol,
+                payout.recipient
+            )));
+        };
+        self.complete(payout, tx_hash, from).await
+    }
+
+    /// The worker: steps until cancelled. A failing step is logged; the next one tries again.
+    pub async fn run_worker(
+        self: Arc<Self>,
+        interval: Duration,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<(), std::convert::Infallible> {
+        loop {
+            if let Err(e) = self.step().await {
+                warn!(error = %e, "payout worker step failed; retrying");
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}
+
+fn duplicate(conflict: PayoutConflict) -> PayoutError {
+    PayoutError::Duplicate(match conflict {
+        PayoutConflict::Reference(id) => format!("this reference was used before, by payout {id}"),
+        PayoutConflict::ContractReason(id) => format!("payout {id} already pays this contractId and reason"),
+        PayoutConflict::Escrow(id) => format!("the payment is already being released or refunded by {id}"),
+    })
+}
