@@ -213,9 +213,15 @@ pub async fn deploy_token(
     symbol: &str,
     decimals: u8,
 ) -> anyhow::Result<Address> {
-    let mut code = bytecode(contract)?.to_vec();
     // uint8 is ABI-encoded as one 32-byte word, as a uint256 is.
-    code.extend((name.to_owned(), symbol.to_owned(), U256::from(decimals)).abi_encode_params());
+    let args = (name.to_owned(), symbol.to_owned(), U256::from(decimals)).abi_encode_params();
+    deploy(provider, from, contract, &args).await
+}
+
+/// Deploys a compiled contract with its ABI-encoded constructor arguments.
+pub async fn deploy(provider: &RootProvider, from: Address, contract: &str, args: &[u8]) -> anyhow::Result<Address> {
+    let mut code = bytecode(contract)?.to_vec();
+    code.extend_from_slice(args);
     let request = TransactionRequest::default().with_from(from).with_deploy_code(code);
     let (_, address) = send(provider, request).await?;
     address.context("deployment returned no contract address")

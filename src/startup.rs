@@ -120,6 +120,7 @@ impl Application {
             webhook_secret: Arc::new(config.webhook.secret.clone()),
             metrics,
             payment_ttl: config.payment_ttl,
+            rn_payee: config.rn_payee,
         };
         let router = payscan_api::router(state);
         let shutdown = tasks.token();

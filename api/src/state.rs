@@ -33,4 +33,6 @@ pub struct AppState {
     pub webhook_secret: Arc<WebhookSecret>,
     pub metrics: prometheus::Registry,
     pub payment_ttl: Duration,
+    /// The Request Network receiver when one is configured; else each payment's destination.
+    pub rn_payee: Option<alloy::primitives::Address>,
 }

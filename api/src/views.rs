@@ -7,7 +7,7 @@ use payscan_core::registry::Registry;
 use payscan_core::store::outbox::DeliveryRecord;
 use payscan_core::store::payouts::Payout;
 use payscan_core::store::Payment;
-use payscan_core::ChainId;
+use payscan_core::{ChainId, Provider};
 use serde_json::{json, Value};
 
 /// The threshold a payment's chain uses now.
@@ -23,8 +23,9 @@ pub fn payment(registry: &Registry, overrides: &HashMap<ChainId, u64>, p: &Payme
     if let (Some(safety), Some(map)) = (&p.safety, metadata.as_object_mut()) {
         map.insert("transactionSafety".to_owned(), safety.clone());
     }
-    let network = registry.chain(p.rail.chain_id).map(|c| c.short_name.clone());
-    json!({
+    let chain = registry.chain(p.rail.chain_id);
+    let network = chain.map(|c| c.short_name.clone());
+    let mut view = json!({
         "paymentId": p.id,
         "provider": p.rail.provider.as_str(),
         "status": p.status,
@@ -53,7 +54,15 @@ pub fn payment(registry: &Registry, overrides: &HashMap<ChainId, u64>, p: &Payme
         "createdAt": rfc3339(p.created_at),
         "updatedAt": rfc3339(p.updated_at),
         "completedAt": p.completed_at.map(rfc3339),
-    })
+    });
+    // The Request Network rail: what the fee proxy must carry, and where it pays.
+    if let (Provider::RequestNetwork, Some(rn), Some(map)) = (p.rail.provider, &p.rn, view.as_object_mut()) {
+        map.insert("paymentReference".into(), json!(rn.reference.to_string()));
+        map.insert("salt".into(), json!(rn.salt));
+        map.insert("payee".into(), json!(rn.payee.to_checksum(None)));
+        map.insert("feeProxy".into(), json!(chain.and_then(|c| c.proxy_address).map(|a| a.to_checksum(None))));
+    }
+    view
 }
 
 /// One webhook delivery (admin view).

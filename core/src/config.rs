@@ -60,6 +60,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ),
     ("PAYSCAN_PAYMENT_TTL", "payment_ttl", "1h", "how long a new payment's expiresAt lies ahead"),
     (
+        "PAYSCAN_RN_PAYEE",
+        "rn_payee",
+        "",
+        "the address Request Network payments are paid to (default: each payment's own derived address)",
+    ),
+    (
         "PAYSCAN_SIGNER",
         "signer",
         "build-only",
@@ -218,6 +224,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub scanner: ScannerConfig,
     pub payment_ttl: Duration,
+    pub rn_payee: Option<Address>,
     pub custody: CustodyConfig,
 }
 
@@ -406,6 +413,11 @@ impl Config {
                 })?,
             },
             payment_ttl: sources.parsed("PAYSCAN_PAYMENT_TTL", parse_duration)?,
+            rn_payee: sources
+                .get("PAYSCAN_RN_PAYEE")?
+                .map(|a| crate::registry::parse_address(a.trim()))
+                .transpose()
+                .map_err(|reason| ConfigError::new("PAYSCAN_RN_PAYEE", reason))?,
             custody,
         })
     }

@@ -23,6 +23,8 @@ pub struct IntentRequest {
     pub rail: Rail,
     pub metadata: serde_json::Value,
     pub ttl: Duration,
+    /// The configured Request Network receiver (`PAYSCAN_RN_PAYEE`), if any.
+    pub rn_payee: Option<Address>,
 }
 
 /// How the intent was met.
@@ -110,6 +112,7 @@ async fn try_once(
         rail: request.rail.clone(),
         metadata: request.metadata.clone(),
         expires_at,
+        rn_payee: request.rn_payee,
     };
     let payment = store.insert_payment(&mut tx, new, index, destination, now).await?;
     tx.commit().await.map_err(StoreError::from)?;

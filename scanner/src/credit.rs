@@ -3,10 +3,10 @@
 
 use alloy::primitives::{Address, B256};
 use payscan_core::event::{payment_event, EventKind};
-use payscan_core::store::credits::Credit;
+use payscan_core::store::credits::{Credit, ProxyPayment};
 use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::{Store, StoreError, Tx};
-use payscan_core::{BaseUnits, ChainId, PaymentId, PaymentStatus};
+use payscan_core::{BaseUnits, ChainId, PaymentId, PaymentStatus, Provider};
 use serde_json::json;
 
 /// A decoded `Transfer` log to a watched destination.
@@ -21,6 +21,8 @@ pub struct Transfer {
     pub log_index: u64,
     pub block_number: u64,
     pub block_hash: B256,
+    /// Set when the transfer is a fee proxy's `TransferWithReferenceAndFee`.
+    pub proxy: Option<ProxyPayment>,
 }
 
 /// What crediting a transfer did.
@@ -47,9 +49,17 @@ pub async fn apply(
     let Some(mut payment) = store.payment_for_update(tx, payment_id).await? else {
         return Ok(CreditOutcome::NoPayment);
     };
-    let counted = payment.rail.chain_id == transfer.chain_id
-        && payment.rail.token.address == transfer.token
-        && payment.destination == transfer.to;
+    let on_rail = payment.rail.chain_id == transfer.chain_id && payment.rail.token.address == transfer.token;
+    // A Request Network payment counts only what its fee proxy paid with its reference to its
+    // payee; a plain transfer to its address is recorded, never counted.
+    let counted = on_rail
+        && match (payment.rail.provider, &payment.rn, &transfer.proxy) {
+            (Provider::RequestNetwork, Some(rn), Some(proxy)) => {
+                proxy.reference == rn.reference && transfer.to == rn.payee
+            }
+            (Provider::RequestNetwork, ..) => false,
+            (Provider::AmnScanner, ..) => payment.destination == transfer.to,
+        };
     let credit = Credit {
         chain_id: transfer.chain_id,
         tx_hash: transfer.tx_hash,
@@ -63,6 +73,7 @@ pub async fn apply(
         amount: transfer.amount,
         counted,
         reverted: false,
+        proxy: transfer.proxy.clone(),
     };
     if !store.insert_credit(tx, &credit, now).await? {
         return Ok(CreditOutcome::Duplicate);

@@ -3,19 +3,21 @@
 //! matches and moves its cursor, all in one transaction per range. The cursor never passes the
 //! head of the node that answered.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::Log;
 use payscan_core::registry::{redact_url, Chain};
+use payscan_core::store::credits::ProxyPayment;
 use payscan_core::store::cursors::Checkpoint;
 use payscan_core::store::Store;
 use payscan_core::{clock, BaseUnits};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 
-use crate::abi::IERC20;
+use crate::abi::{IERC20FeeProxy, IERC20};
 use crate::confirmations;
 use crate::credit::{self, CreditOutcome, Transfer};
 use crate::error::FollowerError;
@@ -135,7 +137,8 @@ impl Follower {
         let (to, logs) = loop {
             let to = head.min(from + self.range.get() - 1);
             let tokens = &self.tokens;
-            match self.rpcs.call(|rpc| async move { rpc.transfer_logs(tokens, from, to).await }).await {
+            let proxy = self.chain.proxy_address;
+            match self.rpcs.call(|rpc| async move { rpc.transfer_logs(tokens, proxy, from, to).await }).await {
                 Ok(logs) => break (to, logs),
                 Err(FollowerError::Rpc(e)) if is_range_too_large(&e.to_string()) => {
                     if !self.range.shrink() {
@@ -265,17 +268,7 @@ impl Follower {
         end: u64,
         end_hash: alloy::primitives::B256,
     ) -> Result<Vec<(Transfer, payscan_core::PaymentId)>, FollowerError> {
-        let mut matched = Vec::new();
-        for log in logs {
-            if log.removed || !self.tokens.contains(&log.inner.address) {
-                continue;
-            }
-            let Ok(decoded) = log.log_decode::<IERC20::Transfer>() else {
-                // Not a standard Transfer (e.g. a non-indexed variant); not a payment to us.
-                continue;
-            };
-            let event = &decoded.inner.data;
-            let Some(payment_id) = self.watch.get(&event.to) else { continue };
+        let position = |log: &Log| -> Result<(B256, u64, u64, B256), FollowerError> {
             let (Some(tx_hash), Some(log_index), Some(block_number), Some(block_hash)) =
                 (log.transaction_hash, log.log_index, log.block_number, log.block_hash)
             else {
@@ -284,6 +277,65 @@ impl Follower {
             // A log of the end block whose hash differs was read across a reorg: retry the range.
             if block_number == end && block_hash != end_hash {
                 return Err(FollowerError::Incomplete("a consistent end block"));
+            }
+            Ok((tx_hash, log_index, block_number, block_hash))
+        };
+        let proxy = self.chain.proxy_address;
+        let live = || logs.iter().filter(|log| !log.removed);
+        let mut matched = Vec::new();
+        // Token transfers that a matched fee-proxy payment made: credited once, through the
+        // proxy's log (which carries the reference), not again as a plain transfer.
+        let mut paid_by_proxy: HashMap<(B256, Address, Address, U256), usize> = HashMap::new();
+        for log in live().filter(|log| Some(log.inner.address) == proxy) {
+            let Some((payment_id, reference)) = log.topics().get(1).and_then(|t| self.watch.by_reference_topic(t))
+            else {
+                continue;
+            };
+            let Ok(decoded) = log.log_decode::<IERC20FeeProxy::TransferWithReferenceAndFee>() else { continue };
+            let event = &decoded.inner.data;
+            let (tx_hash, log_index, block_number, block_hash) = position(log)?;
+            let from = live()
+                .filter(|l| l.transaction_hash == Some(tx_hash) && l.inner.address == event.tokenAddress)
+                .filter_map(|l| l.log_decode::<IERC20::Transfer>().ok())
+                .find(|t| t.inner.data.to == event.to && t.inner.data.value == event.amount)
+                .map_or(Address::ZERO, |t| t.inner.data.from);
+            *paid_by_proxy.entry((tx_hash, event.tokenAddress, event.to, event.amount)).or_default() += 1;
+            matched.push((
+                Transfer {
+                    chain_id: self.chain.chain_id,
+                    token: event.tokenAddress,
+                    from,
+                    to: event.to,
+                    amount: BaseUnits(event.amount),
+                    tx_hash,
+                    log_index,
+                    block_number,
+                    block_hash,
+                    proxy: Some(ProxyPayment {
+                        reference,
+                        fee_amount: BaseUnits(event.feeAmount),
+                        fee_address: event.feeAddress,
+                    }),
+                },
+                payment_id,
+            ));
+        }
+        for log in live() {
+            if !self.tokens.contains(&log.inner.address) {
+                continue;
+            }
+            let Ok(decoded) = log.log_decode::<IERC20::Transfer>() else {
+                // Not a standard Transfer (e.g. a non-indexed variant); not a payment to us.
+                continue;
+            };
+            let event = &decoded.inner.data;
+            let Some(payment_id) = self.watch.get(&event.to) else { continue };
+            let (tx_hash, log_index, block_number, block_hash) = position(log)?;
+            if let Some(left) = paid_by_proxy.get_mut(&(tx_hash, log.inner.address, event.to, event.value)) {
+                if *left > 0 {
+                    *left -= 1;
+                    continue;
+                }
             }
             matched.push((
                 Transfer {
@@ -296,6 +348,7 @@ impl Follower {
                     log_index,
                     block_number,
                     block_hash,
+                    proxy: None,
                 },
                 payment_id,
             ));

@@ -10,7 +10,7 @@ use alloy::rpc::types::{Filter, Log, TransactionReceipt, TransactionRequest};
 use alloy::sol_types::{SolCall, SolEvent};
 use alloy::transports::http::Http;
 
-use crate::abi::IERC20;
+use crate::abi::{IERC20FeeProxy, IERC20};
 use crate::error::FollowerError;
 
 /// A block's identity.
@@ -79,12 +79,22 @@ impl ChainRpc {
     }
 
     /// `Transfer` logs of the given token contracts in `[from, to]`.
-    pub async fn transfer_logs(&self, tokens: &[Address], from: u64, to: u64) -> Result<Vec<Log>, FollowerError> {
-        let filter = Filter::new()
-            .address(tokens.to_vec())
-            .event_signature(IERC20::Transfer::SIGNATURE_HASH)
-            .from_block(from)
-            .to_block(to);
+    /// The tokens' `Transfer` logs and, with a fee proxy, its `TransferWithReferenceAndFee` logs,
+    /// in one query.
+    pub async fn transfer_logs(
+        &self,
+        tokens: &[Address],
+        proxy: Option<Address>,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Log>, FollowerError> {
+        let mut addresses = tokens.to_vec();
+        let mut events = vec![IERC20::Transfer::SIGNATURE_HASH];
+        if let Some(proxy) = proxy {
+            addresses.push(proxy);
+            events.push(IERC20FeeProxy::TransferWithReferenceAndFee::SIGNATURE_HASH);
+        }
+        let filter = Filter::new().address(addresses).event_signature(events).from_block(from).to_block(to);
         Ok(self.provider.get_logs(&filter).await?)
     }
 }

@@ -11,7 +11,7 @@ use payscan_core::store::Payment;
 use payscan_core::BaseUnits;
 use serde_json::{json, Value};
 
-use crate::abi::IERC20;
+use crate::abi::{IERC20FeeProxy, IERC20};
 use crate::error::FollowerError;
 use crate::rpc::ChainRpc;
 
@@ -107,8 +107,13 @@ async fn run(
         if credit.token != payment.rail.token.address || chain.token_by_address(credit.token).is_none() {
             token.failures.push(format!("{tx} log is from {}, not the payment's registry token", credit.token));
         }
-        if credit.to != payment.destination {
-            recipient.failures.push(format!("{tx} pays {}, not the destination", credit.to));
+        // Through the fee proxy the payee is the payment's Request Network payee.
+        let payee = match (&credit.proxy, &payment.rn) {
+            (Some(_), Some(rn)) => rn.payee,
+            _ => payment.destination,
+        };
+        if credit.to != payee {
+            recipient.failures.push(format!("{tx} pays {}, not the payee", credit.to));
         }
         match rpc.block(credit.block_number).await? {
             Some(block) if block.hash == credit.block_hash => {}
@@ -130,23 +135,40 @@ async fn run(
             canonical.failures.push(format!("{tx} is in another block than credited"));
         }
         let log = receipt.inner.logs().iter().find(|l| l.log_index == Some(credit.log_index));
-        match log.map(|l| (l.inner.address, l.log_decode::<IERC20::Transfer>())) {
-            Some((address, Ok(decoded))) => {
-                let event = decoded.inner.data;
+        // What the log says: (token, recipient, value), from a Transfer or the fee proxy's event.
+        let seen = match (log, &credit.proxy) {
+            (Some(l), None) => l.log_decode::<IERC20::Transfer>().ok().map(|d| {
+                let event = d.inner.data;
+                (l.inner.address, event.to, event.value)
+            }),
+            (Some(l), Some(proxy)) => l
+                .log_decode::<IERC20FeeProxy::TransferWithReferenceAndFee>()
+                .ok()
+                .filter(|_| Some(l.inner.address) == chain.proxy_address)
+                .filter(|_| l.topics().get(1) == Some(&proxy.reference.topic()))
+                .map(|d| {
+                    let event = d.inner.data;
+                    (event.tokenAddress, event.to, event.amount)
+                }),
+            (None, _) => None,
+        };
+        match seen {
+            Some((address, to, value)) => {
                 if address != credit.token {
-                    token.failures.push(format!("{tx} log {} is from {address}", credit.log_index));
+                    token.failures.push(format!("{tx} log {} moves {address}", credit.log_index));
                 }
-                if event.to != payment.destination {
-                    recipient.failures.push(format!("{tx} log {} pays {}", credit.log_index, event.to));
+                if to != payee {
+                    recipient.failures.push(format!("{tx} log {} pays {to}", credit.log_index));
                 }
-                if event.value != credit.amount.0 {
-                    amount.failures.push(format!(
-                        "{tx} log {} moves {}, credited {}",
-                        credit.log_index, event.value, credit.amount
-                    ));
+                if value != credit.amount.0 {
+                    amount.failures.push(format!("{tx} log {} moves {value}, credited {}", credit.log_index, credit.amount));
                 }
             }
-            _ => token.failures.push(format!("{tx} has no Transfer log at index {}", credit.log_index)),
+            None => token.failures.push(format!(
+                "{tx} has no {} log at index {}",
+                if credit.proxy.is_some() { "fee-proxy payment" } else { "Transfer" },
+                credit.log_index
+            )),
         }
         covered = covered.checked_add(credit.amount).unwrap_or(BaseUnits(U256::MAX));
     }

@@ -1,10 +1,11 @@
 //! The destinations being watched, in memory, so that matching a log costs one hash lookup
 //! whatever the number of open payments.
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use dashmap::DashMap;
+use payscan_core::reference::PaymentReference;
 use payscan_core::store::{Store, StoreError};
-use payscan_core::{PaymentId, PaymentStatus};
+use payscan_core::{PaymentId, PaymentStatus, Provider};
 use tokio::sync::Mutex;
 
 /// Destination → payment, for every payment that can still receive money. The address is the same
@@ -13,6 +14,8 @@ use tokio::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct WatchSet {
     by_address: DashMap<Address, PaymentId>,
+    /// Fee-proxy log topic (keccak256 of the payment reference) → Request Network payment.
+    by_reference: DashMap<B256, (PaymentId, PaymentReference)>,
     /// The newest payment change loaded, guarded so that one refresh runs at a time.
     seq: Mutex<i64>,
 }
@@ -40,9 +43,22 @@ impl WatchSet {
             *seq = last.seq;
             let full_page = changes.len() as i64 == PAGE;
             for change in changes {
+                let topic = change.reference.map(|r| (r.topic(), r));
                 if Self::watchable(change.status) {
+                    match topic {
+                        Some((topic, reference)) if change.provider == Provider::RequestNetwork => {
+                            self.by_reference.insert(topic, (change.payment_id.clone(), reference));
+                        }
+                        Some((topic, _)) => {
+                            self.by_reference.remove_if(&topic, |_, (id, _)| *id == change.payment_id);
+                        }
+                        None => {}
+                    }
                     self.by_address.insert(change.destination, change.payment_id);
                 } else {
+                    if let Some((topic, _)) = topic {
+                        self.by_reference.remove_if(&topic, |_, (id, _)| *id == change.payment_id);
+                    }
                     self.by_address.remove_if(&change.destination, |_, id| *id == change.payment_id);
                 }
                 applied += 1;
@@ -56,6 +72,11 @@ impl WatchSet {
 
     pub fn get(&self, address: &Address) -> Option<PaymentId> {
         self.by_address.get(address).map(|id| id.clone())
+    }
+
+    /// The Request Network payment whose reference has this topic.
+    pub fn by_reference_topic(&self, topic: &B256) -> Option<(PaymentId, PaymentReference)> {
+        self.by_reference.get(topic).map(|entry| entry.clone())
     }
 
     pub fn len(&self) -> usize {

@@ -229,7 +229,8 @@ both_backends!(a_chain_whose_rpc_is_down_is_reported_refused_and_isolated, |back
     assert_eq!(live["data"]["reachable"], true);
     assert_eq!(live["data"]["chainIdMatches"], true);
     assert!(live["data"]["blockNumber"].as_str().is_some_and(|b| b.starts_with("0x")));
-    assert_eq!(live["data"]["hasCode"], false, "the test chain has no fee proxy");
+    assert_eq!(live["data"]["hasCode"], true, "the test chain's fee proxy is deployed");
+    assert_eq!(live["data"]["callValid"], true, "a dummy payment reverts with a reason: {live}");
     let (status, dead) = app.post("/api/admin/rn/networks/probe/4242", Some(&admin), &json!({})).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{dead}");
     assert_eq!(dead["error"]["code"], "RPC_UNAVAILABLE");

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use payscan_core::intent::{self, IntentOutcome, IntentRequest};
+use payscan_core::intent::{IntentOutcome, IntentRequest};
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::Rail;
 use payscan_core::{clock, Provider};
@@ -39,15 +39,62 @@ pub(super) async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<IntentBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let data = intent(&state, &caller, body).await?;
+    Ok(Json(json!({ "success": true, "data": data })))
+}
+
+/// The seed's legacy pay-in body: an intent on the Request Network rail.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct PayInBody {
+    purchase_request_id: String,
+    seller_offer_id: String,
+    seller_id: String,
+    amount: Box<RawValue>,
+    token: Option<String>,
+    network: Option<Value>,
+    metadata: Option<serde_json::Map<String, Value>>,
+}
+
+/// `POST /api/payment/request-network/pay-in`: the same payment as an intent with
+/// `provider: "request.network"`, in the seed's pay-in shape (`paymentUrl` is payscan's own
+/// checkout, `providerPaymentId` the payment reference).
+pub(super) async fn pay_in(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<PayInBody>,
+) -> Result<Json<Value>, ApiError> {
+    let body = IntentBody {
+        purchase_request_id: body.purchase_request_id,
+        seller_offer_id: body.seller_offer_id,
+        seller_id: body.seller_id,
+        amount: body.amount,
+        token: body.token,
+        network: body.network,
+        provider: Some(Provider::RequestNetwork.as_str().to_owned()),
+        metadata: body.metadata,
+    };
+    let mut data = intent(&state, &caller, body).await?;
+    if let Some(map) = data.as_object_mut() {
+        let id = map.get("paymentId").cloned().unwrap_or(Value::Null);
+        let reference = map.get("paymentReference").cloned().unwrap_or(Value::Null);
+        map.insert(
+            "paymentUrl".into(),
+            json!(format!("/api/payment/request-network/{}/checkout", id.as_str().unwrap_or_default())),
+        );
+        map.insert("providerPaymentId".into(), reference);
+    }
+    Ok(Json(json!({ "success": true, "data": data })))
+}
+
+async fn intent(state: &AppState, caller: &Caller, body: IntentBody) -> Result<Value, ApiError> {
     super::check_id("purchaseRequestId", &body.purchase_request_id)?;
     super::check_id("sellerOfferId", &body.seller_offer_id)?;
     super::check_id("sellerId", &body.seller_id)?;
 
     let provider = match body.provider.as_deref() {
         None | Some("amn.scanner") => Provider::AmnScanner,
-        Some("request.network") => {
-            return Err(ApiError::validation("provider request.network is not enabled on this payscan"))
-        }
+        Some("request.network") => Provider::RequestNetwork,
         Some(other) => {
             return Err(ApiError::validation(format!(
                 "provider `{other}` is unknown (expected amn.scanner or request.network)"
@@ -72,6 +119,12 @@ pub(super) async fn create(
             ),
         ));
     }
+    if provider == Provider::RequestNetwork && chain.proxy_address.is_none() {
+        return Err(ApiError::validation(format!(
+            "request.network is not available on {}: the registry names no ERC20FeeProxy for it",
+            chain.short_name
+        )));
+    }
     let token_name = body.token.as_deref().unwrap_or(DEFAULT_TOKEN);
     let token = chain
         .resolve_token(token_name)
@@ -92,8 +145,9 @@ pub(super) async fn create(
         },
         metadata: Value::Object(body.metadata.unwrap_or_default()),
         ttl: state.payment_ttl,
+        rn_payee: state.rn_payee,
     };
-    let outcome = intent::create_or_repoint(&state.store, state.deriver.as_ref(), &request, clock::now_ms()).await?;
+    let outcome = payscan_core::intent::create_or_repoint(&state.store, state.deriver.as_ref(), &request, clock::now_ms()).await?;
     let payment = outcome.payment();
     let overrides = state.store.threshold_overrides().await?;
     let mut data = views::payment(&registry, &overrides, payment);
@@ -102,6 +156,7 @@ pub(super) async fn create(
         map.insert("repointed".into(), json!(matches!(outcome, IntentOutcome::Repointed(_))));
     }
     tracing::info!(target: "payscan::api", payment_id = %payment.id, chain_id = %payment.rail.chain_id,
-        index = %payment.derivation_index, created = matches!(outcome, IntentOutcome::Created(_)), "intent");
-    Ok(Json(json!({ "success": true, "data": data })))
+        provider = payment.rail.provider.as_str(), index = %payment.derivation_index,
+        created = matches!(outcome, IntentOutcome::Created(_)), "intent");
+    Ok(data)
 }

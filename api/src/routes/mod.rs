@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payment/{id}", get(payments::get))
         .route("/api/payment/request-network/options", get(options::options))
         .route("/api/payment/request-network/intents", post(intents::create))
+        .route("/api/payment/request-network/pay-in", post(intents::pay_in))
         .route("/api/payment/amn-scanner/webhook", post(receiver::receive))
         .route("/api/payment/derived-destinations", get(destinations::list))
         .route("/api/payment/derived-destinations/config/health", get(destinations::health))

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{corrupt, parse_column, Store, StoreError, Tx};
+use crate::reference::PaymentReference;
 use crate::{BaseUnits, ChainId, PaymentId};
 
 /// One ERC-20 transfer to a destination.
@@ -25,6 +26,17 @@ pub struct Credit {
     pub counted: bool,
     /// Its block left the canonical chain.
     pub reverted: bool,
+    /// Paid through Request Network's fee proxy: the reference and fee it carried.
+    pub proxy: Option<ProxyPayment>,
+}
+
+/// What a `TransferWithReferenceAndFee` log adds to a transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyPayment {
+    pub reference: PaymentReference,
+    /// Paid on top of `amount`, to `fee_address`; never part of the payment.
+    pub fee_amount: BaseUnits,
+    pub fee_address: Address,
 }
 
 impl Credit {
@@ -41,6 +53,9 @@ impl Credit {
             "amountBaseUnits": self.amount,
             "counted": self.counted,
             "reverted": self.reverted,
+            "paymentReference": self.proxy.as_ref().map(|p| p.reference.to_string()),
+            "feeAmountBaseUnits": self.proxy.as_ref().map(|p| p.fee_amount),
+            "feeAddress": self.proxy.as_ref().map(|p| p.fee_address.to_checksum(None)),
         })
     }
 }
@@ -60,6 +75,14 @@ fn from_row(row: &AnyRow) -> Result<Credit, StoreError> {
         amount: parse_column(row, "amount")?,
         counted: row.try_get::<i64, _>("counted")? != 0,
         reverted: row.try_get::<i64, _>("reverted")? != 0,
+        proxy: match row.try_get::<Option<String>, _>("payment_reference")? {
+            Some(reference) => Some(ProxyPayment {
+                reference: reference.parse().map_err(corrupt)?,
+                fee_amount: parse_column(row, "fee_amount")?,
+                fee_address: parse_column(row, "fee_address")?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -70,8 +93,8 @@ impl Store {
     pub async fn insert_credit(&self, tx: &mut Tx, credit: &Credit, now: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO credits (chain_id, tx_hash, log_index, payment_id, block_number, block_hash, \
-             token_address, from_address, to_address, amount, counted, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             token_address, from_address, to_address, amount, counted, created_at, payment_reference, fee_amount, \
+             fee_address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (chain_id, tx_hash, log_index) DO UPDATE SET reverted = 0, \
              block_number = excluded.block_number, block_hash = excluded.block_hash, created_at = excluded.created_at \
              WHERE credits.reverted = 1",
@@ -88,6 +111,9 @@ impl Store {
         .bind(credit.amount.to_string())
         .bind(i64::from(credit.counted))
         .bind(now)
+        .bind(credit.proxy.as_ref().map(|p| p.reference.to_string()))
+        .bind(credit.proxy.as_ref().map(|p| p.fee_amount.to_string()))
+        .bind(credit.proxy.as_ref().map(|p| format!("{:#x}", p.fee_address)))
         .execute(&mut **tx)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::counters::{self, DERIVATION_INDEX, WATCH_SEQ};
 use super::{corrupt, parse_column, Backend, Store, StoreError, Tx};
+use crate::reference::{new_salt, PaymentReference};
 use crate::{BaseUnits, ChainId, DerivationIndex, EscrowState, PaymentId, PaymentStatus, Provider};
 
 /// The token a payment is made in.
@@ -58,6 +59,17 @@ pub struct Payment {
     pub created_at: i64,
     pub updated_at: i64,
     pub completed_at: Option<i64>,
+    /// Request Network terms: who the fee proxy pays and the reference it must carry. Payments
+    /// made before the rail existed have none.
+    pub rn: Option<RnTerms>,
+}
+
+/// What a Request Network payment through the fee proxy must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RnTerms {
+    pub payee: Address,
+    pub reference: PaymentReference,
+    pub salt: String,
 }
 
 impl Payment {
@@ -81,6 +93,8 @@ pub struct NewPayment {
     pub rail: Rail,
     pub metadata: serde_json::Value,
     pub expires_at: i64,
+    /// The Request Network payee when it is one configured receiver; else the destination.
+    pub rn_payee: Option<Address>,
 }
 
 /// A destination to watch, as of one change.
@@ -90,11 +104,14 @@ pub struct WatchEntry {
     pub payment_id: PaymentId,
     pub destination: Address,
     pub status: PaymentStatus,
+    pub provider: Provider,
+    pub reference: Option<PaymentReference>,
 }
 
 const COLUMNS: &str = "id, buyer_id, seller_id, seller_offer_id, purchase_request_id, provider, status, \
     escrow_state, chain_id, token_address, token_symbol, token_decimals, amount, received, destination, \
-    derivation_index, confirmations, tx_hash, underpaid, safety, metadata, expires_at, created_at, updated_at, completed_at";
+    derivation_index, confirmations, tx_hash, underpaid, safety, metadata, expires_at, created_at, updated_at, completed_at, \
+    rn_payee, payment_reference, salt";
 
 fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     let decimals: i64 = row.try_get("token_decimals")?;
@@ -103,6 +120,17 @@ fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     let tx_hash: Option<String> = row.try_get("tx_hash")?;
     let metadata: String = row.try_get("metadata")?;
     let safety: Option<String> = row.try_get("safety")?;
+    let rn_payee: Option<String> = row.try_get("rn_payee")?;
+    let reference: Option<String> = row.try_get("payment_reference")?;
+    let salt: Option<String> = row.try_get("salt")?;
+    let rn = match (rn_payee, reference, salt) {
+        (Some(payee), Some(reference), Some(salt)) => Some(RnTerms {
+            payee: payee.parse().map_err(|e| corrupt(format!("rn_payee {payee}: {e}")))?,
+            reference: reference.parse().map_err(|e| corrupt(format!("payment_reference {reference}: {e}")))?,
+            salt,
+        }),
+        _ => None,
+    };
     Ok(Payment {
         id: parse_column(row, "id")?,
         buyer_id: row.try_get("buyer_id")?,
@@ -136,6 +164,7 @@ fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         completed_at: row.try_get("completed_at")?,
+        rn,
     })
 }
 
@@ -201,8 +230,12 @@ impl Store {
         now: i64,
     ) -> Result<Payment, StoreError> {
         let watch_seq = counters::next(tx, WATCH_SEQ).await?;
+        let id = PaymentId::new();
+        let payee = new.rn_payee.unwrap_or(destination);
+        let salt = new_salt();
+        let rn = RnTerms { payee, reference: PaymentReference::for_payment(id.as_str(), &salt, payee), salt };
         let payment = Payment {
-            id: PaymentId::new(),
+            id,
             buyer_id: new.buyer_id,
             seller_id: new.seller_id,
             seller_offer_id: new.seller_offer_id,
@@ -222,14 +255,15 @@ impl Store {
             created_at: now,
             updated_at: now,
             completed_at: None,
+            rn: Some(rn.clone()),
         };
         sqlx::query(
             "INSERT INTO payments (id, buyer_id, seller_id, seller_offer_id, purchase_request_id, provider, \
              status, escrow_state, chain_id, token_address, token_symbol, token_decimals, amount, received, \
              destination, derivation_index, confirmations, tx_hash, underpaid, metadata, watch_seq, expires_at, \
-             created_at, updated_at, completed_at) \
+             created_at, updated_at, completed_at, rn_payee, payment_reference, salt) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, NULL, 0, $17, $18, \
-             $19, $20, $20, NULL)",
+             $19, $20, $20, NULL, $21, $22, $23)",
         )
         .bind(payment.id.as_str())
         .bind(&payment.buyer_id)
@@ -251,6 +285,9 @@ impl Store {
         .bind(watch_seq)
         .bind(payment.expires_at)
         .bind(now)
+        .bind(address_text(&rn.payee))
+        .bind(rn.reference.to_string())
+        .bind(&rn.salt)
         .execute(&mut **tx)
         .await?;
         Ok(payment)
@@ -421,8 +458,8 @@ impl Store {
     /// Destinations created or re-pointed after `seq`, oldest first.
     pub async fn watch_changes(&self, after_seq: i64, limit: i64) -> Result<Vec<WatchEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT watch_seq, id, destination, status FROM payments WHERE watch_seq > $1 \
-             ORDER BY watch_seq LIMIT $2",
+            "SELECT watch_seq, id, destination, status, provider, payment_reference FROM payments \
+             WHERE watch_seq > $1 ORDER BY watch_seq LIMIT $2",
         )
         .bind(after_seq)
         .bind(limit)
@@ -435,6 +472,11 @@ impl Store {
                     payment_id: parse_column(row, "id")?,
                     destination: parse_column(row, "destination")?,
                     status: parse_column(row, "status")?,
+                    provider: parse_column(row, "provider")?,
+                    reference: row
+                        .try_get::<Option<String>, _>("payment_reference")?
+                        .map(|r| r.parse().map_err(corrupt))
+                        .transpose()?,
                 })
             })
             .collect()

@@ -130,6 +130,8 @@ pub struct TestChain {
     pub short_name: String,
     pub usdc: Address,
     pub usdt: Address,
+    /// Request Network's ERC20FeeProxy, compiled from contracts/src.
+    pub fee_proxy: Address,
     pub payer: Address,
     pub deployer: Address,
 }
@@ -149,7 +151,8 @@ impl TestChain {
         let usdt = devchain::deploy_token(anvil.provider(), deployer, "PlainToken", "Tether USD", "USDT", 18)
             .await
             .expect("USDT");
-        Self { anvil, chain_id, short_name: format!("TEST{chain_id}"), usdc, usdt, payer, deployer }
+        let fee_proxy = devchain::deploy(anvil.provider(), deployer, "ERC20FeeProxy", &[]).await.expect("fee proxy");
+        Self { anvil, chain_id, short_name: format!("TEST{chain_id}"), usdc, usdt, fee_proxy, payer, deployer }
     }
 
     /// Mints `amount` to the payer and transfers it to `to`; returns the transfer's hash.
@@ -173,6 +176,7 @@ impl TestChain {
         let chain = json!({
             "chainId": self.chain_id, "name": format!("Test chain {}", self.chain_id), "shortName": self.short_name,
             "rpcUrl": self.anvil.url, "nativeCurrency": { "name": "Ether", "symbol": "ETH", "decimals": 18 },
+            "proxyAddress": self.fee_proxy.to_checksum(None),
             "confirmationThreshold": THRESHOLD, "confirmationFloor": 1
         });
         let tokens = json!([
