@@ -11,7 +11,7 @@ use payscan_api::AppState;
 use payscan_core::config::Config;
 use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::Store;
-use payscan_custody::{Keys, OutboundSettings, PayoutSettings, Payouts, SweepCron, Sweeper};
+use payscan_custody::{Keys, OutboundSettings, PayoutSettings, Payouts, PermitRelay, SweepCron, Sweeper};
 use payscan_scanner::{Dispatcher, FollowerContext, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -103,6 +103,7 @@ impl Application {
             },
         ));
         tasks.spawn("payout-worker", payouts.clone().run_worker(idle_poll, tasks.token()));
+        let permits = Arc::new(PermitRelay::new(store.clone(), keys.clone(), registry.clone(), outbound));
         tasks.spawn("sweep-cron", sweep_cron.clone().run(sweeper.clone(), store.clone(), tasks.token()));
         let state = AppState {
             store: store.clone(),
@@ -110,6 +111,7 @@ impl Application {
             sweeper,
             sweep_cron,
             payouts,
+            permits,
             registry_source,
             supervisor: supervisor.clone(),
             status,

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use payscan_core::intent::IntentError;
 use payscan_core::store::StoreError;
-use payscan_custody::PayoutError;
+use payscan_custody::{PayoutError, PermitError};
 use serde_json::json;
 
 /// An API error: status, stable code, message for the caller.
@@ -94,6 +94,20 @@ impl From<PayoutError> for ApiError {
             PayoutError::WalletUnavailable(_) => Self::unavailable("RELAYER_UNAVAILABLE", message),
             PayoutError::ChainUnavailable(_) => Self::unavailable("CHAIN_UNAVAILABLE", message),
             PayoutError::TxCheck(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "TX_CHECK_FAILED", message),
+        }
+    }
+}
+
+impl From<PermitError> for ApiError {
+    fn from(e: PermitError) -> Self {
+        let message = e.to_string();
+        match e {
+            PermitError::Store(e) => e.into(),
+            PermitError::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "PERMIT_INVALID", message),
+            PermitError::State(_) => Self::conflict("INVALID_STATE", message),
+            PermitError::RelayerUnavailable(_) => Self::unavailable("RELAYER_UNAVAILABLE", message),
+            PermitError::ChainUnavailable(_) => Self::unavailable("CHAIN_UNAVAILABLE", message),
+            PermitError::Failed(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "PERMIT_FAILED", message),
         }
     }
 }

@@ -10,7 +10,7 @@ use payscan_core::webhook::WebhookSecret;
 
 use payscan_scanner::{ScannerStatus, Supervisor, WatchSet};
 
-use payscan_custody::{Keys, Payouts, SweepCron, Sweeper};
+use payscan_custody::{Keys, Payouts, PermitRelay, SweepCron, Sweeper};
 
 use crate::auth::JwtVerifier;
 
@@ -29,6 +29,7 @@ pub struct AppState {
     pub sweeper: Arc<Sweeper>,
     pub sweep_cron: Arc<SweepCron>,
     pub payouts: Arc<Payouts>,
+    pub permits: Arc<PermitRelay>,
     pub jwt: Arc<JwtVerifier>,
     pub webhook_secret: Arc<WebhookSecret>,
     pub metrics: prometheus::Registry,

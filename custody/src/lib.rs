@@ -5,10 +5,12 @@ pub mod derivation;
 pub mod keys;
 pub mod outbound;
 pub mod payouts;
+pub mod permit;
 pub mod sweep;
 
 pub use derivation::{DeriveError, Deriver};
 pub use keys::{CustodyError, Health, Keys};
 pub use outbound::{OutboundSettings, Sender, TrackReport, TxRequest};
 pub use payouts::{EscrowOutcome, NewPayout, PayoutError, PayoutSettings, Payouts, RunReport};
+pub use permit::{Availability, PermitError, PermitRelay, PermitTerms, Relayed, SignedPermit};
 pub use sweep::{CronRun, SweepCron, SweepResult, SweepStatus, Sweeper};

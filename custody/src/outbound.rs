@@ -216,57 +216,97 @@ impl Sender {
         // Read before the receipts: a nonce below it whose hashes have no receipt was taken by a
         // transaction payscan did not send.
         let mined_nonces = self.provider.get_transaction_count(self.address()).latest().await?;
-        for mut out in pending {
-            let mut mined = None;
-            for hash in out.hashes.iter().rev() {
-                if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await? {
-                    let fee = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
-                    mined = Some((*hash, receipt.status(), receipt.block_number.unwrap_or_default(), fee));
-                    break;
-                }
-            }
-            let now = clock::now_ms();
-            if let Some((hash, success, block, fee)) = mined {
-                let status = if success { OutboundStatus::Mined } else { OutboundStatus::Failed };
-                self.store.finish_outbound(&out, status, hash, block, fee, now).await?;
-                report.mined += 1;
-                continue;
-            }
-            if out.nonce < mined_nonces {
-                warn!(chain_id = %self.chain_id, nonce = out.nonce, "a transaction payscan did not send took this nonce");
-                self.store.drop_outbound(out.id, now).await?;
-                report.dropped += 1;
-                continue;
-            }
-            if now >= out.replace_at {
-                let bump = |fee: u128| fee.saturating_mul(10_000 + u128::from(self.settings.bump_bps)) / 10_000 + 1;
-                let max_fee = bump(out.max_fee).min(self.settings.max_fee_cap);
-                if max_fee > out.max_fee {
-                    let priority_fee = bump(out.priority_fee).min(max_fee);
-                    let request =
-                        TxRequest { to: out.to, value: out.value, data: out.data.clone(), gas_limit: out.gas_limit };
-                    let (raw, hash) = self.sign(out.nonce, &request, max_fee, priority_fee)?;
-                    out.max_fee = max_fee;
-                    out.priority_fee = priority_fee;
-                    out.raw = raw;
-                    out.tx_hash = hash;
-                    out.hashes.push(hash);
-                    out.attempts += 1;
-                    out.replace_at = now + millis(self.settings.replace_after);
-                    self.store.replace_outbound(&out, now).await?;
-                    info!(chain_id = %self.chain_id, nonce = out.nonce, attempt = out.attempts, max_fee, "replacing an unmined transaction");
+        for out in pending {
+            match self.step(out, mined_nonces).await? {
+                Step::Mined => report.mined += 1,
+                Step::Dropped => report.dropped += 1,
+                Step::Replaced => {
                     report.replaced += 1;
-                } else {
-                    report.rebroadcast += 1;
+                    report.pending += 1;
                 }
-            } else {
-                report.rebroadcast += 1;
+                Step::Rebroadcast => {
+                    report.rebroadcast += 1;
+                    report.pending += 1;
+                }
             }
-            self.broadcast(&out).await?;
-            report.pending += 1;
         }
         Ok(report)
     }
+
+    /// Tracks one transaction until it is no longer pending or `timeout` passes; returns it as
+    /// it then stands (`None`: nothing was ever recorded under that purpose and reference).
+    pub async fn wait(
+        &self,
+        purpose: &str,
+        reference: &str,
+        timeout: Duration,
+    ) -> Result<Option<OutboundTx>, OutboundError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let Some(out) = self.store.outbound_by_reference(purpose, reference).await? else { return Ok(None) };
+            if out.status != OutboundStatus::Pending.as_str() || tokio::time::Instant::now() >= deadline {
+                return Ok(Some(out));
+            }
+            let mined_nonces = self.provider.get_transaction_count(self.address()).latest().await?;
+            if matches!(self.step(out, mined_nonces).await?, Step::Rebroadcast | Step::Replaced) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+
+    /// Receipts, a drop, a replacement or a broadcast again, for one pending transaction.
+    async fn step(&self, mut out: OutboundTx, mined_nonces: u64) -> Result<Step, OutboundError> {
+        let mut mined = None;
+        for hash in out.hashes.iter().rev() {
+            if let Some(receipt) = self.provider.get_transaction_receipt(*hash).await? {
+                let fee = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+                mined = Some((*hash, receipt.status(), receipt.block_number.unwrap_or_default(), fee));
+                break;
+            }
+        }
+        let now = clock::now_ms();
+        if let Some((hash, success, block, fee)) = mined {
+            let status = if success { OutboundStatus::Mined } else { OutboundStatus::Failed };
+            self.store.finish_outbound(&out, status, hash, block, fee, now).await?;
+            return Ok(Step::Mined);
+        }
+        if out.nonce < mined_nonces {
+            warn!(chain_id = %self.chain_id, nonce = out.nonce, "a transaction payscan did not send took this nonce");
+            self.store.drop_outbound(out.id, now).await?;
+            return Ok(Step::Dropped);
+        }
+        let mut step = Step::Rebroadcast;
+        if now >= out.replace_at {
+            let bump = |fee: u128| fee.saturating_mul(10_000 + u128::from(self.settings.bump_bps)) / 10_000 + 1;
+            let max_fee = bump(out.max_fee).min(self.settings.max_fee_cap);
+            if max_fee > out.max_fee {
+                let priority_fee = bump(out.priority_fee).min(max_fee);
+                let request =
+                    TxRequest { to: out.to, value: out.value, data: out.data.clone(), gas_limit: out.gas_limit };
+                let (raw, hash) = self.sign(out.nonce, &request, max_fee, priority_fee)?;
+                out.max_fee = max_fee;
+                out.priority_fee = priority_fee;
+                out.raw = raw;
+                out.tx_hash = hash;
+                out.hashes.push(hash);
+                out.attempts += 1;
+                out.replace_at = now + millis(self.settings.replace_after);
+                self.store.replace_outbound(&out, now).await?;
+                info!(chain_id = %self.chain_id, nonce = out.nonce, attempt = out.attempts, max_fee, "replacing an unmined transaction");
+                step = Step::Replaced;
+            }
+        }
+        self.broadcast(&out).await?;
+        Ok(step)
+    }
+}
+
+/// What one tracking step did to one transaction.
+enum Step {
+    Mined,
+    Dropped,
+    Replaced,
+    Rebroadcast,
 }
 
 fn millis(d: Duration) -> i64 {

@@ -9,13 +9,13 @@
 //! of sending new ones.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::SignerSync;
-use alloy::sol_types::{Eip712Domain, SolCall, SolStruct};
+use alloy::sol_types::SolCall;
 use payscan_core::config::SignerKind;
 use payscan_core::registry::{Chain, SharedRegistry, Token};
 use payscan_core::store::outbound::OutboundTx;
@@ -27,17 +27,9 @@ use tracing::{info, warn};
 
 use crate::keys::Keys;
 use crate::outbound::{OutboundError, OutboundSettings, Sender, TxRequest};
+use crate::permit::{self, PermitTerms};
 
 alloy::sol! {
-    /// EIP-2612.
-    struct Permit {
-        address owner;
-        address spender;
-        uint256 value;
-        uint256 nonce;
-        uint256 deadline;
-    }
-
     interface IERC20Permit {
         function balanceOf(address owner) external view returns (uint256);
         function nonces(address owner) external view returns (uint256);
@@ -253,9 +245,9 @@ impl Sweeper {
             )
             .await?;
             let deadline = U256::from(clock::now_ms() / 1000 + 3600);
-            let permit =
-                Permit { owner: payment.destination, spender: relayer.address(), value: balance, nonce, deadline };
-            let hash = permit.eip712_signing_hash(&eip712_domain(chain, token, domain));
+            let terms =
+                PermitTerms { owner: payment.destination, spender: relayer.address(), value: balance, nonce, deadline };
+            let hash = permit::signing_hash(chain, token, domain, &terms);
             let signature = destination_key.sign_hash_sync(&hash).map_err(|e| OutboundError::Sign(e.to_string()))?;
             let permit_call = IERC20Permit::permitCall {
                 owner: payment.destination,
@@ -305,18 +297,14 @@ impl Sweeper {
         Ok(needed.saturating_sub(held))
     }
 
-    /// Waits until `sent` has a receipt: its hash when it succeeded, `None` when it reverted.
+    /// Waits until `sent` has a receipt: its hash when it succeeded, `None` when it reverted or
+    /// lost its nonce.
     async fn wait(&self, sender: &Sender, sent: &OutboundTx) -> Result<Option<B256>, OutboundError> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            sender.track().await?;
-            let row = self.store.outbound_by_reference(&sent.purpose, &sent.reference).await?;
-            match row.as_ref().map(|r| r.status.as_str()) {
-                Some("mined") => return Ok(row.map(|r| r.tx_hash)),
-                Some("failed" | "dropped") => return Ok(None),
-                _ if Instant::now() >= deadline => return Err(OutboundError::NotMinedYet(sent.tx_hash)),
-                _ => tokio::time::sleep(Duration::from_millis(250)).await,
-            }
+        let row = sender.wait(&sent.purpose, &sent.reference, WAIT).await?;
+        match row.as_ref().map(|r| r.status.as_str()) {
+            Some("mined") => Ok(row.map(|r| r.tx_hash)),
+            Some("failed" | "dropped") => Ok(None),
+            _ => Err(OutboundError::NotMinedYet(sent.tx_hash)),
         }
     }
 
@@ -343,24 +331,9 @@ impl Sweeper {
                 "method": "permit",
                 "signWith": payment.destination.to_checksum(None),
                 "derivationPath": format!("m/44'/60'/0'/0/{}", payment.derivation_index),
-                "typedData": {
-                    "types": {
-                        "EIP712Domain": [
-                            { "name": "name", "type": "string" }, { "name": "version", "type": "string" },
-                            { "name": "chainId", "type": "uint256" }, { "name": "verifyingContract", "type": "address" }
-                        ],
-                        "Permit": [
-                            { "name": "owner", "type": "address" }, { "name": "spender", "type": "address" },
-                            { "name": "value", "type": "uint256" }, { "name": "nonce", "type": "uint256" },
-                            { "name": "deadline", "type": "uint256" }
-                        ]
-                    },
-                    "primaryType": "Permit",
-                    "domain": { "name": domain.name, "version": domain.version, "chainId": chain.chain_id,
-                                "verifyingContract": token.address.to_checksum(None) },
-                    "message": { "owner": payment.destination.to_checksum(None), "spender": spender.to_checksum(None),
-                                 "value": balance.to_string(), "nonce": nonce.to_string(), "deadline": deadline.to_string() }
-                },
+                "typedData": permit::typed_data(chain, token, domain, &PermitTerms {
+                    owner: payment.destination, spender, value: balance, nonce, deadline: U256::from(deadline),
+                }),
                 "then": { "from": spender.to_checksum(None), "to": token.address.to_checksum(None),
                           "data": Bytes::from(IERC20Permit::transferFromCall { from: payment.destination, to: master, value: balance }.abi_encode()),
                           "value": "0" }
@@ -388,16 +361,6 @@ impl Sweeper {
 
 fn token_call(token: &Token, data: Vec<u8>) -> TxRequest {
     TxRequest { to: token.address, value: U256::ZERO, data: Bytes::from(data), gas_limit: TOKEN_CALL_GAS }
-}
-
-fn eip712_domain(chain: &Chain, token: &Token, domain: &payscan_core::registry::PermitDomain) -> Eip712Domain {
-    Eip712Domain::new(
-        Some(domain.name.clone().into()),
-        Some(domain.version.clone().into()),
-        Some(U256::from(chain.chain_id.0)),
-        Some(token.address),
-        None,
-    )
 }
 
 async fn call_u256(provider: &RootProvider, to: Address, data: Vec<u8>) -> Result<U256, OutboundError> {

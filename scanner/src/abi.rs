@@ -6,6 +6,7 @@ alloy::sol! {
     interface IERC20 {
         event Transfer(address indexed from, address indexed to, uint256 value);
         function transfer(address to, uint256 amount) external returns (bool);
+        function approve(address spender, uint256 amount) external returns (bool);
         function balanceOf(address owner) external view returns (uint256);
         function decimals() external view returns (uint8);
     }

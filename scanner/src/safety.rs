@@ -161,7 +161,9 @@ async fn run(
                     recipient.failures.push(format!("{tx} log {} pays {to}", credit.log_index));
                 }
                 if value != credit.amount.0 {
-                    amount.failures.push(format!("{tx} log {} moves {value}, credited {}", credit.log_index, credit.amount));
+                    amount
+                        .failures
+                        .push(format!("{tx} log {} moves {value}, credited {}", credit.log_index, credit.amount));
                 }
             }
             None => token.failures.push(format!(

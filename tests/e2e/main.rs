@@ -14,6 +14,7 @@ mod outbound;
 mod payments;
 mod payouts;
 mod reorgs;
+mod request_network;
 mod restart;
 mod rpc_faults;
 mod safety;

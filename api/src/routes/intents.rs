@@ -147,7 +147,9 @@ async fn intent(state: &AppState, caller: &Caller, body: IntentBody) -> Result<V
         ttl: state.payment_ttl,
         rn_payee: state.rn_payee,
     };
-    let outcome = payscan_core::intent::create_or_repoint(&state.store, state.deriver.as_ref(), &request, clock::now_ms()).await?;
+    let outcome =
+        payscan_core::intent::create_or_repoint(&state.store, state.deriver.as_ref(), &request, clock::now_ms())
+            .await?;
     let payment = outcome.payment();
     let overrides = state.store.threshold_overrides().await?;
     let mut data = views::payment(&registry, &overrides, payment);

@@ -1,6 +1,7 @@
 //! The router.
 
 mod admin;
+mod checkout;
 mod destinations;
 mod escrow;
 mod health;
@@ -47,6 +48,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payment/request-network/options", get(options::options))
         .route("/api/payment/request-network/intents", post(intents::create))
         .route("/api/payment/request-network/pay-in", post(intents::pay_in))
+        .route("/api/payment/request-network/permit-availability", get(checkout::availability))
+        .route("/api/payment/request-network/{id}/checkout", get(checkout::checkout))
+        .route("/api/payment/request-network/{id}/permit", post(checkout::permit))
         .route("/api/payment/amn-scanner/webhook", post(receiver::receive))
         .route("/api/payment/derived-destinations", get(destinations::list))
         .route("/api/payment/derived-destinations/config/health", get(destinations::health))

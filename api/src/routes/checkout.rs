@@ -1,0 +1,206 @@
+//! The in-house checkout (no hosted page): the transactions a wallet sends as they are to pay a
+//! payment, the permit it may sign instead of the approval, and the relayer that broadcasts that
+//! permit.
+
+use alloy::primitives::{Address, Bytes, Signature, U256};
+use alloy::sol_types::SolCall;
+use axum::extract::{Path, State};
+use axum::Json;
+use payscan_core::registry::parse_address;
+use payscan_core::store::Payment;
+use payscan_core::{PaymentId, Provider};
+use payscan_custody::{PermitTerms, SignedPermit};
+use payscan_scanner::abi::{IERC20FeeProxy, IERC20};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+/// Why a permit spares only the approval.
+const PERMIT_NOTE: &str = "Signing this permit replaces the approve transaction: payscan's relayer broadcasts it \
+     (POST …/permit). The fee proxy pulls from msg.sender, so the buyer still sends \
+     transferFromWithReferenceAndFee.";
+
+async fn own_payment(state: &AppState, caller: &Caller, id: &str) -> Result<Payment, ApiError> {
+    let id: PaymentId = id.parse().map_err(|_| ApiError::validation("not a payment id (pay_…)"))?;
+    let payment = state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    if !caller.may_read(&payment.buyer_id) {
+        return Err(ApiError::forbidden("not your payment"));
+    }
+    Ok(payment)
+}
+
+fn transaction(description: &str, to: Address, data: Vec<u8>) -> Value {
+    json!({ "description": description, "to": to.to_checksum(None), "data": Bytes::from(data), "value": "0" })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct CheckoutQuery {
+    /// The wallet that will pay: the permit is offered for it, with its current nonce.
+    payer: Option<String>,
+}
+
+/// `GET /api/payment/request-network/:paymentId/checkout?payer=0x…`.
+pub(super) async fn checkout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<CheckoutQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let payer = query
+        .payer
+        .as_deref()
+        .map(parse_address)
+        .transpose()
+        .map_err(|e| ApiError::validation(format!("payer: {e}")))?;
+    let payment = own_payment(&state, &caller, &id).await?;
+    let registry = state.registry.current();
+    let chain = registry
+        .chain(payment.rail.chain_id)
+        .ok_or_else(|| ApiError::conflict("CHAIN_UNSUPPORTED", "the payment's chain is no longer supported"))?;
+    let token = payment.rail.token.address;
+    let remaining = payment.rail.amount.saturating_sub(payment.received);
+    let payable = payment.status.is_open() && !remaining.is_zero();
+
+    let mut transactions = Vec::new();
+    let mut permit = Value::Null;
+    let mut rail = json!({});
+    match (payment.rail.provider, &payment.rn, chain.proxy_address) {
+        (Provider::RequestNetwork, Some(rn), Some(proxy)) => {
+            rail = json!({
+                "feeProxy": proxy.to_checksum(None),
+                "payee": rn.payee.to_checksum(None),
+                "paymentReference": rn.reference.to_string(),
+                "salt": rn.salt,
+            });
+            if payable {
+                let approve = IERC20::approveCall { spender: proxy, amount: remaining.0 };
+                let pay = IERC20FeeProxy::transferFromWithReferenceAndFeeCall {
+                    _tokenAddress: token,
+                    _to: rn.payee,
+                    _amount: remaining.0,
+                    _paymentReference: Bytes::copy_from_slice(rn.reference.as_bytes()),
+                    _feeAmount: U256::ZERO,
+                    _feeAddress: Address::ZERO,
+                };
+                transactions.push(transaction("approve the fee proxy for the amount", token, approve.abi_encode()));
+                transactions.push(transaction("pay through the fee proxy with the reference", proxy, pay.abi_encode()));
+                if let Some(payer) = payer {
+                    if let Some(typed) = state.permits.offer(&payment, payer).await? {
+                        permit = json!({ "typedData": typed, "replaces": 0, "note": PERMIT_NOTE });
+                    }
+                }
+            }
+        }
+        (Provider::RequestNetwork, ..) => {
+            return Err(ApiError::conflict(
+                "CHAIN_UNSUPPORTED",
+                "this Request Network payment has no fee proxy or reference to pay with",
+            ))
+        }
+        (Provider::AmnScanner, ..) => {
+            if payable {
+                let pay = IERC20::transferCall { to: payment.destination, amount: remaining.0 };
+                transactions.push(transaction("transfer the amount to the payment's address", token, pay.abi_encode()));
+            }
+        }
+    }
+    Ok(Json(json!({
+        "success": true,
+        "data": {
+            "paymentId": payment.id,
+            "provider": payment.rail.provider.as_str(),
+            "status": payment.status,
+            "chainId": payment.rail.chain_id,
+            "network": chain.short_name,
+            "token": payment.rail.token,
+            "amountBaseUnits": payment.rail.amount,
+            "remainingBaseUnits": remaining,
+            "destination": payment.destination.to_checksum(None),
+            "expiresAt": payscan_core::clock::rfc3339(payment.expires_at),
+            "requestNetwork": rail,
+            "transactions": transactions,
+            "permit": permit,
+        },
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct PermitBody {
+    owner: String,
+    spender: String,
+    /// Base units, as a decimal string or number.
+    value: Value,
+    deadline: Value,
+    v: u8,
+    r: String,
+    s: String,
+}
+
+fn uint(field: &str, value: &Value) -> Result<U256, ApiError> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_u64() => n.to_string(),
+        _ => return Err(ApiError::validation(format!("{field} must be a non-negative integer (a decimal string)"))),
+    };
+    text.parse::<U256>().map_err(|_| ApiError::validation(format!("{field} `{text}` is not a non-negative integer")))
+}
+
+/// `POST /api/payment/request-network/:paymentId/permit`.
+pub(super) async fn permit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PermitBody>,
+) -> Result<Json<Value>, ApiError> {
+    let owner = parse_address(&body.owner).map_err(|e| ApiError::validation(format!("owner: {e}")))?;
+    let spender = parse_address(&body.spender).map_err(|e| ApiError::validation(format!("spender: {e}")))?;
+    let word = |field: &str, text: &str| -> Result<U256, ApiError> {
+        let hex = text.strip_prefix("0x").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        hex.and_then(|h| U256::from_str_radix(h, 16).ok())
+            .ok_or_else(|| ApiError::validation(format!("{field} must be a 0x-prefixed 32-byte hex word")))
+    };
+    let (r, s) = (word("r", &body.r)?, word("s", &body.s)?);
+    let parity = match body.v {
+        27 | 0 => false,
+        28 | 1 => true,
+        other => return Err(ApiError::validation(format!("v must be 27 or 28, got {other}"))),
+    };
+    let signed = SignedPermit {
+        terms: PermitTerms {
+            owner,
+            spender,
+            value: uint("value", &body.value)?,
+            nonce: U256::ZERO,
+            deadline: uint("deadline", &body.deadline)?,
+        },
+        signature: Signature::new(r, s, parity),
+    };
+    let payment = own_payment(&state, &caller, &id).await?;
+    let relayed = state.permits.relay(&payment, &signed).await?;
+    tracing::info!(target: "payscan::api", payment_id = %payment.id, status = relayed.status, "permit");
+    Ok(Json(json!({ "success": true, "data": relayed })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct AvailabilityQuery {
+    chain_id: String,
+    token: String,
+}
+
+/// `GET /api/payment/request-network/permit-availability?chainId&token`.
+pub(super) async fn availability(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(query): ApiQuery<AvailabilityQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let chain_id = super::admin::parse_chain_id(&query.chain_id)?;
+    let availability = state.permits.availability(chain_id, &query.token).await?;
+    Ok(Json(json!({ "success": true, "data": availability })))
+}
