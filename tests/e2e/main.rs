@@ -8,6 +8,7 @@ mod admin;
 mod destinations;
 mod errors;
 mod escrow;
+mod events;
 mod intents;
 mod ledger;
 mod outbound;

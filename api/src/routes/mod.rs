@@ -4,6 +4,7 @@ mod admin;
 mod checkout;
 mod destinations;
 mod escrow;
+mod events;
 mod health;
 mod intents;
 mod ledger;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payment/health", get(health::health))
         .route("/api/payment", get(payments::list))
         .route("/api/payment/{id}", get(payments::get))
+        .route("/api/payment/{id}/events", get(events::events))
         .route("/api/payment/request-network/options", get(options::options))
         .route("/api/payment/request-network/intents", post(intents::create))
         .route("/api/payment/request-network/pay-in", post(intents::pay_in))

@@ -99,6 +99,25 @@ impl Store {
         Ok(id)
     }
 
+    /// The events about `subject` after `after_ord`, oldest first: `(ord, type, payload)`. The
+    /// ord is the outbox's own sequence, so it resumes a stream (`Last-Event-ID`).
+    pub async fn events_after(
+        &self,
+        subject: &str,
+        after_ord: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ord, event_type, payload FROM outbox_events WHERE payment_id = $1 AND ord > $2 ORDER BY ord LIMIT $3",
+        )
+        .bind(subject)
+        .bind(after_ord)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+    }
+
     /// Claims up to `limit` due deliveries for `lease`. A delivery waits while an earlier event of
     /// the same payment is still pending for the same target, so each target sees a payment's
     /// events in order.
