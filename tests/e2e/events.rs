@@ -69,8 +69,7 @@ both_backends!(a_checkout_page_sees_the_payment_live_and_resumes_after_a_reconne
     let response = open(&app, "buyer-1", &id, Some(&processing.id)).await;
     let mut resumed = response.bytes_stream().eventsource().map(|e| e.expect("a well-formed event"));
     let again = read_until(&mut resumed, "payment.completed").await;
-    let replayed: Vec<&str> =
-        again.iter().filter(|e| !e.id.is_empty()).map(|e| e.event.as_str()).collect();
+    let replayed: Vec<&str> = again.iter().filter(|e| !e.id.is_empty()).map(|e| e.event.as_str()).collect();
     assert_eq!(replayed, ["payment.completed"], "{again:?}");
     assert_eq!(again.iter().find(|e| e.event == "payment.completed").map(|e| e.id.clone()), Some(completed.id.clone()));
 

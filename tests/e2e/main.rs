@@ -11,6 +11,7 @@ mod escrow;
 mod events;
 mod intents;
 mod ledger;
+mod options;
 mod outbound;
 mod payments;
 mod payouts;

@@ -130,6 +130,23 @@ async fn intent(state: &AppState, caller: &Caller, body: IntentBody) -> Result<V
         .resolve_token(token_name)
         .ok_or_else(|| ApiError::validation(format!("token {token_name} is not supported on {}", chain.short_name)))?;
 
+    // The seller's (or the template's) accepted rails, by the same precedence as the options.
+    let template_id = body.metadata.as_ref().and_then(|m| m.get("templateId")).and_then(Value::as_str);
+    if let Some(template_id) = template_id {
+        super::check_id("metadata.templateId", template_id)?;
+    }
+    let (store_rails, template_rails) = super::options::configs(state, Some(&body.seller_id), template_id).await?;
+    let allowed = payscan_core::rails::resolve(&registry, store_rails.as_ref(), template_rails.as_ref());
+    if !allowed.allows(chain, token) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "RAIL_NOT_ALLOWED",
+            format!(
+                "{} on {} is not among the rails this seller accepts (see the options route)",
+                token.symbol, chain.short_name
+            ),
+        ));
+    }
     let amount = super::token_amount(&body.amount, token)?;
 
     let request = IntentRequest {

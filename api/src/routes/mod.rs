@@ -69,6 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/rn/networks", get(admin::networks::list))
         .route("/api/admin/rn/networks/reload", post(admin::networks::reload))
         .route("/api/admin/rn/networks/probe/{chain_id}", post(admin::networks::probe))
+        .route(
+            "/api/admin/payment-config/{kind}/{id}",
+            get(options::get_config).put(options::put_config).delete(options::delete_config),
+        )
         .route("/api/admin/scanner/status", get(admin::scanner::status))
         .route("/api/admin/scanner/webhooks/retry", post(admin::scanner::retry_webhooks))
         .route("/api/payment/{id}/release", post(escrow::release))

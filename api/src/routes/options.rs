@@ -1,13 +1,19 @@
-//! `GET /api/payment/request-network/options`: the rails a buyer may choose, from the registry.
+//! `GET /api/payment/request-network/options`: the rails a buyer may choose for a seller or
+//! template checkout, by the seed's precedence (template override, store default, global
+//! default); and the admin routes that set the store and template configurations.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::Json;
+use payscan_core::clock;
+use payscan_core::rails::{self, AllowedRails};
+use payscan_core::registry::Registry;
+use payscan_core::store::rails::{RailConfig, RailScope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -15,6 +21,45 @@ use crate::state::AppState;
 pub(super) struct OptionsQuery {
     seller_id: Option<String>,
     template_id: Option<String>,
+}
+
+/// The stored store and template configurations that apply to a checkout.
+pub(crate) async fn configs(
+    state: &AppState,
+    seller_id: Option<&str>,
+    template_id: Option<&str>,
+) -> Result<(Option<RailConfig>, Option<RailConfig>), ApiError> {
+    let store = match seller_id {
+        Some(id) => state.store.rail_config(RailScope::Store, id).await?,
+        None => None,
+    };
+    let template = match template_id {
+        Some(id) => state.store.rail_config(RailScope::Template, id).await?,
+        None => None,
+    };
+    Ok((store, template))
+}
+
+fn view(allowed: &AllowedRails<'_>) -> Value {
+    let mut tokens: Vec<String> =
+        allowed.chains.iter().flat_map(|(_, tokens)| tokens.iter().map(|t| t.symbol.clone())).collect();
+    tokens.sort();
+    tokens.dedup();
+    json!({
+        "allowedChains": allowed.chains.iter().map(|(c, _)| c.chain_id).collect::<Vec<_>>(),
+        "allowedTokens": tokens,
+        "source": allowed.source,
+        "chains": allowed.chains.iter().map(|(c, tokens)| json!({
+            "chainId": c.chain_id,
+            "name": c.name,
+            "shortName": c.short_name,
+            "tokens": tokens.iter().map(|t| json!({
+                "symbol": t.symbol,
+                "address": t.address.to_checksum(None),
+                "decimals": t.decimals,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 pub(super) async fn options(
@@ -28,26 +73,132 @@ pub(super) async fn options(
         }
     }
     let registry = state.registry.current();
-    let chains = registry.chains();
-    let mut tokens: Vec<String> = chains.iter().flat_map(|c| c.tokens.iter().map(|t| t.symbol.clone())).collect();
-    tokens.sort();
-    tokens.dedup();
-    Ok(Json(json!({
-        "success": true,
-        "data": {
-            "allowedChains": chains.iter().map(|c| c.chain_id).collect::<Vec<_>>(),
-            "allowedTokens": tokens,
-            "source": "default",
-            "chains": chains.iter().map(|c| json!({
-                "chainId": c.chain_id,
-                "name": c.name,
-                "shortName": c.short_name,
-                "tokens": c.tokens.iter().map(|t| json!({
-                    "symbol": t.symbol,
-                    "address": t.address.to_checksum(None),
-                    "decimals": t.decimals,
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+    let (store, template) = configs(&state, query.seller_id.as_deref(), query.template_id.as_deref()).await?;
+    let allowed = rails::resolve(&registry, store.as_ref(), template.as_ref());
+    Ok(Json(json!({ "success": true, "data": view(&allowed) })))
+}
+
+/// A store or template configuration as an admin sets it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ConfigBody {
+    /// Chain ids or short names; empty or absent: every chain.
+    #[serde(default)]
+    allowed_chains: Vec<Value>,
+    /// Token symbols; empty or absent: every token.
+    #[serde(default)]
+    allowed_tokens: Vec<String>,
+    /// Templates only: follow the store default (the default) instead of these lists.
+    use_shop_default: Option<bool>,
+}
+
+fn validate(
+    registry: &Registry,
+    scope: RailScope,
+    body: ConfigBody,
+) -> Result<(bool, Vec<payscan_core::ChainId>, Vec<String>), ApiError> {
+    if scope == RailScope::Store && body.use_shop_default.is_some() {
+        return Err(ApiError::validation("useShopDefault applies to templates only"));
+    }
+    let mut chains = Vec::new();
+    for chain in &body.allowed_chains {
+        let text = match chain {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            _ => return Err(ApiError::validation("allowedChains holds chain ids or short names")),
+        };
+        let found = registry
+            .resolve_network(&text)
+            .ok_or_else(|| ApiError::validation(format!("chain `{text}` is not supported")))?;
+        if !chains.contains(&found.chain_id) {
+            chains.push(found.chain_id);
         }
-    })))
+    }
+    let mut tokens = Vec::new();
+    for symbol in &body.allowed_tokens {
+        let upper = symbol.trim().to_ascii_uppercase();
+        let known = registry
+            .chains()
+            .iter()
+            .filter(|c| chains.is_empty() || chains.contains(&c.chain_id))
+            .any(|c| c.tokens.iter().any(|t| t.symbol.eq_ignore_ascii_case(&upper)));
+        if !known {
+            return Err(ApiError::validation(format!("token `{symbol}` is not supported on the allowed chains")));
+        }
+        if !tokens.contains(&upper) {
+            tokens.push(upper);
+        }
+    }
+    Ok((body.use_shop_default.unwrap_or(scope == RailScope::Template), chains, tokens))
+}
+
+fn config_view(config: &RailConfig) -> Value {
+    json!({
+        "scope": config.scope.as_str(),
+        "id": config.key,
+        "useShopDefault": (config.scope == RailScope::Template).then_some(config.use_shop_default),
+        "allowedChains": config.allowed_chains,
+        "allowedTokens": config.allowed_tokens,
+        "updatedBy": config.updated_by,
+        "updatedAt": clock::rfc3339(config.updated_at),
+    })
+}
+
+fn scope(kind: &str) -> Result<RailScope, ApiError> {
+    match kind {
+        "stores" => Ok(RailScope::Store),
+        "templates" => Ok(RailScope::Template),
+        _ => Err(ApiError::not_found("no such route")),
+    }
+}
+
+/// `PUT /api/admin/payment-config/{stores|templates}/:id`.
+pub(super) async fn put_config(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path((kind, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ConfigBody>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = scope(&kind)?;
+    super::check_id("id", &id)?;
+    let (use_shop_default, allowed_chains, allowed_tokens) = validate(&state.registry.current(), scope, body)?;
+    let config = RailConfig {
+        scope,
+        key: id,
+        use_shop_default,
+        allowed_chains,
+        allowed_tokens,
+        updated_by: admin.user_id.clone(),
+        updated_at: clock::now_ms(),
+    };
+    state.store.save_rail_config(&config).await?;
+    tracing::info!(target: "payscan::api", by = %admin.user_id, scope = scope.as_str(), id = %config.key, "rail config saved");
+    Ok(Json(json!({ "success": true, "data": config_view(&config) })))
+}
+
+pub(super) async fn get_config(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = scope(&kind)?;
+    let config = state
+        .store
+        .rail_config(scope, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no {} configuration for `{id}`", scope.as_str())))?;
+    Ok(Json(json!({ "success": true, "data": config_view(&config) })))
+}
+
+pub(super) async fn delete_config(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = scope(&kind)?;
+    if !state.store.delete_rail_config(scope, &id).await? {
+        return Err(ApiError::not_found(format!("no {} configuration for `{id}`", scope.as_str())));
+    }
+    tracing::info!(target: "payscan::api", by = %admin.user_id, scope = scope.as_str(), id = %id, "rail config removed");
+    Ok(Json(json!({ "success": true, "data": { "deleted": true } })))
 }
