@@ -123,6 +123,7 @@ impl Application {
             metrics,
             payment_ttl: config.payment_ttl,
             rn_payee: config.rn_payee,
+            quotes: config.quotes,
             shutdown: tasks.token(),
         };
         let router = payscan_api::router(state);

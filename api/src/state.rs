@@ -36,6 +36,7 @@ pub struct AppState {
     pub payment_ttl: Duration,
     /// The Request Network receiver when one is configured; else each payment's destination.
     pub rn_payee: Option<alloy::primitives::Address>,
+    pub quotes: payscan_core::quote::QuoteSettings,
     /// Cancelled at shutdown: long-lived responses (event streams) end with it, so a graceful
     /// stop does not wait on clients.
     pub shutdown: tokio_util::sync::CancellationToken,

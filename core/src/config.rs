@@ -10,6 +10,7 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use secrecy::SecretString;
 
+use crate::quote::QuoteSettings;
 use crate::webhook::WebhookSecret;
 use crate::{BaseUnits, ChainId};
 
@@ -59,6 +60,21 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "deepest reorg a follower unwinds; deeper stops the chain for an operator",
     ),
     ("PAYSCAN_PAYMENT_TTL", "payment_ttl", "1h", "how long a new payment's expiresAt lies ahead"),
+    (
+        "ORACLE_QUOTING_ENABLED",
+        "oracle_quoting_enabled",
+        "false",
+        "intents take `amount` in USD and settle in the token at its priceFeed's rate (a quote)",
+    ),
+    ("PAYSCAN_ORACLE_MAX_AGE", "oracle_max_age", "1h", "a price feed answer older than this is stale: 503"),
+    (
+        "PAYSCAN_DEPEG_HARD_CAP_BPS",
+        "depeg_hard_cap_bps",
+        "200",
+        "no quote for a token further than this from $1, in basis points: 422",
+    ),
+    ("PAYSCAN_QUOTE_ROUNDING_BPS", "quote_rounding_bps", "0", "margin added on top of a quote's exact amount, in bps"),
+    ("PAYSCAN_QUOTE_TTL", "quote_ttl", "15m", "how long a quote holds"),
     (
         "PAYSCAN_RN_PAYEE",
         "rn_payee",
@@ -225,6 +241,7 @@ pub struct Config {
     pub scanner: ScannerConfig,
     pub payment_ttl: Duration,
     pub rn_payee: Option<Address>,
+    pub quotes: QuoteSettings,
     pub custody: CustodyConfig,
 }
 
@@ -413,6 +430,13 @@ impl Config {
                 })?,
             },
             payment_ttl: sources.parsed("PAYSCAN_PAYMENT_TTL", parse_duration)?,
+            quotes: QuoteSettings {
+                enabled: sources.parsed("ORACLE_QUOTING_ENABLED", parse_bool)?,
+                max_age: sources.parsed("PAYSCAN_ORACLE_MAX_AGE", parse_duration)?,
+                hard_cap_bps: sources.parsed("PAYSCAN_DEPEG_HARD_CAP_BPS", parse_bps)?,
+                rounding_bps: sources.parsed("PAYSCAN_QUOTE_ROUNDING_BPS", parse_bps)?,
+                ttl: sources.parsed("PAYSCAN_QUOTE_TTL", parse_duration)?,
+            },
             rn_payee: sources
                 .get("PAYSCAN_RN_PAYEE")?
                 .map(|a| crate::registry::parse_address(a.trim()))
@@ -482,6 +506,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("`{s}` is not a duration such as 30s (units ms, s, m, h)")),
     };
     ms.map(Duration::from_millis).ok_or_else(|| format!("`{s}` is too long"))
+}
+
+/// Basis points: 0 to 10000.
+fn parse_bps(s: &str) -> Result<u32, String> {
+    s.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(|| format!("`{s}` is not 0-10000 basis points"))
 }
 
 /// `USDC=5,USDT=2.5`: a minimum in token units per token symbol.

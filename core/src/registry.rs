@@ -63,6 +63,9 @@ pub struct Token {
     /// The token's EIP-712 domain where it implements EIP-2612 permit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permit: Option<PermitDomain>,
+    /// A Chainlink-style USD price feed (`latestRoundData`) for oracle quotes.
+    #[serde(default, with = "opt_address", skip_serializing_if = "Option::is_none")]
+    pub price_feed: Option<Address>,
 }
 
 /// The `name` and `version` of a token's EIP-712 domain.

@@ -31,4 +31,11 @@ alloy::sol! {
             address _feeAddress
         ) external;
     }
+
+    /// A Chainlink-style price feed (AggregatorV3Interface).
+    #[derive(Debug, PartialEq, Eq)]
+    interface IAggregatorV3 {
+        function decimals() external view returns (uint8);
+        function latestRoundData() external view returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound);
+    }
 }

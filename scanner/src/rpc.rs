@@ -10,8 +10,9 @@ use alloy::rpc::types::{Filter, Log, TransactionReceipt, TransactionRequest};
 use alloy::sol_types::{SolCall, SolEvent};
 use alloy::transports::http::Http;
 
-use crate::abi::{IERC20FeeProxy, IERC20};
+use crate::abi::{IAggregatorV3, IERC20FeeProxy, IERC20};
 use crate::error::FollowerError;
+use payscan_core::quote::FeedRound;
 
 /// A block's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,24 @@ impl ChainRpc {
         let request = TransactionRequest::default().to(token).input(call.abi_encode().into());
         let out = self.provider.call(request).await?;
         IERC20::balanceOfCall::abi_decode_returns(&out).map_err(|_| FollowerError::Incomplete("a balanceOf answer"))
+    }
+
+    /// A price feed's latest round.
+    pub async fn latest_round(&self, feed: Address) -> Result<FeedRound, FollowerError> {
+        let call = |data: Vec<u8>| TransactionRequest::default().to(feed).input(data.into());
+        let out = self.provider.call(call(IAggregatorV3::decimalsCall {}.abi_encode())).await?;
+        let decimals = IAggregatorV3::decimalsCall::abi_decode_returns(&out)
+            .map_err(|_| FollowerError::Incomplete("a feed's decimals"))?;
+        let out = self.provider.call(call(IAggregatorV3::latestRoundDataCall {}.abi_encode())).await?;
+        let round = IAggregatorV3::latestRoundDataCall::abi_decode_returns(&out)
+            .map_err(|_| FollowerError::Incomplete("a feed's latestRoundData"))?;
+        Ok(FeedRound {
+            feed,
+            round_id: U256::from(round.roundId),
+            answer: i128::try_from(round.answer).map_err(|_| FollowerError::Incomplete("a feed answer in range"))?,
+            decimals,
+            updated_at: u64::try_from(round.updatedAt).unwrap_or(0),
+        })
     }
 
     /// `Transfer` logs of the given token contracts in `[from, to]`.

@@ -15,6 +15,7 @@ mod options;
 mod outbound;
 mod payments;
 mod payouts;
+mod quotes;
 mod reorgs;
 mod request_network;
 mod restart;

@@ -344,3 +344,56 @@ both_backends!(every_bad_permit_is_refused_before_any_gas_and_a_front_run_one_su
     assert_eq!(none["data"]["available"], false);
     app.stop().await;
 });
+
+both_backends!(fifty_concurrent_permits_all_land_with_contiguous_relayer_nonces, |backend| async move {
+    // One in ten broadcasts fails at the RPC: the relayer's tracking sends them again.
+    let chain = TestChain::start(31337).await;
+    let proxy = crate::support::proxy::RpcProxy::start(
+        &chain.anvil.url,
+        crate::support::proxy::Faults { fail_send: 0.1, ..Default::default() },
+    )
+    .await;
+    let mut options = with_relayer(backend, &chain);
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    let app = TestApp::spawn(options).await;
+    let mut requests = Vec::new();
+    for i in 0..50 {
+        let buyer = format!("buyer-{i}");
+        let payer = PrivateKeySigner::random();
+        let payment = app.intent(&buyer, rn_intent(&format!("offer-c{i}"), "1", "USDC", &chain)).await;
+        let (status, out) = checkout(&app, &buyer, id(&payment), payer.address()).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        let body = sign(&payer, &out["data"]["permit"]["typedData"]);
+        let path = format!("/api/payment/request-network/{}/permit", id(&payment));
+        requests.push((app.token(&buyer, "buyer"), path, body, payer.address()));
+    }
+    let mut running = tokio::task::JoinSet::new();
+    for (token, path, body, owner) in requests {
+        let (http, url) = (app.http.clone(), app.url.clone());
+        running.spawn(async move {
+            let response =
+                http.post(format!("{url}{path}")).bearer_auth(token).json(&body).send().await.expect("permit");
+            let status = response.status();
+            (status, response.json::<Value>().await.expect("json"), owner)
+        });
+    }
+    let provider = chain.anvil.provider();
+    let mut owners = Vec::new();
+    while let Some(done) = running.join_next().await {
+        let (status, body, owner) = done.expect("task");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["status"], "mined", "{body}");
+        owners.push(owner);
+    }
+    assert!(proxy.refused() > 0, "some broadcasts did fail");
+    assert_eq!(provider.get_transaction_count(relayer()).await.expect("nonce"), 50, "50 permits, no gap, none twice");
+    for owner in owners {
+        let allowance = IPermit::allowanceCall { owner, spender: chain.fee_proxy };
+        let request = TransactionRequest::default()
+            .to(chain.usdc)
+            .input(alloy::sol_types::SolCall::abi_encode(&allowance).into());
+        let out = provider.call(request).await.expect("allowance");
+        assert_eq!(U256::from_be_slice(&out[..32]), U256::from(1_000_000u64));
+    }
+    app.stop().await;
+});

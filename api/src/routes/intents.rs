@@ -3,9 +3,12 @@
 use axum::extract::State;
 use axum::Json;
 use payscan_core::intent::{IntentOutcome, IntentRequest};
+use payscan_core::quote::{self, Quote, QuoteError};
+use payscan_core::registry::{Chain, Token};
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::Rail;
 use payscan_core::{clock, Provider};
+use payscan_scanner::rpc::ChainRpc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -39,8 +42,8 @@ pub(super) async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<IntentBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let data = intent(&state, &caller, body).await?;
-    Ok(Json(json!({ "success": true, "data": data })))
+    let (data, quote) = intent(&state, &caller, body).await?;
+    Ok(Json(answer(data, quote)))
 }
 
 /// The seed's legacy pay-in body: an intent on the Request Network rail.
@@ -74,7 +77,7 @@ pub(super) async fn pay_in(
         provider: Some(Provider::RequestNetwork.as_str().to_owned()),
         metadata: body.metadata,
     };
-    let mut data = intent(&state, &caller, body).await?;
+    let (mut data, quote) = intent(&state, &caller, body).await?;
     if let Some(map) = data.as_object_mut() {
         let id = map.get("paymentId").cloned().unwrap_or(Value::Null);
         let reference = map.get("paymentReference").cloned().unwrap_or(Value::Null);
@@ -84,10 +87,56 @@ pub(super) async fn pay_in(
         );
         map.insert("providerPaymentId".into(), reference);
     }
-    Ok(Json(json!({ "success": true, "data": data })))
+    Ok(Json(answer(data, quote)))
 }
 
-async fn intent(state: &AppState, caller: &Caller, body: IntentBody) -> Result<Value, ApiError> {
+/// `{success, data, quote?}`: the quote sits next to the payment, as the seed places it.
+fn answer(data: Value, quote: Option<Value>) -> Value {
+    match quote {
+        Some(quote) => json!({ "success": true, "data": data, "quote": quote }),
+        None => json!({ "success": true, "data": data }),
+    }
+}
+
+/// With oracle quoting on, `amount` is in USD: the token's feed gives the settlement amount.
+async fn quote(state: &AppState, chain: &Chain, token: &Token, usd: &RawValue) -> Result<Quote, ApiError> {
+    let unavailable = |why: String| ApiError::unavailable("ORACLE_UNAVAILABLE", why);
+    let usd_amount = super::decimal_amount(usd, quote::USD_DECIMALS, "USD")?;
+    let feed = token
+        .price_feed
+        .ok_or_else(|| unavailable(format!("{} on {} has no price feed", token.symbol, chain.short_name)))?;
+    let rpc = ChainRpc::http(&chain.rpc_url, FEED_TIMEOUT).map_err(ApiError::internal)?;
+    let round = rpc.latest_round(feed).await.map_err(|e| {
+        tracing::warn!(target: "payscan::api", chain_id = %chain.chain_id, %feed, error = %e, "price feed read failed");
+        unavailable(format!("the price feed of {} on {} did not answer", token.symbol, chain.short_name))
+    })?;
+    quote::compute(usd_amount, token.decimals, round, &state.quotes, clock::now_ms()).map_err(|e| match e {
+        QuoteError::Unavailable(why) => unavailable(why),
+        e @ QuoteError::DepegLimitExceeded { .. } => {
+            ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "DEPEG_LIMIT_EXCEEDED", e.to_string())
+        }
+    })
+}
+
+fn quote_view(id: &str, token: &Token, quote: &Quote) -> Value {
+    json!({
+        "quoteId": id,
+        "usdAmount": quote.usd_amount.to_token_units(quote::USD_DECIMALS),
+        "settleAmount": quote.settle.to_token_units(token.decimals),
+        "settleAmountBaseUnits": quote.settle,
+        "token": token.symbol,
+        "tokenPriceUSD": quote.price_text(),
+        "depegAdjustmentBps": quote.depeg_adjustment_bps,
+        "roundingBps": quote.rounding_bps,
+        "priceFeed": quote.round.feed.to_checksum(None),
+        "expiresAt": clock::rfc3339(quote.expires_at),
+    })
+}
+
+/// How long a price feed read may take.
+const FEED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn intent(state: &AppState, caller: &Caller, body: IntentBody) -> Result<(Value, Option<Value>), ApiError> {
     super::check_id("purchaseRequestId", &body.purchase_request_id)?;
     super::check_id("sellerOfferId", &body.seller_offer_id)?;
     super::check_id("sellerId", &body.seller_id)?;
@@ -147,7 +196,11 @@ async fn intent(state: &AppState, caller: &Caller, body: IntentBody) -> Result<V
             ),
         ));
     }
-    let amount = super::token_amount(&body.amount, token)?;
+    let quoted = if state.quotes.enabled { Some(quote(state, chain, token, &body.amount).await?) } else { None };
+    let amount = match &quoted {
+        Some(quote) => quote.settle,
+        None => super::token_amount(&body.amount, token)?,
+    };
 
     let request = IntentRequest {
         buyer_id: caller.user_id.clone(),
@@ -177,5 +230,13 @@ async fn intent(state: &AppState, caller: &Caller, body: IntentBody) -> Result<V
     tracing::info!(target: "payscan::api", payment_id = %payment.id, chain_id = %payment.rail.chain_id,
         provider = payment.rail.provider.as_str(), index = %payment.derivation_index,
         created = matches!(outcome, IntentOutcome::Created(_)), "intent");
-    Ok(data)
+    let quote = match &quoted {
+        Some(quote) => {
+            let id =
+                state.store.insert_quote(&payment.id, chain.chain_id, &token.symbol, quote, clock::now_ms()).await?;
+            Some(quote_view(&id, token, quote))
+        }
+        None => None,
+    };
+    Ok((data, quote))
 }

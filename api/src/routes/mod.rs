@@ -148,14 +148,19 @@ pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
 
 /// An amount in token units, from a JSON number's or string's own text (never through a float).
 pub(crate) fn token_amount(raw: &RawValue, token: &Token) -> Result<BaseUnits, ApiError> {
+    decimal_amount(raw, token.decimals, &token.symbol)
+}
+
+/// A decimal amount scaled by `decimals`, read exactly from the JSON text.
+pub(crate) fn decimal_amount(raw: &RawValue, decimals: u8, unit: &str) -> Result<BaseUnits, ApiError> {
     let text = match serde_json::from_str::<serde_json::Value>(raw.get()) {
         Ok(serde_json::Value::String(s)) => s,
         Ok(serde_json::Value::Number(_)) => raw.get().to_owned(),
         _ => return Err(ApiError::validation("amount must be a number or a decimal string")),
     };
-    BaseUnits::parse_token_units(&text, token.decimals).map_err(|e| match e {
+    BaseUnits::parse_token_units(&text, decimals).map_err(|e| match e {
         AmountError::TooPrecise { decimals } => {
-            ApiError::validation(format!("amount has more than {decimals} decimals, the most {} allows", token.symbol))
+            ApiError::validation(format!("amount has more than {decimals} decimals, the most {unit} allows"))
         }
         other => ApiError::validation(other.to_string()),
     })

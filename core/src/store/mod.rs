@@ -10,6 +10,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod payments;
 pub mod payouts;
+pub mod quotes;
 pub mod rails;
 pub mod receipts;
 pub mod thresholds;

@@ -132,6 +132,8 @@ pub struct TestChain {
     pub usdt: Address,
     /// Request Network's ERC20FeeProxy, compiled from contracts/src.
     pub fee_proxy: Address,
+    /// A USD price feed for USDC, when a test deploys one (`with_usdc_feed`).
+    pub usdc_feed: Option<Address>,
     pub payer: Address,
     pub deployer: Address,
 }
@@ -152,7 +154,17 @@ impl TestChain {
             .await
             .expect("USDT");
         let fee_proxy = devchain::deploy(anvil.provider(), deployer, "ERC20FeeProxy", &[]).await.expect("fee proxy");
-        Self { anvil, chain_id, short_name: format!("TEST{chain_id}"), usdc, usdt, fee_proxy, payer, deployer }
+        Self {
+            anvil,
+            chain_id,
+            short_name: format!("TEST{chain_id}"),
+            usdc,
+            usdt,
+            fee_proxy,
+            usdc_feed: None,
+            payer,
+            deployer,
+        }
     }
 
     /// Mints `amount` to the payer and transfers it to `to`; returns the transfer's hash.
@@ -160,6 +172,16 @@ impl TestChain {
         let provider = self.anvil.provider();
         devchain::mint(provider, token, self.payer, self.payer, amount).await.expect("mint");
         devchain::transfer(provider, token, self.payer, to, amount).await.expect("transfer")
+    }
+
+    /// Deploys a USD price feed for USDC (8 decimals) answering `answer`, listed in the registry.
+    pub async fn with_usdc_feed(mut self, answer: i64) -> Self {
+        use alloy::sol_types::SolValue;
+        let args = (U256::from(8u8), alloy::primitives::I256::try_from(answer).expect("answer")).abi_encode_params();
+        let feed =
+            devchain::deploy(self.anvil.provider(), self.deployer, "PriceFeed", &args).await.expect("price feed");
+        self.usdc_feed = Some(feed);
+        self
     }
 
     /// Mints `amount` of `token` to `to`.
@@ -181,7 +203,8 @@ impl TestChain {
         });
         let tokens = json!([
             { "address": self.usdc.to_checksum(None), "symbol": "USDC", "decimals": 6, "name": "USD Coin",
-              "permit": { "name": "USD Coin", "version": "1" } },
+              "permit": { "name": "USD Coin", "version": "1" },
+              "priceFeed": self.usdc_feed.map(|f| f.to_checksum(None)) },
             { "address": self.usdt.to_checksum(None), "symbol": "USDT", "decimals": 18, "name": "Tether USD" }
         ]);
         (chain, tokens)
