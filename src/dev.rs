@@ -69,9 +69,11 @@ pub async fn run(dir: PathBuf, port: u16) -> anyhow::Result<()> {
     let deployer = *anvil.accounts().await?.first().context("anvil has no accounts")?;
     let usdc = devchain::deploy_token(anvil.provider(), deployer, "TestToken", "USD Coin", "USDC", 6).await?;
     let usdt = devchain::deploy_token(anvil.provider(), deployer, "PlainToken", "Tether USD", "USDT", 6).await?;
+    let fee_proxy = devchain::deploy(anvil.provider(), deployer, "ERC20FeeProxy", &[]).await?;
 
     let chains = json!([{
         "chainId": DEV_CHAIN_ID, "name": "Anvil (local)", "shortName": "ANVIL", "rpcUrl": anvil.url,
+        "proxyAddress": fee_proxy.to_checksum(None),
         "nativeCurrency": { "name": "Ether", "symbol": "ETH", "decimals": 18 },
         "confirmationThreshold": 3, "confirmationFloor": 1
     }]);

@@ -322,6 +322,47 @@ both_backends!(every_bad_permit_is_refused_before_any_gas_and_a_front_run_one_su
         .await;
     assert_eq!(usdt_available["data"]["available"], false);
     assert!(usdt_available["data"]["reason"].as_str().is_some_and(|r| r.contains("permit")));
+
+    // A payment that is already paid takes no permit.
+    let paid = app.intent("buyer-1", rn_intent("offer-p6", "1", "USDC", &chain)).await;
+    chain.fund(chain.usdc, chain.payer, U256::from(1_000_000u64)).await;
+    let (_, out) = checkout(&app, "buyer-1", id(&paid), chain.payer).await;
+    for tx in out["data"]["transactions"].as_array().expect("transactions") {
+        send_as_is(&chain, chain.payer, tx).await;
+    }
+    chain.mine(THRESHOLD).await;
+    app.wait_for_status(id(&paid), "completed").await;
+    let late = sign(&buyer, &out["data"]["permit"]["typedData"]);
+    let (status, refused) =
+        app.post(&format!("/api/payment/request-network/{}/permit", id(&paid)), Some(&token), &late).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "INVALID_STATE");
+    assert_eq!(provider.get_transaction_count(relayer()).await.expect("nonce"), 0);
+    app.stop().await;
+
+    // A relayer without gas: 503 after every check has passed, and nothing sent.
+    let mut broke = with_relayer(backend, &chain);
+    broke
+        .env
+        .push(("PAYSCAN_RELAYER_KEY", "0x0000000000000000000000000000000000000000000000000000000000000002".to_owned()));
+    let app = TestApp::spawn(broke).await;
+    let token = app.token("buyer-1", "buyer");
+    let payment = app.intent("buyer-1", rn_intent("offer-p7", "1", "USDC", &chain)).await;
+    let fresh = PrivateKeySigner::random();
+    let (_, out) = checkout(&app, "buyer-1", id(&payment), fresh.address()).await;
+    let body = sign(&fresh, &out["data"]["permit"]["typedData"]);
+    let (status, refused) =
+        app.post(&format!("/api/payment/request-network/{}/permit", id(&payment)), Some(&token), &body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert_eq!(refused["error"]["code"], "RELAYER_UNAVAILABLE");
+    let (_, broke_available) = app
+        .get(
+            &format!("/api/payment/request-network/permit-availability?chainId={}&token=USDC", chain.chain_id),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(broke_available["data"]["available"], false, "{broke_available}");
+    assert_eq!(broke_available["data"]["balanceWei"], "0");
     app.stop().await;
 
     // Without a relayer a valid permit gets a 503, and availability says why.
@@ -395,5 +436,31 @@ both_backends!(fifty_concurrent_permits_all_land_with_contiguous_relayer_nonces,
         let out = provider.call(request).await.expect("allowance");
         assert_eq!(U256::from_be_slice(&out[..32]), U256::from(1_000_000u64));
     }
+    app.stop().await;
+});
+
+both_backends!(with_one_configured_payee_each_payment_is_told_apart_by_its_reference, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let payee = "0x000000000000000000000000000000000000FEED";
+    let mut options = AppOptions::new(backend, &chain);
+    options.env.push(("PAYSCAN_RN_PAYEE", payee.to_lowercase()));
+    let app = TestApp::spawn(options).await;
+    let first = app.intent("buyer-1", rn_intent("offer-s1", "1", "USDC", &chain)).await;
+    let second = app.intent("buyer-1", rn_intent("offer-s2", "1", "USDC", &chain)).await;
+    assert_eq!(first["payee"], address(&json!(payee)).to_checksum(None));
+    assert_eq!(second["payee"], first["payee"]);
+    assert_ne!(first["paymentReference"], second["paymentReference"]);
+
+    // Only the second is paid, through the fee proxy to the shared payee.
+    chain.fund(chain.usdc, chain.payer, U256::from(1_000_000u64)).await;
+    let (_, out) = checkout(&app, "buyer-1", id(&second), chain.payer).await;
+    for tx in out["data"]["transactions"].as_array().expect("transactions") {
+        send_as_is(&chain, chain.payer, tx).await;
+    }
+    chain.mine(THRESHOLD).await;
+    app.wait_for_status(id(&second), "completed").await;
+    let unpaid = app.payment(id(&first)).await;
+    assert_eq!(unpaid["status"], "pending");
+    assert_eq!(unpaid["transfers"], json!([]), "the other payment's money is not this one's");
     app.stop().await;
 });
