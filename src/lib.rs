@@ -5,6 +5,7 @@
 
 pub mod dev;
 pub mod devchain;
+pub mod ops;
 pub mod startup;
 pub mod tasks;
 pub mod telemetry;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use payscan::{dev, telemetry, Application};
+use payscan::{dev, ops, telemetry, Application};
 use payscan_core::config::Config;
 
 /// Self-hosted stablecoin payments on EVM chains.
@@ -30,6 +30,43 @@ enum Command {
         #[command(subcommand)]
         action: Option<DevAction>,
     },
+    /// Create or upgrade the database schema (DATABASE_URL) and exit.
+    Migrate,
+    /// Print the destination address of a derivation index (from PAYSCAN_XPUB).
+    Derive {
+        /// The last, non-hardened index of m/44'/60'/0'/0/i.
+        index: u32,
+    },
+    /// The chain and token registry.
+    Registry {
+        #[command(subcommand)]
+        action: RegistryAction,
+    },
+    /// The webhook outbox.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryAction {
+    /// Validate PAYSCAN_CHAINS and PAYSCAN_TOKENS as a reload would, and summarize them.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxAction {
+    /// List webhook deliveries in one status.
+    List {
+        /// pending, delivered or manual_review.
+        #[arg(long, default_value = "manual_review")]
+        status: String,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Give deliveries in manual review a fresh retry schedule (a running daemon sends them).
+    Retry,
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +91,11 @@ async fn main() {
         Command::Dev { dir, action: Some(DevAction::Pay { payment_id, amount }), .. } => {
             dev::pay(dir, &payment_id, amount).await
         }
+        Command::Migrate => ops::migrate().await,
+        Command::Derive { index } => ops::derive(index),
+        Command::Registry { action: RegistryAction::Check } => ops::registry_check(),
+        Command::Outbox { action: OutboxAction::List { status, limit } } => ops::outbox_list(&status, limit).await,
+        Command::Outbox { action: OutboxAction::Retry } => ops::outbox_retry().await,
     };
     // One line naming what stopped payscan, e.g. `payscan: PAYSCAN_LISTEN: `x` is not host:port`.
     if let Err(e) = outcome {

@@ -259,6 +259,18 @@ impl ConfigError {
     }
 }
 
+/// The process environment and the text of `payscan.toml` (or the file `PAYSCAN_CONFIG` names).
+fn process_sources() -> Result<(HashMap<String, String>, Option<String>), ConfigError> {
+    let explicit = std::env::var("PAYSCAN_CONFIG").ok();
+    let path = explicit.clone().unwrap_or_else(|| "payscan.toml".to_owned());
+    let file = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(ConfigError::new("PAYSCAN_CONFIG", format!("cannot read {path}: {e}"))),
+    };
+    Ok((std::env::vars().collect(), file))
+}
+
 struct Sources<'a> {
     env: &'a HashMap<String, String>,
     file: toml::Table,
@@ -310,15 +322,19 @@ fn toml_text(value: &toml::Value) -> Result<String, String> {
 impl Config {
     /// Reads the process environment and `payscan.toml` (or the file `PAYSCAN_CONFIG` names).
     pub fn load() -> Result<Self, ConfigError> {
-        let explicit = std::env::var("PAYSCAN_CONFIG").ok();
-        let path = explicit.clone().unwrap_or_else(|| "payscan.toml".to_owned());
-        let file = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(text),
-            Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(ConfigError::new("PAYSCAN_CONFIG", format!("cannot read {path}: {e}"))),
-        };
-        let vars: HashMap<String, String> = std::env::vars().collect();
+        let (vars, file) = process_sources()?;
         Self::from_sources(&vars, file.as_deref())
+    }
+
+    /// One setting as [`Config::load`] reads it (environment, then the file, then its default),
+    /// for operator commands that need a few settings, not a whole daemon's.
+    pub fn setting(name: &str) -> Result<Option<String>, ConfigError> {
+        let (vars, file) = process_sources()?;
+        let file: toml::Table = match file {
+            Some(text) => text.parse().map_err(|e| ConfigError::new("payscan.toml", format!("{e}")))?,
+            None => toml::Table::new(),
+        };
+        Sources { env: &vars, file }.get(name)
     }
 
     /// Builds the configuration from an environment lookup and the text of `payscan.toml`.

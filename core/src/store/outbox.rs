@@ -226,6 +226,35 @@ impl Store {
         Ok(row.try_get(0)?)
     }
 
+    /// Deliveries in one status (`pending`, `delivered`, `manual_review`), oldest first, with the
+    /// payment or payout each is about.
+    pub async fn deliveries_in(&self, status: &str, limit: i64) -> Result<Vec<(String, DeliveryRecord)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.event_type, d.target, d.status, d.attempts, d.last_status, d.last_error, d.payment_id \
+             FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
+             WHERE d.status = $1 ORDER BY d.event_ord, d.target LIMIT $2",
+        )
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                let record = DeliveryRecord {
+                    event_id: id.parse().map_err(corrupt)?,
+                    event_type: row.try_get(1)?,
+                    target: row.try_get(2)?,
+                    status: row.try_get(3)?,
+                    attempts: row.try_get(4)?,
+                    last_status: row.try_get(5)?,
+                    last_error: row.try_get(6)?,
+                };
+                Ok((row.try_get(7)?, record))
+            })
+            .collect()
+    }
+
     /// Every delivery of a payment's events, oldest first.
     pub async fn deliveries_of(&self, payment_id: &PaymentId) -> Result<Vec<DeliveryRecord>, StoreError> {
         let rows = sqlx::query(
