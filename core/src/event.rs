@@ -25,6 +25,8 @@ pub enum EventKind {
     /// At the threshold a Transaction Safety check failed; the payment waits in the
     /// awaiting-confirmation queue.
     SafetyCheckFailed,
+    /// Expired before any money arrived, or cancelled by an admin.
+    Cancelled,
     /// The escrow reached the seller.
     Released,
     /// The escrow went back to the buyer.
@@ -41,6 +43,7 @@ impl EventKind {
             Self::Misdirected => "payment.misdirected",
             Self::Reverted => "payment.reverted",
             Self::SafetyCheckFailed => "payment.safety_check_failed",
+            Self::Cancelled => "payment.cancelled",
             Self::Released => "payment.released",
             Self::Refunded => "payment.refunded",
         }

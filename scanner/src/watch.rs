@@ -27,9 +27,19 @@ impl WatchSet {
         Self::default()
     }
 
-    /// A payment still receives money until it is released, refunded, failed or cancelled.
+    /// A destination stays watched whatever its payment became: money sent after an expiry, a
+    /// cancellation or a release is still recorded and announced (`payment.extra_transfer`).
     fn watchable(status: PaymentStatus) -> bool {
-        matches!(status, PaymentStatus::Pending | PaymentStatus::Processing | PaymentStatus::Completed)
+        match status {
+            PaymentStatus::Pending
+            | PaymentStatus::Processing
+            | PaymentStatus::Confirmed
+            | PaymentStatus::Completed
+            | PaymentStatus::Failed
+            | PaymentStatus::Cancelled
+            | PaymentStatus::Released
+            | PaymentStatus::Refunded => true,
+        }
     }
 
     /// Loads payment changes made since the last refresh (by this or any other instance).

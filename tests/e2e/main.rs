@@ -18,6 +18,7 @@ mod payments;
 mod payouts;
 mod quotes;
 mod reorgs;
+mod reports;
 mod request_network;
 mod restart;
 mod rpc_faults;

@@ -35,6 +35,20 @@ pub(super) struct IntentBody {
     metadata: Option<serde_json::Map<String, Value>>,
 }
 
+impl IntentBody {
+    pub(super) fn new(
+        purchase_request_id: String,
+        seller_offer_id: String,
+        seller_id: String,
+        amount: Box<RawValue>,
+        token: Option<String>,
+        network: Option<Value>,
+        metadata: Option<serde_json::Map<String, Value>>,
+    ) -> Self {
+        Self { purchase_request_id, seller_offer_id, seller_id, amount, token, network, provider: None, metadata }
+    }
+}
+
 const DEFAULT_TOKEN: &str = "USDT";
 
 pub(super) async fn create(
@@ -136,7 +150,11 @@ fn quote_view(id: &str, token: &Token, quote: &Quote) -> Value {
 /// How long a price feed read may take.
 const FEED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-async fn intent(state: &AppState, caller: &Caller, body: IntentBody) -> Result<(Value, Option<Value>), ApiError> {
+pub(super) async fn intent(
+    state: &AppState,
+    caller: &Caller,
+    body: IntentBody,
+) -> Result<(Value, Option<Value>), ApiError> {
     super::check_id("purchaseRequestId", &body.purchase_request_id)?;
     super::check_id("sellerOfferId", &body.seller_offer_id)?;
     super::check_id("sellerId", &body.seller_id)?;

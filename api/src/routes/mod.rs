@@ -13,6 +13,7 @@ mod options;
 mod payments;
 mod payouts;
 mod receiver;
+mod reports;
 
 use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request};
@@ -44,8 +45,17 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/payment/health", get(health::health))
-        .route("/api/payment", get(payments::list))
-        .route("/api/payment/{id}", get(payments::get))
+        .route("/api/payment", get(payments::list).post(reports::create))
+        .route("/api/payment/{id}", get(payments::get).put(reports::edit))
+        .route("/api/payment/user/{user_id}", get(reports::of_user))
+        .route("/api/payment/stats", get(reports::stats))
+        .route("/api/payment/stats/{user_id}", get(reports::stats))
+        .route("/api/payment/export", get(reports::export))
+        .route("/api/payment/export/{user_id}", get(reports::export))
+        .route("/api/payment/payments/cleanup-pending", post(reports::cleanup_pending))
+        .route("/api/payment/payments/auto-fetch-missing", post(reports::auto_fetch_missing))
+        .route("/api/payment/payments/{id}/fetch-tx", post(reports::fetch_tx))
+        .route("/api/payment/payments/{id}/debug", get(reports::debug))
         .route("/api/payment/{id}/events", get(events::events))
         .route("/api/payment/request-network/options", get(options::options))
         .route("/api/payment/request-network/intents", post(intents::create))

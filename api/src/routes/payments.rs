@@ -51,6 +51,11 @@ pub(super) async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    list_for(&state, &caller.user_id, query).await
+}
+
+/// One buyer's payments, newest first.
+pub(super) async fn list_for(state: &AppState, user_id: &str, query: ListQuery) -> Result<Json<Value>, ApiError> {
     let statuses = query
         .status
         .as_deref()
@@ -71,7 +76,7 @@ pub(super) async fn list(
     if offset < 0 {
         return Err(ApiError::validation("offset must not be negative"));
     }
-    let (payments, total) = state.store.payments_of_buyer(&caller.user_id, &statuses, limit, offset).await?;
+    let (payments, total) = state.store.payments_of_buyer(user_id, &statuses, limit, offset).await?;
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
     Ok(Json(json!({

@@ -386,6 +386,101 @@ impl Store {
         Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
     }
 
+    /// Payments in creation order after `after` (`(created_at, id)` of the last one read), a page
+    /// at a time, of one buyer or everyone: what an export streams.
+    pub async fn payments_after(
+        &self,
+        buyer_id: Option<&str>,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let (created, id) = after.unwrap_or((i64::MIN, ""));
+        let buyer = if buyer_id.is_some() { " AND buyer_id = $4" } else { "" };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM payments WHERE (created_at > $1 OR (created_at = $1 AND id > $2)){buyer} \
+             ORDER BY created_at, id LIMIT $3"
+        );
+        let mut query = sqlx::query(&sql).bind(created).bind(id).bind(limit);
+        if let Some(buyer) = buyer_id {
+            query = query.bind(buyer);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// `(status, chain, token symbol, amount, received)` of every payment of one buyer or of all:
+    /// what statistics add up (base-unit sums are exact, so they are added in code, not SQL).
+    pub async fn payment_amounts(
+        &self,
+        buyer_id: Option<&str>,
+    ) -> Result<Vec<(PaymentStatus, ChainId, String, BaseUnits, BaseUnits)>, StoreError> {
+        let filter = if buyer_id.is_some() { " WHERE buyer_id = $1" } else { "" };
+        let sql = format!("SELECT status, chain_id, token_symbol, amount, received FROM payments{filter}");
+        let mut query = sqlx::query(&sql);
+        if let Some(buyer) = buyer_id {
+            query = query.bind(buyer);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_column(row, "status")?,
+                    ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
+                    row.try_get("token_symbol")?,
+                    parse_column(row, "amount")?,
+                    parse_column(row, "received")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Pending payments that expired before `now` with nothing received.
+    pub async fn expired_pending(&self, now: i64, limit: i64) -> Result<Vec<PaymentId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM payments WHERE status = 'pending' AND expires_at < $1 AND received = '0' \
+             ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| parse_column(row, "id")).collect()
+    }
+
+    /// Completed-or-later payments without a transaction hash.
+    pub async fn payments_missing_tx(&self, limit: i64) -> Result<Vec<Payment>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM payments WHERE tx_hash IS NULL AND status IN ('completed', 'released', 'refunded') \
+             ORDER BY created_at LIMIT $1"
+        );
+        let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// An admin's edit: status (already checked against the model), metadata, transaction hash.
+    pub async fn edit_payment(
+        &self,
+        tx: &mut Tx,
+        payment: &Payment,
+        expected: PaymentStatus,
+    ) -> Result<bool, StoreError> {
+        let watch_seq = counters::next(tx, WATCH_SEQ).await?;
+        let done = sqlx::query(
+            "UPDATE payments SET status = $2, metadata = $3, tx_hash = $4, updated_at = $5, watch_seq = $6 \
+             WHERE id = $1 AND status = $7",
+        )
+        .bind(payment.id.as_str())
+        .bind(payment.status.as_str())
+        .bind(payment.metadata.to_string())
+        .bind(payment.tx_hash.map(|h| format!("{h:#x}")))
+        .bind(payment.updated_at)
+        .bind(watch_seq)
+        .bind(expected.as_str())
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Payments whose money passed its threshold (completed, released or refunded), optionally on
     /// one chain or in one token symbol: what a sweep of all destinations looks at.
     pub async fn sweepable_payments(

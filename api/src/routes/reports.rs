@@ -1,0 +1,484 @@
+//! Payment reads and reports from the seed, with its known defects fixed: statistics count every
+//! successful terminal status, and another user's data (lists, statistics, exports) is admin-only.
+//! Also the admin maintenance routes: expired-payment cleanup, transaction-hash repair, a debug
+//! bundle, and the admin create and edit forms.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream;
+use payscan_core::event::{payment_event, EventKind};
+use payscan_core::store::Payment;
+use payscan_core::{clock, BaseUnits, PaymentId, PaymentStatus};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use crate::auth::{Admin, Caller};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+use crate::views;
+
+/// The user whose data a caller asks for: themselves, or anyone for an admin.
+fn subject(caller: &Caller, user_id: Option<String>) -> Result<Option<String>, ApiError> {
+    match user_id {
+        Some(user) => {
+            super::check_id("userId", &user)?;
+            if !caller.may_read(&user) {
+                return Err(ApiError::forbidden("another user's payments are for admins"));
+            }
+            Ok(Some(user))
+        }
+        // Without a user: an admin sees everyone, anyone else themselves.
+        None if caller.is_admin() => Ok(None),
+        None => Ok(Some(caller.user_id.clone())),
+    }
+}
+
+/// `GET /api/payment/user/:userId` (admin or self): like `GET /api/payment`, for that user.
+pub(super) async fn of_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    query: ApiQuery<super::payments::ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = subject(&caller, Some(user_id))?.unwrap_or_default();
+    super::payments::list_for(&state, &user, query.0).await
+}
+
+/// One status's count, and its (amount, received) sums per (chain, token symbol).
+type StatusTotals = (u64, BTreeMap<(u64, String), (BaseUnits, BaseUnits)>);
+
+/// `GET /api/payment/stats` and `/stats/:userId`: counts and base-unit sums per status (and per
+/// chain and token, since amounts in different tokens do not add up).
+pub(super) async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    user_id: Option<Path<String>>,
+) -> Result<Json<Value>, ApiError> {
+    let user = subject(&caller, user_id.map(|Path(u)| u))?;
+    let rows = state.store.payment_amounts(user.as_deref()).await?;
+    let mut by_status: BTreeMap<&'static str, StatusTotals> = BTreeMap::new();
+    let (mut successful, mut total) = (0u64, 0u64);
+    for (status, chain_id, symbol, amount, received) in &rows {
+        total += 1;
+        if status.is_successful() {
+            successful += 1;
+        }
+        let (count, sums) = by_status.entry(status.as_str()).or_default();
+        *count += 1;
+        let sum = sums.entry((chain_id.0, symbol.clone())).or_insert((BaseUnits::ZERO, BaseUnits::ZERO));
+        sum.0 = sum.0.checked_add(*amount).ok_or_else(|| ApiError::internal("amount sum overflows"))?;
+        sum.1 = sum.1.checked_add(*received).ok_or_else(|| ApiError::internal("received sum overflows"))?;
+    }
+    let count_of = |s: PaymentStatus| by_status.get(s.as_str()).map_or(0, |(c, _)| *c);
+    let statuses: Vec<Value> = by_status
+        .iter()
+        .map(|(status, (count, sums))| {
+            json!({
+                "status": status,
+                "count": count,
+                "amounts": sums.iter().map(|((chain_id, symbol), (amount, received))| json!({
+                    "chainId": chain_id, "token": symbol,
+                    "amountBaseUnits": amount, "amountReceivedBaseUnits": received,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "success": true,
+        "data": {
+            "userId": user,
+            "totalPayments": total,
+            "successfulPayments": successful,
+            "pendingPayments": count_of(PaymentStatus::Pending) + count_of(PaymentStatus::Processing),
+            "failedPayments": count_of(PaymentStatus::Failed) + count_of(PaymentStatus::Cancelled),
+            "byStatus": statuses,
+        },
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExportQuery {
+    format: Option<String>,
+}
+
+const EXPORT_PAGE: i64 = 500;
+const CSV_HEADER: &str = "paymentId,provider,status,escrowState,chainId,token,tokenAddress,amountBaseUnits,\
+amountReceivedBaseUnits,destination,txHash,buyerId,sellerId,sellerOfferId,purchaseRequestId,createdAt,completedAt\n";
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn csv_line(p: &Payment) -> String {
+    let fields = [
+        p.id.to_string(),
+        p.rail.provider.as_str().to_owned(),
+        p.status.as_str().to_owned(),
+        p.escrow.as_str().to_owned(),
+        p.rail.chain_id.to_string(),
+        p.rail.token.symbol.clone(),
+        p.rail.token.address.to_checksum(None),
+        p.rail.amount.to_string(),
+        p.received.to_string(),
+        p.destination.to_checksum(None),
+        p.tx_hash.map(|h| format!("{h:#x}")).unwrap_or_default(),
+        p.buyer_id.clone(),
+        p.seller_id.clone(),
+        p.seller_offer_id.clone(),
+        p.purchase_request_id.clone(),
+        clock::rfc3339(p.created_at),
+        p.completed_at.map(clock::rfc3339).unwrap_or_default(),
+    ];
+    let mut line = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
+    line.push('\n');
+    line
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+/// `GET /api/payment/export` and `/export/:userId` (`format=json|csv`), streamed a page at a
+/// time so an export of any size holds one page in memory.
+pub(super) async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    user_id: Option<Path<String>>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let format = match query.format.as_deref().unwrap_or("json") {
+        "json" => Format::Json,
+        "csv" => Format::Csv,
+        other => return Err(ApiError::validation(format!("format must be json or csv, got `{other}`"))),
+    };
+    let user = subject(&caller, user_id.map(|Path(u)| u))?;
+    let registry = state.registry.current();
+    let overrides = state.store.threshold_overrides().await?;
+    struct Cursor {
+        after: Option<(i64, String)>,
+        first: bool,
+        /// A JSON item was written: the next one needs a comma.
+        wrote: bool,
+        done: bool,
+    }
+    let store = state.store.clone();
+    let start = Cursor { after: None, first: true, wrote: false, done: false };
+    let body = stream::unfold(start, move |mut cursor| {
+        let (store, user, registry, overrides) = (store.clone(), user.clone(), registry.clone(), overrides.clone());
+        async move {
+            if cursor.done {
+                return None;
+            }
+            let mut chunk = String::new();
+            if cursor.first {
+                chunk.push_str(if format == Format::Csv { CSV_HEADER } else { "[" });
+            }
+            let after = cursor.after.as_ref().map(|(t, id)| (*t, id.as_str()));
+            let page = match store.payments_after(user.as_deref(), after, EXPORT_PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    // Headers are gone already: end the body short; the client sees it truncated.
+                    tracing::error!(target: "payscan::api", error = %e, "export stopped");
+                    return None;
+                }
+            };
+            for p in &page {
+                match format {
+                    Format::Csv => chunk.push_str(&csv_line(p)),
+                    Format::Json => {
+                        if cursor.wrote {
+                            chunk.push(',');
+                        }
+                        chunk.push_str(&views::payment(&registry, &overrides, p).to_string());
+                        cursor.wrote = true;
+                    }
+                }
+            }
+            if (page.len() as i64) < EXPORT_PAGE {
+                cursor.done = true;
+                if format == Format::Json {
+                    chunk.push(']');
+                }
+            }
+            cursor.after = page.last().map(|p| (p.created_at, p.id.to_string()));
+            cursor.first = false;
+            Some((Ok::<_, Infallible>(Bytes::from(chunk)), cursor))
+        }
+    });
+    let (content_type, extension) = match format {
+        Format::Json => ("application/json", "json"),
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+    };
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"payments.{extension}\"")),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// `POST /api/payment/payments/cleanup-pending` (admin): pending payments that expired with
+/// nothing received become `cancelled`, each with its `payment.cancelled` event. Their
+/// destinations stay watched: money that still arrives is recorded and announced.
+pub(super) async fn cleanup_pending(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<Json<Value>, ApiError> {
+    let now = clock::now_ms();
+    let mut cancelled = 0u64;
+    for id in state.store.expired_pending(now, 10_000).await? {
+        let mut tx = state.store.begin().await?;
+        let Some(mut payment) = state.store.payment_for_update(&mut tx, &id).await? else { continue };
+        if payment.status != PaymentStatus::Pending || !payment.received.is_zero() {
+            continue;
+        }
+        payment.status = PaymentStatus::Cancelled;
+        payment.updated_at = now;
+        if !state.store.edit_payment(&mut tx, &payment, PaymentStatus::Pending).await? {
+            continue;
+        }
+        let body = payment_event(
+            EventKind::Cancelled,
+            &payment,
+            payment.confirmations,
+            Some(("reason", json!("expired"))),
+            now,
+        );
+        state.store.enqueue_event(&mut tx, payment.id.as_str(), EventKind::Cancelled.as_str(), &body, now).await?;
+        state.store.commit_with_events(tx).await?;
+        cancelled += 1;
+    }
+    tracing::info!(target: "payscan::api", by = %admin.user_id, cancelled, "expired pending payments cancelled");
+    Ok(Json(json!({
+        "success": true,
+        "cancelledCount": cancelled,
+        "message": format!("{cancelled} expired pending payments cancelled"),
+    })))
+}
+
+fn payment_id(id: &str) -> Result<PaymentId, ApiError> {
+    id.parse().map_err(|_| ApiError::validation("not a payment id (pay_…)"))
+}
+
+/// The newest counted transfer's hash, for a payment whose own is missing.
+async fn repair_tx(state: &AppState, payment: &Payment) -> Result<Option<String>, ApiError> {
+    if let Some(hash) = payment.tx_hash {
+        return Ok(Some(format!("{hash:#x}")));
+    }
+    let credits = state.store.credits_of(&payment.id).await?;
+    let Some(newest) = credits.iter().rev().find(|c| c.counted && !c.reverted) else { return Ok(None) };
+    let mut tx = state.store.begin().await?;
+    let Some(mut current) = state.store.payment_for_update(&mut tx, &payment.id).await? else { return Ok(None) };
+    current.tx_hash = Some(newest.tx_hash);
+    current.updated_at = clock::now_ms();
+    let expected = current.status;
+    state.store.edit_payment(&mut tx, &current, expected).await?;
+    tx.commit().await.map_err(payscan_core::store::StoreError::from)?;
+    Ok(Some(format!("{:#x}", newest.tx_hash)))
+}
+
+/// `POST /api/payment/payments/:id/fetch-tx` (admin).
+pub(super) async fn fetch_tx(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let payment =
+        state.store.payment(&payment_id(&id)?).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    let had = payment.tx_hash.is_some();
+    let hash = repair_tx(&state, &payment).await?;
+    let network = state.registry.current().chain(payment.rail.chain_id).map(|c| c.short_name.clone());
+    Ok(Json(json!({
+        "success": hash.is_some(),
+        "transactionHash": hash,
+        "network": network,
+        "source": if had { "payment" } else { "credits" },
+        "message": match (&hash, had) {
+            (Some(_), true) => "the payment already had its transaction hash",
+            (Some(_), false) => "recovered from the payment's credited transfers",
+            (None, _) => "no transfer to this payment has been seen on chain",
+        },
+    })))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AutoFetchBody {
+    limit: Option<i64>,
+}
+
+/// `POST /api/payment/payments/auto-fetch-missing` (admin) `{limit?}` (default 10).
+pub(super) async fn auto_fetch_missing(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: AutoFetchBody = super::optional_body(&body)?;
+    let limit = body.limit.unwrap_or(10);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::validation("limit must be between 1 and 1000"));
+    }
+    let mut fixed = Vec::new();
+    let missing = state.store.payments_missing_tx(limit).await?;
+    for payment in &missing {
+        if let Some(hash) = repair_tx(&state, payment).await? {
+            fixed.push(json!({ "paymentId": payment.id, "transactionHash": hash }));
+        }
+    }
+    Ok(Json(json!({ "success": true, "checked": missing.len(), "fixed": fixed })))
+}
+
+/// `GET /api/payment/payments/:id/debug` (admin): the payment, its transfers and deliveries,
+/// its quote-free raw metadata, and its chain's follower state.
+pub(super) async fn debug(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let payment =
+        state.store.payment(&payment_id(&id)?).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    let registry = state.registry.current();
+    let overrides = state.store.threshold_overrides().await?;
+    let credits: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect();
+    let deliveries: Vec<Value> = state.store.deliveries_of(&payment.id).await?.iter().map(views::delivery).collect();
+    let escrow = state.store.escrow_payout(&payment.id).await?;
+    Ok(Json(json!({
+        "success": true,
+        "data": {
+            "payment": views::payment(&registry, &overrides, &payment),
+            "transfers": credits,
+            "webhooks": deliveries,
+            "watched": state.watch.get(&payment.destination).as_ref() == Some(&payment.id),
+            "chain": state.status.get(payment.rail.chain_id),
+            "settlement": escrow.as_ref().map(views::payout),
+        },
+    })))
+}
+
+/// The admin edit form: metadata, and the status changes a person may make (a pending payment
+/// cancelled or failed). Statuses that say where money is come from the chain only.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct EditBody {
+    status: Option<PaymentStatus>,
+    metadata: Option<serde_json::Map<String, Value>>,
+}
+
+pub(super) async fn edit(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<EditBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = payment_id(&id)?;
+    let now = clock::now_ms();
+    let mut tx = state.store.begin().await?;
+    let mut payment =
+        state.store.payment_for_update(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    let expected = payment.status;
+    let mut event = None;
+    if let Some(status) = body.status.filter(|s| *s != expected) {
+        let by_hand =
+            matches!((expected, status), (PaymentStatus::Pending, PaymentStatus::Cancelled | PaymentStatus::Failed));
+        if !by_hand {
+            return Err(ApiError::conflict(
+                "INVALID_STATE",
+                format!("a {expected} payment cannot be set to {status} by hand: money states come from the chain"),
+            ));
+        }
+        payment.status = status;
+        event = Some(EventKind::Cancelled);
+    }
+    if let Some(metadata) = body.metadata {
+        let mut merged = payment.metadata.as_object().cloned().unwrap_or_default();
+        merged.extend(metadata);
+        payment.metadata = Value::Object(merged);
+    }
+    payment.updated_at = now;
+    if !state.store.edit_payment(&mut tx, &payment, expected).await? {
+        return Err(ApiError::conflict("INVALID_STATE", "the payment changed meanwhile; read it again"));
+    }
+    if let Some(kind) = event {
+        let reason = json!(format!("set to {} by {}", payment.status, admin.user_id));
+        let body = payment_event(kind, &payment, payment.confirmations, Some(("reason", reason)), now);
+        state.store.enqueue_event(&mut tx, payment.id.as_str(), kind.as_str(), &body, now).await?;
+    }
+    state.store.commit_with_events(tx).await?;
+    tracing::info!(target: "payscan::api", by = %admin.user_id, payment_id = %payment.id, status = %payment.status, "payment edited");
+    let overrides = state.store.threshold_overrides().await?;
+    Ok(Json(json!({ "success": true, "data": views::payment(&state.registry.current(), &overrides, &payment) })))
+}
+
+/// The seed's manual create form: `{purchaseRequestId, sellerOfferId, buyerId, sellerId, amount:
+/// {amount, currency}, blockchain?: {network, token}, metadata?}`, made the same way as the
+/// buyer's own intent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct CreateBody {
+    purchase_request_id: String,
+    seller_offer_id: String,
+    buyer_id: String,
+    seller_id: String,
+    amount: Money,
+    blockchain: Option<Rail>,
+    metadata: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Money {
+    amount: Box<RawValue>,
+    currency: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Rail {
+    network: Option<Value>,
+    token: Option<String>,
+}
+
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    super::check_id("buyerId", &body.buyer_id)?;
+    let token = body.blockchain.as_ref().and_then(|b| b.token.clone()).unwrap_or(body.amount.currency);
+    let intent = super::intents::IntentBody::new(
+        body.purchase_request_id,
+        body.seller_offer_id,
+        body.seller_id,
+        body.amount.amount,
+        Some(token),
+        body.blockchain.and_then(|b| b.network),
+        body.metadata,
+    );
+    let buyer = Caller { user_id: body.buyer_id, role: crate::auth::Role::Buyer };
+    let (data, quote) = super::intents::intent(&state, &buyer, intent).await?;
+    tracing::info!(target: "payscan::api", by = %admin.user_id, buyer = %buyer.user_id, "payment created by an admin");
+    let mut answer = json!({ "success": true, "data": data });
+    if let (Some(quote), Some(map)) = (quote, answer.as_object_mut()) {
+        map.insert("quote".into(), quote);
+    }
+    Ok((StatusCode::CREATED, Json(answer)))
+}
