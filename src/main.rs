@@ -18,7 +18,12 @@ struct Cli {
 enum Command {
     /// Run the daemon against the chains in chains.json (configuration from the environment and
     /// payscan.toml; see README).
-    Serve,
+    Serve {
+        /// api (HTTP only), scanner (followers, webhooks, payouts, sweeps) or all (the default,
+        /// or PAYSCAN_ROLE).
+        #[arg(long)]
+        role: Option<payscan_core::config::Role>,
+    },
     /// Run a local anvil chain with test tokens and payscan on SQLite, and print what to try.
     Dev {
         /// Port of payscan's HTTP API.
@@ -86,7 +91,7 @@ async fn main() {
     telemetry::init();
     telemetry::install_tls_provider();
     let outcome = match cli.command {
-        Command::Serve => serve().await,
+        Command::Serve { role } => serve(role).await,
         Command::Dev { port, dir, action: None } => dev::run(dir, port).await,
         Command::Dev { dir, action: Some(DevAction::Pay { payment_id, amount }), .. } => {
             dev::pay(dir, &payment_id, amount).await
@@ -104,7 +109,10 @@ async fn main() {
     }
 }
 
-async fn serve() -> anyhow::Result<()> {
-    let config = Config::load()?;
+async fn serve(role: Option<payscan_core::config::Role>) -> anyhow::Result<()> {
+    let mut config = Config::load()?;
+    if let Some(role) = role {
+        config.role = role;
+    }
     Application::build(config).await?.run_until_stopped().await
 }

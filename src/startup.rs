@@ -10,9 +10,9 @@ use payscan_api::auth::JwtVerifier;
 use payscan_api::AppState;
 use payscan_core::config::Config;
 use payscan_core::registry::{RegistrySource, SharedRegistry};
-use payscan_core::store::Store;
+use payscan_core::store::{Backend, Store};
 use payscan_custody::{Keys, OutboundSettings, PayoutSettings, Payouts, PermitRelay, SweepCron, Sweeper};
-use payscan_scanner::{Dispatcher, FollowerContext, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
+use payscan_scanner::{Dispatcher, FollowerContext, Lease, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -66,17 +66,31 @@ impl Application {
             status: status.clone(),
             settings: config.scanner.clone(),
         };
-        let supervisor = Arc::new(Supervisor::new(context, tasks.token()));
-        supervisor.reconcile(&registry).await?;
-        let dispatcher = Dispatcher::new(store.clone(), &config.webhook, scanner_metrics)?;
-        let cancel = tasks.token();
-        let idle_poll = config.scanner.poll_interval.min(Duration::from_secs(1));
-        tasks.spawn("webhook-dispatcher", async move {
-            dispatcher.run(cancel, idle_poll).await;
-            Ok::<_, std::convert::Infallible>(())
-        });
-
+        let role = config.role;
+        let mut supervisor = Supervisor::new(context, tasks.token());
+        // Instances sharing a PostgreSQL split the chains by lease; SQLite is one instance's.
+        let leased = store.backend() == Backend::Postgres;
+        if leased {
+            let holder = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
+            info!(%holder, "chains are leased: this instance follows the ones it holds");
+            supervisor = supervisor.with_lease(Lease { holder, ttl: config.lease_ttl });
+        }
+        let supervisor = Arc::new(supervisor);
         let registry = SharedRegistry::new(registry);
+        let idle_poll = config.scanner.poll_interval.min(Duration::from_secs(1));
+        if role.scans() {
+            supervisor.reconcile(&registry.current()).await?;
+            if leased {
+                tasks.spawn("chain-leases", supervisor.clone().keep_leases(registry.clone(), tasks.token()));
+            }
+            let dispatcher = Dispatcher::new(store.clone(), &config.webhook, scanner_metrics)?;
+            let cancel = tasks.token();
+            tasks.spawn("webhook-dispatcher", async move {
+                dispatcher.run(cancel, idle_poll).await;
+                Ok::<_, std::convert::Infallible>(())
+            });
+        }
+
         let outbound = OutboundSettings {
             rpc_timeout: config.scanner.rpc_timeout,
             max_fee_cap: config.custody.max_fee_per_gas,
@@ -102,9 +116,13 @@ impl Application {
                 wait: Duration::from_secs(15),
             },
         ));
-        tasks.spawn("payout-worker", payouts.clone().run_worker(idle_poll, tasks.token()));
+        if role.scans() {
+            tasks.spawn("payout-worker", payouts.clone().run_worker(idle_poll, tasks.token()));
+        }
         let permits = Arc::new(PermitRelay::new(store.clone(), keys.clone(), registry.clone(), outbound));
-        tasks.spawn("sweep-cron", sweep_cron.clone().run(sweeper.clone(), store.clone(), tasks.token()));
+        if role.scans() {
+            tasks.spawn("sweep-cron", sweep_cron.clone().run(sweeper.clone(), store.clone(), tasks.token()));
+        }
         let state = AppState {
             store: store.clone(),
             registry,
@@ -126,12 +144,12 @@ impl Application {
             quotes: config.quotes,
             shutdown: tasks.token(),
         };
-        let router = payscan_api::router(state);
+        let router = if role.serves_api() { payscan_api::router(state) } else { payscan_api::ops_router(state) };
         let shutdown = tasks.token();
         let server = tokio::spawn(async move {
             axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
         });
-        info!(%address, "payscan listening");
+        info!(%address, role = ?role, "payscan listening");
         Ok(Self { address, store, tasks, supervisor, server })
     }
 

@@ -8,5 +8,5 @@ pub mod state;
 pub mod views;
 
 pub use error::ApiError;
-pub use routes::router;
+pub use routes::{ops_router, router};
 pub use state::AppState;

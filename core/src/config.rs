@@ -61,6 +61,18 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ),
     ("PAYSCAN_PAYMENT_TTL", "payment_ttl", "1h", "how long a new payment's expiresAt lies ahead"),
     (
+        "PAYSCAN_ROLE",
+        "role",
+        "all",
+        "api (HTTP only), scanner (followers, webhooks, payouts, sweeps) or all; `serve --role` overrides it",
+    ),
+    (
+        "PAYSCAN_LEASE_TTL",
+        "lease_ttl",
+        "10s",
+        "on PostgreSQL, a chain whose follower stops renewing its lease this long is taken over",
+    ),
+    (
         "ORACLE_QUOTING_ENABLED",
         "oracle_quoting_enabled",
         "false",
@@ -171,6 +183,39 @@ pub struct ScannerConfig {
     pub rpc_timeout: Duration,
 }
 
+/// What a `payscan serve` process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The HTTP API only.
+    Api,
+    /// Followers, webhook dispatch, payouts and sweeps; HTTP serves health and metrics only.
+    Scanner,
+    All,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        matches!(self, Self::Api | Self::All)
+    }
+
+    pub fn scans(self) -> bool {
+        matches!(self, Self::Scanner | Self::All)
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "api" => Ok(Self::Api),
+            "scanner" => Ok(Self::Scanner),
+            "all" => Ok(Self::All),
+            other => Err(format!("`{other}` is not api, scanner or all")),
+        }
+    }
+}
+
 /// How custody transactions are signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignerKind {
@@ -241,6 +286,8 @@ pub struct Config {
     pub scanner: ScannerConfig,
     pub payment_ttl: Duration,
     pub rn_payee: Option<Address>,
+    pub role: Role,
+    pub lease_ttl: Duration,
     pub quotes: QuoteSettings,
     pub custody: CustodyConfig,
 }
@@ -446,6 +493,8 @@ impl Config {
                 })?,
             },
             payment_ttl: sources.parsed("PAYSCAN_PAYMENT_TTL", parse_duration)?,
+            role: sources.parsed("PAYSCAN_ROLE", str::parse)?,
+            lease_ttl: sources.parsed("PAYSCAN_LEASE_TTL", parse_duration)?,
             quotes: QuoteSettings {
                 enabled: sources.parsed("ORACLE_QUOTING_ENABLED", parse_bool)?,
                 max_age: sources.parsed("PAYSCAN_ORACLE_MAX_AGE", parse_duration)?,

@@ -49,6 +49,10 @@ pub struct OutboundSettings {
     /// No fee above this many wei per gas, however long a transaction waits.
     pub max_fee_cap: u128,
     pub rpc_timeout: Duration,
+    /// A transaction whose nonce is taken while the node knows none of its hashes counts as
+    /// dropped only once that has held this long (a node may count a nonce before it serves the
+    /// receipt, and a wrongly dropped payout would be paid again).
+    pub drop_grace: Duration,
 }
 
 impl Default for OutboundSettings {
@@ -58,6 +62,7 @@ impl Default for OutboundSettings {
             bump_bps: 1_250,
             max_fee_cap: 1_000_000_000_000,
             rpc_timeout: Duration::from_secs(10),
+            drop_grace: Duration::from_secs(30),
         }
     }
 }
@@ -149,6 +154,7 @@ impl Sender {
             block_number: None,
             last_error: None,
             replace_at: now + millis(self.settings.replace_after),
+            suspected_at: None,
         };
         match self.store.insert_outbound(&mut tx, &out, now).await {
             Ok(id) => out.id = id,
@@ -270,10 +276,19 @@ impl Sender {
             self.store.finish_outbound(&out, status, hash, block, fee, now).await?;
             return Ok(Step::Mined);
         }
-        if out.nonce < mined_nonces {
-            warn!(chain_id = %self.chain_id, nonce = out.nonce, "a transaction payscan did not send took this nonce");
-            self.store.drop_outbound(out.id, now).await?;
-            return Ok(Step::Dropped);
+        if out.nonce < mined_nonces && !self.known(&out).await? {
+            match out.suspected_at {
+                Some(since) if now - since >= millis(self.settings.drop_grace) => {
+                    warn!(chain_id = %self.chain_id, nonce = out.nonce, "a transaction payscan did not send took this nonce");
+                    self.store.drop_outbound(out.id, now).await?;
+                    return Ok(Step::Dropped);
+                }
+                Some(_) => return Ok(Step::Rebroadcast),
+                None => {
+                    self.store.suspect_outbound(out.id, now).await?;
+                    return Ok(Step::Rebroadcast);
+                }
+            }
         }
         let mut step = Step::Rebroadcast;
         if now >= out.replace_at {
@@ -298,6 +313,18 @@ impl Sender {
         }
         self.broadcast(&out).await?;
         Ok(step)
+    }
+}
+
+impl Sender {
+    /// Whether the node knows any of the transaction's hashes (mined or waiting).
+    async fn known(&self, out: &OutboundTx) -> Result<bool, OutboundError> {
+        for hash in &out.hashes {
+            if self.provider.get_transaction_by_hash(*hash).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 

@@ -24,5 +24,5 @@ pub use error::FollowerError;
 pub use follower::Follower;
 pub use metrics::ScannerMetrics;
 pub use status::ScannerStatus;
-pub use supervisor::{FollowerContext, Supervisor};
+pub use supervisor::{FollowerContext, Lease, Supervisor};
 pub use watch::WatchSet;

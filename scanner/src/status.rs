@@ -17,6 +17,9 @@ pub enum ChainState {
     /// It stopped: removed from the registry, shut down, or stopped by an error retrying cannot
     /// fix (see `lastError`).
     Stopped,
+    /// Another instance holds the chain's lease and follows it; this one takes over if that one
+    /// stops renewing it.
+    Standby,
 }
 
 /// One chain's follower, as last reported.

@@ -1,23 +1,25 @@
 //! Runs one follower per registry chain and keeps that true when the registry is reloaded:
 //! followers start for added chains, stop for removed ones, restart for changed ones.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
+use payscan_core::clock;
 use payscan_core::config::ScannerConfig;
-use payscan_core::registry::{Chain, Registry};
+use payscan_core::registry::{Chain, Registry, SharedRegistry};
 use payscan_core::store::Store;
 use payscan_core::ChainId;
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::error::FollowerError;
 use crate::follower::Follower;
 use crate::metrics::ScannerMetrics;
-use crate::status::{ChainState, ScannerStatus};
+use crate::status::{ChainState, ChainStatus, ScannerStatus};
 use crate::watch::WatchSet;
 
 /// What every follower shares.
@@ -28,6 +30,16 @@ pub struct FollowerContext {
     pub metrics: ScannerMetrics,
     pub status: Arc<ScannerStatus>,
     pub settings: ScannerConfig,
+}
+
+/// Chain leases, when several instances share one database: a chain is followed only by the
+/// instance holding its lease.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// This instance, as the lease table names it.
+    pub holder: String,
+    /// A lease not renewed within this long is anyone's.
+    pub ttl: Duration,
 }
 
 struct Running {
@@ -49,12 +61,59 @@ pub struct Supervisor {
     context: FollowerContext,
     cancel: CancellationToken,
     running: Mutex<HashMap<ChainId, Running>>,
+    lease: Option<Lease>,
 }
 
 impl Supervisor {
     /// Followers stop when `cancel` is cancelled.
     pub fn new(context: FollowerContext, cancel: CancellationToken) -> Self {
-        Self { context, cancel, running: Mutex::new(HashMap::new()) }
+        Self { context, cancel, running: Mutex::new(HashMap::new()), lease: None }
+    }
+
+    /// Follows only the chains whose lease this instance holds.
+    pub fn with_lease(mut self, lease: Lease) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// The chains of `registry` this instance may follow now: all of them, or with leases those
+    /// whose lease it took or renewed.
+    async fn held(&self, registry: &Registry) -> Result<HashSet<ChainId>, FollowerError> {
+        let Some(lease) = &self.lease else {
+            return Ok(registry.chains().iter().map(|c| c.chain_id).collect());
+        };
+        let ttl = i64::try_from(lease.ttl.as_millis()).unwrap_or(i64::MAX / 4);
+        let mut held = HashSet::new();
+        for chain in registry.chains() {
+            if self.context.store.try_lease(chain.chain_id, &lease.holder, ttl, clock::now_ms()).await? {
+                held.insert(chain.chain_id);
+            }
+        }
+        Ok(held)
+    }
+
+    /// Renews this instance's leases and takes expired ones, reconciling the followers with
+    /// them, until cancelled. A holder that dies stops renewing: within one lease the chain is
+    /// followed again, by whoever takes it.
+    pub async fn keep_leases(
+        self: Arc<Self>,
+        registry: SharedRegistry,
+        cancel: CancellationToken,
+    ) -> Result<(), std::convert::Infallible> {
+        let every = self.lease.as_ref().map_or(Duration::from_secs(1), |l| l.ttl / 3);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(every) => {}
+            }
+            match self.reconcile(&registry.current()).await {
+                Ok(report) if !report.started.is_empty() || !report.stopped.is_empty() => {
+                    info!(started = ?report.started, stopped = ?report.stopped, "chain leases changed hands");
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "renewing chain leases failed; retrying"),
+            }
+        }
     }
 
     /// Makes the running followers match `registry`. A follower being replaced finishes its
@@ -62,7 +121,10 @@ impl Supervisor {
     pub async fn reconcile(&self, registry: &Registry) -> Result<Reconciled, FollowerError> {
         let mut running = self.running.lock().await;
         let mut report = Reconciled::default();
-        let wanted: HashMap<ChainId, &Chain> = registry.chains().iter().map(|c| (c.chain_id, c)).collect();
+        let held = self.held(registry).await?;
+        let wanted: HashMap<ChainId, &Chain> =
+            registry.chains().iter().filter(|c| held.contains(&c.chain_id)).map(|c| (c.chain_id, c)).collect();
+        let listed: HashSet<ChainId> = registry.chains().iter().map(|c| c.chain_id).collect();
 
         let gone: Vec<ChainId> =
             running.keys().filter(|id| wanted.get(id).is_none_or(|c| **c != running[id].chain)).copied().collect();
@@ -78,7 +140,12 @@ impl Supervisor {
                 report.stopped.push(id);
             }
         }
-        for chain in registry.chains() {
+        for id in listed.iter().filter(|id| !held.contains(id)) {
+            self.context.status.update(*id, |s| {
+                *s = ChainStatus { chain_id: id.0, state: ChainState::Standby, ..ChainStatus::default() };
+            });
+        }
+        for chain in registry.chains().iter().filter(|c| held.contains(&c.chain_id)) {
             if running.contains_key(&chain.chain_id) {
                 continue;
             }
@@ -123,12 +190,18 @@ impl Supervisor {
         Ok(Running { chain, cancel, handle })
     }
 
-    /// Stops every follower and waits for each to finish its current step.
+    /// Stops every follower, waits for each to finish its current step, and gives its lease up
+    /// so another instance takes the chain at once.
     pub async fn shutdown(&self) {
         self.cancel.cancel();
         let mut running = self.running.lock().await;
-        for (_, follower) in running.drain() {
+        for (chain_id, follower) in running.drain() {
             let _ = follower.handle.await;
+            if let Some(lease) = &self.lease {
+                if let Err(e) = self.context.store.release_lease(chain_id, &lease.holder).await {
+                    warn!(%chain_id, error = %e, "could not release the chain lease; it expires on its own");
+                }
+            }
         }
     }
 }

@@ -107,6 +107,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What a scanner-only instance serves: health and metrics.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/payment/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(|| async { ApiError::not_found("this instance runs the scanner only (PAYSCAN_ROLE=scanner)") })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
 /// Reads the whole request body (up to [`BODY_LIMIT`]) before any extractor runs. A request
 /// refused early (say, a 401 before its JSON is parsed) would otherwise leave body bytes unread,
 /// and the server would close a keep-alive connection that the client is about to reuse. A body

@@ -5,6 +5,7 @@ mod counters;
 pub mod credits;
 pub mod cursors;
 pub mod destinations;
+pub mod leases;
 pub mod ledger;
 pub mod outbound;
 pub mod outbox;

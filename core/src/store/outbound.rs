@@ -58,6 +58,8 @@ pub struct OutboundTx {
     pub block_number: Option<u64>,
     pub last_error: Option<String>,
     pub replace_at: i64,
+    /// When its nonce was first seen taken with none of its hashes known (see `drop_grace`).
+    pub suspected_at: Option<i64>,
 }
 
 fn from_row(row: &AnyRow) -> Result<OutboundTx, StoreError> {
@@ -88,6 +90,7 @@ fn from_row(row: &AnyRow) -> Result<OutboundTx, StoreError> {
         block_number: block.map(|b| u64::try_from(b).map_err(corrupt)).transpose()?,
         last_error: row.try_get("last_error")?,
         replace_at: row.try_get("replace_at")?,
+        suspected_at: row.try_get("suspected_at")?,
     })
 }
 
@@ -255,6 +258,16 @@ impl Store {
             self.append_entry(&mut tx, &entry, now).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Its nonce looks taken and the node knows none of its hashes: remember since when.
+    pub async fn suspect_outbound(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbound_txs SET suspected_at = $2 WHERE id = $1 AND suspected_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

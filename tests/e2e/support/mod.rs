@@ -275,6 +275,8 @@ impl TestEnv {
             ("PAYSCAN_SELF_WEBHOOK", options.self_webhook.to_string()),
             ("PAYSCAN_POLL_MS", "100".to_owned()),
             ("PAYSCAN_RPC_TIMEOUT", "1s".to_owned()),
+            // A killed instance's chains are taken over within seconds.
+            ("PAYSCAN_LEASE_TTL", "2s".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -473,6 +475,10 @@ impl Daemon {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         (daemon, client)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `kill -9`: no shutdown, no flush.

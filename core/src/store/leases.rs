@@ -1,0 +1,51 @@
+//! Chain leases: which instance follows a chain. A lease is held until it expires; its holder
+//! renews it well before then, and anyone may take an expired one.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::ChainId;
+
+impl Store {
+    /// Takes or renews the lease of `chain_id` for `holder` until `now + ttl_ms`; true when
+    /// `holder` holds it afterwards.
+    pub async fn try_lease(&self, chain_id: ChainId, holder: &str, ttl_ms: i64, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO chain_leases (chain_id, holder, expires_at, acquired_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (chain_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, \
+             acquired_at = CASE WHEN chain_leases.holder = excluded.holder THEN chain_leases.acquired_at \
+             ELSE excluded.acquired_at END \
+             WHERE chain_leases.holder = excluded.holder OR chain_leases.expires_at < $4",
+        )
+        .bind(chain_id.as_i64())
+        .bind(holder)
+        .bind(now + ttl_ms)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a lease up so that another instance takes the chain at once.
+    pub async fn release_lease(&self, chain_id: ChainId, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM chain_leases WHERE chain_id = $1 AND holder = $2")
+            .bind(chain_id.as_i64())
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Who holds each chain's lease: `(chain, holder, expires_at)`.
+    pub async fn leases(&self) -> Result<Vec<(ChainId, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT chain_id, holder, expires_at FROM chain_leases ORDER BY chain_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.try_get(0)?;
+                Ok((ChainId(u64::try_from(id).map_err(super::corrupt)?), r.try_get(1)?, r.try_get(2)?))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,118 @@
+//! Several instances on one PostgreSQL: each chain followed by one leaseholder at a time, taken
+//! over when it dies; any instance serves the API; `--role` splits the API from the scanner.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::U256;
+use payscan_core::store::Store;
+use payscan_core::ChainId;
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+/// The pid of the instance holding `chain`'s lease (holders are named `<pid>-<random>`).
+async fn holder_of(store: &Store, chain: u64) -> Option<u32> {
+    let leases = store.leases().await.expect("leases");
+    leases
+        .iter()
+        .find(|(id, ..)| *id == ChainId(chain))
+        .and_then(|(_, holder, _)| holder.split('-').next()?.parse().ok())
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_survive_the_kill_of_a_leaseholder() {
+    let (one, two) = (TestChain::start(31337).await, TestChain::start(31338).await);
+    let port = ReservedPort::new();
+    let mut options = AppOptions::new(Backend::Postgres, &one);
+    options.chains.push(&two);
+    options.targets = vec![port.url()];
+    let env = Arc::new(TestEnv::new(&options).await);
+    let receiver = Receiver::start_on(port, &env.webhook_secret).await;
+    let store = Store::connect(&env.db.url).await.expect("store");
+
+    let mut daemons = Vec::new();
+    for _ in 0..3 {
+        daemons.push(Daemon::start(env.clone()).await);
+    }
+    wait_until("both chains leased", || async {
+        holder_of(&store, 31337).await.is_some() && holder_of(&store, 31338).await.is_some()
+    })
+    .await;
+
+    // A burst across both chains, through every instance's API.
+    let mut payments = Vec::new();
+    for i in 0..12 {
+        let chain = if i % 2 == 0 { &one } else { &two };
+        let (_, app) = &daemons[i % 3];
+        let intent = app.intent(&format!("buyer-{i}"), intent_body(&format!("offer-{i}"), "1", "USDC", chain)).await;
+        payments.push((intent, chain));
+    }
+    for (intent, chain) in &payments[..6] {
+        chain.pay(chain.usdc, address(&intent["destination"]), U256::from(1_000_000u64)).await;
+    }
+    // Kill whoever follows the first chain, mid-way.
+    let victim = holder_of(&store, 31337).await.expect("a holder");
+    let at = daemons.iter().position(|(d, _)| d.pid() == victim).expect("the holder is one of ours");
+    let (daemon, _) = daemons.remove(at);
+    daemon.kill9();
+    for (intent, chain) in &payments[6..] {
+        chain.pay(chain.usdc, address(&intent["destination"]), U256::from(1_000_000u64)).await;
+    }
+    one.mine(THRESHOLD).await;
+    two.mine(THRESHOLD).await;
+
+    let (_, app) = &daemons[0];
+    for (intent, _) in &payments {
+        let id = intent["paymentId"].as_str().expect("id");
+        let paid = app.wait_for_status(id, "completed").await;
+        assert_eq!(paid["transfers"].as_array().map(Vec::len), Some(1), "credited once: {paid:#}");
+        receiver.wait_for(id, "payment.completed").await;
+        let kinds: Vec<String> = receiver.events_for(id).into_iter().map(|e| e.event_type).collect();
+        assert_eq!(kinds, ["payment.processing", "payment.completed"], "each event once to the target");
+    }
+    let destinations: HashSet<String> =
+        payments.iter().map(|(p, _)| p["destination"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(destinations.len(), payments.len(), "no derivation index reused");
+    let successor = holder_of(&store, 31337).await.expect("a new holder");
+    assert_ne!(successor, victim, "another instance took the chain over");
+    assert_eq!(receiver.unverified(), 0);
+    drop(daemons);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_instance_takes_payments_that_a_scanner_instance_follows() {
+    let chain = TestChain::start(31337).await;
+    let options = AppOptions::new(Backend::Postgres, &chain);
+    let mut api_env = TestEnv::new(&options).await;
+    api_env.env.insert("PAYSCAN_ROLE".into(), "api".into());
+    let api_env = Arc::new(api_env);
+    let (api, app) = Daemon::start(api_env.clone()).await;
+    let intent = app.intent("buyer-1", intent_body("offer-role", "1", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(1_000_000u64)).await;
+    chain.mine(THRESHOLD).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(app.payment(&id).await["status"], "pending", "an API-only instance follows no chain");
+
+    let mut scanner_env = TestEnv { env: api_env.env.clone(), ..TestEnv::new(&options).await };
+    scanner_env.env.insert("PAYSCAN_ROLE".into(), "scanner".into());
+    let (scanner, scanner_app) = Daemon::start(Arc::new(scanner_env)).await;
+    app.wait_for_status(&id, "completed").await;
+    // The scanner serves health and metrics, not the API.
+    assert_eq!(scanner_app.get("/api/payment/health", None).await.0, StatusCode::OK);
+    assert_eq!(
+        scanner_app.get(&format!("/api/payment/{id}"), Some(&scanner_app.admin())).await.0,
+        StatusCode::NOT_FOUND
+    );
+    drop((api, scanner));
+}
