@@ -2,6 +2,7 @@
 //! the money it moves: sweeps, payouts, releases and refunds.
 
 pub mod derivation;
+pub mod escrow;
 pub mod keys;
 pub mod outbound;
 pub mod payouts;
@@ -9,8 +10,9 @@ pub mod permit;
 pub mod sweep;
 
 pub use derivation::{DeriveError, Deriver};
+pub use escrow::EscrowOutcome;
 pub use keys::{CustodyError, Health, Keys};
 pub use outbound::{OutboundSettings, Sender, TrackReport, TxRequest};
-pub use payouts::{EscrowOutcome, NewPayout, PayoutError, PayoutSettings, Payouts, RunReport};
+pub use payouts::{NewPayout, PayoutError, PayoutSettings, Payouts, RunReport};
 pub use permit::{Availability, PermitError, PermitRelay, PermitTerms, Relayed, SignedPermit};
 pub use sweep::{CronRun, SweepCron, SweepResult, SweepStatus, Sweeper};

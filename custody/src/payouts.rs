@@ -2,8 +2,9 @@
 //! batch run, sent through [`Sender`] under a reference per attempt (so a crash never sends an
 //! attempt twice, and a new attempt only starts once the last one's transaction failed for sure),
 //! and settled from its receipt. Failed attempts retry on the schedule, then wait for a person in
-//! `MANUAL_REVIEW`. Releases and refunds of a payment's escrow are payouts too, with the payment
-//! moving to `released` or `refunded` in the transaction that completes them.
+//! `MANUAL_REVIEW`. Releases and refunds of a payment's escrow are payouts too (see
+//! [`crate::escrow`]), with the payment moving to `released` or `refunded` in the transaction
+//! that completes them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,17 +13,17 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
-use alloy::sol_types::{SolCall, SolEvent};
+use alloy::sol_types::SolCall;
 use payscan_core::config::SignerKind;
 use payscan_core::event::{payment_event, payout_event, EventKind, PayoutEvent};
 use payscan_core::registry::SharedRegistry;
 use payscan_core::store::ledger::{EntryKind, NewEntry};
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::payouts::{Payout, PayoutConflict};
-use payscan_core::store::{Payment, Store, StoreError};
+use payscan_core::store::{Store, StoreError};
 use payscan_core::{clock, BaseUnits, ChainId, EscrowState, PaymentId, PayoutId, PayoutKind, PayoutStatus};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tracing::{info, warn};
 
 use crate::keys::Keys;
@@ -37,7 +38,7 @@ alloy::sol! {
 }
 
 /// Gas a token `transfer` may use.
-const TRANSFER_GAS: u64 = 120_000;
+pub(crate) const TRANSFER_GAS: u64 = 120_000;
 /// The outbound purpose of payout transactions.
 const PURPOSE: &str = "payout";
 
@@ -104,24 +105,15 @@ pub struct RunReport {
     pub job_ids: Vec<PayoutId>,
 }
 
-/// What a release or refund produced.
-#[derive(Debug, Clone)]
-pub enum EscrowOutcome {
-    /// Sent by the local signer (maybe still in flight).
-    Sent(Payout),
-    /// The unsigned transaction an external signer must sign, broadcast and confirm.
-    Built(Payout, Value),
-}
-
 /// The payout queue and its worker.
 pub struct Payouts {
-    store: Store,
-    keys: Arc<Keys>,
-    registry: SharedRegistry,
+    pub(crate) store: Store,
+    pub(crate) keys: Arc<Keys>,
+    pub(crate) registry: SharedRegistry,
     outbound: OutboundSettings,
     settings: PayoutSettings,
     /// Runs, retries and the worker's steps go one at a time in a process.
-    running: tokio::sync::Mutex<()>,
+    pub(crate) running: tokio::sync::Mutex<()>,
 }
 
 impl Payouts {
@@ -145,7 +137,7 @@ impl Payouts {
         Ok(Some((min, text.clone())))
     }
 
-    fn payout_key(&self) -> Result<&alloy::signers::local::PrivateKeySigner, PayoutError> {
+    pub(crate) fn payout_key(&self) -> Result<&alloy::signers::local::PrivateKeySigner, PayoutError> {
         if self.keys.kind() != SignerKind::Local {
             return Err(PayoutError::WalletUnavailable(
                 "payouts are signed by payscan: set PAYSCAN_SIGNER=local and a payout key".into(),
@@ -156,7 +148,7 @@ impl Payouts {
         })
     }
 
-    fn provider(&self, chain_id: ChainId) -> Result<(RootProvider, String), PayoutError> {
+    pub(crate) fn provider(&self, chain_id: ChainId) -> Result<(RootProvider, String), PayoutError> {
         let registry = self.registry.current();
         let chain = registry
             .chain(chain_id)
@@ -205,7 +197,7 @@ impl Payouts {
         self.insert(payout, PayoutEvent::Queued).await
     }
 
-    async fn insert(&self, payout: Payout, event: PayoutEvent) -> Result<Payout, PayoutError> {
+    pub(crate) async fn insert(&self, payout: Payout, event: PayoutEvent) -> Result<Payout, PayoutError> {
         let now = payout.created_at;
         let mut tx = self.store.begin().await?;
         match self.store.insert_payout(&mut tx, &payout).await {
@@ -226,7 +218,7 @@ impl Payouts {
     }
 
     /// Refuses when the payout wallet holds less gas than one transfer at today's fee.
-    async fn check_gas(&self, chain_id: ChainId, wallet: Address) -> Result<(), PayoutError> {
+    pub(crate) async fn check_gas(&self, chain_id: ChainId, wallet: Address) -> Result<(), PayoutError> {
         let (provider, _) = self.provider(chain_id)?;
         let unavailable = |_| PayoutError::ChainUnavailable(chain_id);
         let fees = provider.estimate_eip1559_fees().await.map_err(unavailable)?;
@@ -282,7 +274,7 @@ impl Payouts {
     }
 
     /// Waits (up to the run's wait) until none of `ids` is in flight; returns them as they are.
-    async fn wait_for(&self, ids: &[PayoutId]) -> Result<Vec<Payout>, PayoutError> {
+    pub(crate) async fn wait_for(&self, ids: &[PayoutId]) -> Result<Vec<Payout>, PayoutError> {
         let deadline = Instant::now() + self.settings.wait;
         loop {
             let mut current = Vec::with_capacity(ids.len());
@@ -299,7 +291,7 @@ impl Payouts {
 
     /// Moves a queued or failed payout into a new attempt and sends it. `None` when another run
     /// took it first.
-    async fn start_attempt(&self, mut payout: Payout) -> Result<Option<Payout>, PayoutError> {
+    pub(crate) async fn start_attempt(&self, mut payout: Payout) -> Result<Option<Payout>, PayoutError> {
         let expected = payout.status;
         let next =
             if payout.failures == 0 { PayoutStatus::Processing } else { PayoutStatus::Retrying(payout.failures) };
@@ -453,7 +445,12 @@ impl Payouts {
 
     /// The transfer is mined: the payout completes, the ledger records the money out, and a
     /// release or refund settles its payment, all in one transaction.
-    async fn complete(&self, mut payout: Payout, tx_hash: B256, from: Address) -> Result<Payout, PayoutError> {
+    pub(crate) async fn complete(
+        &self,
+        mut payout: Payout,
+        tx_hash: B256,
+        from: Address,
+    ) -> Result<Payout, PayoutError> {
         let expected = payout.status;
         let now = clock::now_ms();
         payout.status = expected.transition(PayoutStatus::Completed).map_err(|e| PayoutError::State(e.to_string()))?;
@@ -618,166 +615,6 @@ impl Payouts {
             return Err(PayoutError::State("the payout changed meanwhile; read it again".into()));
         }
         Ok(payout)
-    }
-
-    /// Releases a funded payment's escrow to its seller (`Release`) or returns it to its buyer
-    /// (`Refund`), at most once per payment. The local signer sends from the payout wallet; with
-    /// the build-only signer the unsigned transfer comes back, and `confirm` records its hash.
-    pub async fn settle_escrow(
-        &self,
-        payment: &Payment,
-        kind: PayoutKind,
-        recipient: Address,
-        by: &str,
-    ) -> Result<EscrowOutcome, PayoutError> {
-        if let Some(existing) = self.store.escrow_payout(&payment.id).await? {
-            if existing.kind == kind && existing.status == PayoutStatus::Built {
-                let payload = self.payload(&existing);
-                return Ok(EscrowOutcome::Built(existing, payload));
-            }
-            return Err(PayoutError::Duplicate(format!(
-                "payment {} already has a {} ({}, {})",
-                payment.id,
-                existing.kind.as_str(),
-                existing.id,
-                existing.status
-            )));
-        }
-        if payment.status != payscan_core::PaymentStatus::Completed {
-            return Err(PayoutError::State(format!(
-                "payment {} is {}: only a completed payment (escrow funded) can be {}",
-                payment.id,
-                payment.status,
-                if kind == PayoutKind::Release { "released" } else { "refunded" }
-            )));
-        }
-        let build_only = self.keys.kind() == SignerKind::BuildOnly;
-        if !build_only {
-            self.check_gas(payment.rail.chain_id, self.payout_key()?.address()).await?;
-        }
-        let now = clock::now_ms();
-        let id = PayoutId::new();
-        let payout = Payout {
-            reference: format!("{}:{}:{id}", kind.as_str(), payment.id),
-            id,
-            kind,
-            user_id: if kind == PayoutKind::Release { payment.seller_id.clone() } else { payment.buyer_id.clone() },
-            contract_id: None,
-            reason: Some(format!("{} by {by}", kind.as_str())),
-            payment_id: Some(payment.id.clone()),
-            holds_escrow: true,
-            chain_id: payment.rail.chain_id,
-            token: payment.rail.token.clone(),
-            recipient,
-            amount: payment.received,
-            status: if build_only { PayoutStatus::Built } else { PayoutStatus::Queued },
-            attempts: 0,
-            failures: 0,
-            next_attempt_at: None,
-            tx_hash: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            completed_at: None,
-        };
-        let payout = match self.insert(payout, PayoutEvent::Queued).await {
-            Err(PayoutError::Duplicate(_)) => {
-                return Err(PayoutError::Duplicate(format!(
-                    "payment {} is already being released or refunded",
-                    payment.id
-                )))
-            }
-            other => other?,
-        };
-        if build_only {
-            let payload = self.payload(&payout);
-            return Ok(EscrowOutcome::Built(payout, payload));
-        }
-        let _one_at_a_time = self.running.lock().await;
-        let id = payout.id.clone();
-        self.start_attempt(payout).await?;
-        let mut settled = self.wait_for(std::slice::from_ref(&id)).await?;
-        let payout = settled.pop().ok_or_else(|| PayoutError::NotFound(format!("payout {id} not found")))?;
-        Ok(EscrowOutcome::Sent(payout))
-    }
-
-    /// The unsigned transfer of a built release or refund.
-    fn payload(&self, payout: &Payout) -> Value {
-        let from = self.keys.payout().map(|k| k.address()).or(self.keys.master_wallet());
-        json!({
-            "chainId": payout.chain_id,
-            "from": from.map(|a| a.to_checksum(None)),
-            "to": payout.token.address.to_checksum(None),
-            "value": "0",
-            "data": Bytes::from(IERC20Payout::transferCall { to: payout.recipient, value: payout.amount.0 }.abi_encode()),
-            "gas": TRANSFER_GAS.to_string(),
-            "transfer": {
-                "token": payout.token,
-                "recipient": payout.recipient.to_checksum(None),
-                "amountBaseUnits": payout.amount,
-            },
-        })
-    }
-
-    /// Records the hash of a release or refund sent outside payscan (a built payload, or one an
-    /// operator sent by hand from manual review) after checking it on chain: mined, successful,
-    /// and moving the amount of the payment's token to the recipient.
-    pub async fn confirm_escrow(
-        &self,
-        payment_id: &PaymentId,
-        kind: PayoutKind,
-        tx_hash: B256,
-    ) -> Result<Payout, PayoutError> {
-        let _one_at_a_time = self.running.lock().await;
-        let payout = self.store.escrow_payout(payment_id).await?.filter(|p| p.kind == kind).ok_or_else(|| {
-            PayoutError::State(format!("no {} of payment {payment_id} is waiting for a confirm", kind.as_str()))
-        })?;
-        if payout.status == PayoutStatus::Completed {
-            return if payout.tx_hash == Some(tx_hash) {
-                Ok(payout)
-            } else {
-                Err(PayoutError::Duplicate(format!(
-                    "payment {payment_id} was already settled by {:#x}",
-                    payout.tx_hash.unwrap_or_default()
-                )))
-            };
-        }
-        if payout.status.is_in_flight() {
-            return Err(PayoutError::State(format!(
-                "payscan's own transaction for this {} is in flight; wait for it",
-                kind.as_str()
-            )));
-        }
-        if !payout.status.can_become(PayoutStatus::Completed) {
-            return Err(PayoutError::State(format!("a {} {} cannot be confirmed", payout.status, kind.as_str())));
-        }
-        let (provider, _) = self.provider(payout.chain_id)?;
-        let receipt = provider
-            .get_transaction_receipt(tx_hash)
-            .await
-            .map_err(|_| PayoutError::ChainUnavailable(payout.chain_id))?
-            .ok_or_else(|| {
-                PayoutError::TxCheck(format!("transaction {tx_hash:#x} is not mined on chain {}", payout.chain_id))
-            })?;
-        if !receipt.status() {
-            return Err(PayoutError::TxCheck(format!("transaction {tx_hash:#x} reverted")));
-        }
-        let paid = receipt.inner.logs().iter().find_map(|log| {
-            if log.address() != payout.token.address {
-                return None;
-            }
-            let transfer = IERC20Payout::Transfer::decode_log_data(log.data()).ok()?;
-            (transfer.to == payout.recipient && transfer.value == payout.amount.0).then_some(transfer.from)
-        });
-        let Some(from) = paid else {
-            return Err(PayoutError::TxCheck(format!(
-                "transaction {tx_hash:#x} does not transfer {} {} to {}",
-                payout.amount.to_token_units(payout.token.decimals),
-                payout.token.symbol,
-                payout.recipient
-            )));
-        };
-        self.complete(payout, tx_hash, from).await
     }
 
     /// The worker: steps until cancelled. A failing step is logged; the next one tries again.

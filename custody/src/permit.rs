@@ -234,12 +234,8 @@ impl PermitRelay {
     /// The permit a checkout offers `payer` for `payment`: terms with the token's current nonce.
     pub async fn offer(&self, payment: &Payment, payer: Address) -> Result<Option<Value>, PermitError> {
         let registry = self.registry.current();
-        let (Some(chain), Some(token)) = (
-            registry.chain(payment.rail.chain_id),
-            registry.chain(payment.rail.chain_id).and_then(|c| c.token_by_address(payment.rail.token.address)),
-        ) else {
-            return Ok(None);
-        };
+        let Some(chain) = registry.chain(payment.rail.chain_id) else { return Ok(None) };
+        let Some(token) = chain.token_by_address(payment.rail.token.address) else { return Ok(None) };
         let (Some(permit), Some(proxy)) = (&token.permit, chain.proxy_address) else { return Ok(None) };
         let provider = Self::provider(chain)?;
         let nonce =

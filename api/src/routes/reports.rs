@@ -347,8 +347,8 @@ pub(super) async fn auto_fetch_missing(
     Ok(Json(json!({ "success": true, "checked": missing.len(), "fixed": fixed })))
 }
 
-/// `GET /api/payment/payments/:id/debug` (admin): the payment, its transfers and deliveries,
-/// its quote-free raw metadata, and its chain's follower state.
+/// `GET /api/payment/payments/:id/debug` (admin): the payment, its transfers, deliveries and
+/// settlement, whether its address is watched, and its chain's follower state.
 pub(super) async fn debug(
     State(state): State<AppState>,
     _admin: Admin,
