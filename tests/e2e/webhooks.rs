@@ -16,7 +16,8 @@ both_backends!(a_target_that_is_down_gets_the_event_when_it_comes_back, |backend
     let port_number = port.port;
     let mut options = AppOptions::new(backend, &chain);
     options.targets = vec![port.url()];
-    options.retry = "300ms,600ms,1s,2s,4s";
+    // A long tail: on a loaded machine an answer may outlast the 2 s timeout now and then.
+    options.retry = "300ms,600ms,1s,2s,4s,8s,8s";
     let app = TestApp::spawn(options).await;
 
     let intent = app.intent("buyer-1", intent_body("offer-down", "2", "USDC", &chain)).await;
@@ -40,7 +41,7 @@ both_backends!(a_target_that_is_down_gets_the_event_when_it_comes_back, |backend
         .find(|w| w["target"].as_str().is_some_and(|t| t.ends_with(&format!(":{port_number}/hook"))))
         .cloned()
         .expect("peer delivery");
-    assert_eq!(peer["status"], "delivered");
+    assert_eq!(peer["status"], "delivered", "{peer}");
     assert!(peer["attempts"].as_u64() >= Some(2), "{peer}");
     // Same event, same id, at every target and on every attempt.
     assert_eq!(peer["webhookId"].as_str(), Some(delivered.id.as_str()));
