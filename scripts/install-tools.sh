@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what payscan's dev chain and tests need, from the npm registry: anvil
-# (@foundry-rs/anvil), solc-js and OpenZeppelin's contracts; then compiles contracts/src.
-# Idempotent: does nothing when both are already up to date.
+# (@foundry-rs/anvil), solc-js and OpenZeppelin's contracts; then compiles contracts/src. From
+# PyPI, into .tools/venv: schemathesis, which walks the OpenAPI document against a live server.
+# Idempotent: does nothing when all are already up to date.
 set -euo pipefail
 cd "$(dirname "$0")/../contracts"
 
@@ -27,4 +28,15 @@ newest_source=$(ls -t src/*.sol compile.js package-lock.json | head -n1)
 if [ ! -f out/TestToken.json ] || [ "$newest_source" -nt out/TestToken.json ]; then
   node compile.js
 fi
-echo "install-tools: $("$anvil" --version | head -n1), contracts compiled"
+
+schemathesis_version=4.32.5
+venv=../.tools/venv
+if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $schemathesis_version" ]; then
+  if ! command -v python3 >/dev/null; then
+    echo "install-tools: python3 (3.10 or newer, with venv) is needed for schemathesis" >&2
+    exit 1
+  fi
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
+fi
+echo "install-tools: $("$anvil" --version | head -n1), contracts compiled, $("$venv/bin/schemathesis" --version)"

@@ -11,6 +11,7 @@ use payscan_api::AppState;
 use payscan_core::config::Config;
 use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::{Backend, Store};
+use payscan_core::webhook::{SELF_RECEIVER_PATH, SELF_TARGET};
 use payscan_custody::{Keys, OutboundSettings, PayoutSettings, Payouts, PermitRelay, SweepCron, Sweeper};
 use payscan_scanner::{Dispatcher, FollowerContext, Lease, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
 use secrecy::ExposeSecret;
@@ -45,10 +46,11 @@ impl Application {
             TcpListener::bind(config.listen).await.with_context(|| format!("PAYSCAN_LISTEN {}", config.listen))?;
         let address = listener.local_addr()?;
         let mut targets = Vec::new();
-        if config.webhook.self_target {
+        let self_url = config.webhook.self_target.then(|| {
+            targets.push(SELF_TARGET.to_owned());
             let host = if address.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { address.ip() };
-            targets.push(format!("http://{}/api/payment/amn-scanner/webhook", SocketAddr::new(host, address.port())));
-        }
+            format!("http://{}{SELF_RECEIVER_PATH}", SocketAddr::new(host, address.port()))
+        });
         targets.extend(config.webhook.targets.iter().cloned());
         let store = store.with_webhook_targets(targets);
 
@@ -83,7 +85,10 @@ impl Application {
             if leased {
                 tasks.spawn("chain-leases", supervisor.clone().keep_leases(registry.clone(), tasks.token()));
             }
-            let dispatcher = Dispatcher::new(store.clone(), &config.webhook, scanner_metrics)?;
+            let mut dispatcher = Dispatcher::new(store.clone(), &config.webhook, scanner_metrics)?;
+            if let Some(url) = self_url {
+                dispatcher = dispatcher.with_self_url(url);
+            }
             let cancel = tasks.token();
             tasks.spawn("webhook-dispatcher", async move {
                 dispatcher.run(cancel, idle_poll).await;

@@ -32,8 +32,14 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "",
         "overrides that chain's RPC endpoints (comma-separated, preferred first)",
     ),
-    ("PAYSCAN_XPUB", "xpub", "", "account-level xpub of m/44'/60'/0' (this or PAYSCAN_MNEMONIC)"),
+    ("PAYSCAN_XPUB", "xpub", "", "account-level xpub of m/44'/60'/0' (this, PAYSCAN_MNEMONIC or PAYSCAN_XPRV)"),
     ("PAYSCAN_MNEMONIC", "mnemonic", "", "BIP-39 mnemonic; its m/44'/60'/0' xpub is used when PAYSCAN_XPUB is unset"),
+    (
+        "PAYSCAN_XPRV",
+        "xprv",
+        "",
+        "account-level xprv of m/44'/60'/0', instead of a mnemonic: the local signer's destination keys",
+    ),
     (
         "PAYSCAN_JWT_SECRET",
         "jwt_secret",
@@ -97,7 +103,7 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "PAYSCAN_SIGNER",
         "signer",
         "build-only",
-        "local (keys derived from PAYSCAN_MNEMONIC) or build-only (unsigned payloads for an external signer)",
+        "local (keys derived from PAYSCAN_MNEMONIC or PAYSCAN_XPRV) or build-only (unsigned payloads for an external signer)",
     ),
     ("PAYSCAN_MASTER_WALLET", "master_wallet", "", "address that sweeps move deposits to"),
     (
@@ -153,6 +159,8 @@ pub struct KeySource {
     pub xpub: Option<String>,
     /// Mnemonic; the xpub is derived from it when `xpub` is unset.
     pub mnemonic: Option<SecretString>,
+    /// Account-level extended private key of m/44'/60'/0', instead of a mnemonic.
+    pub xprv: Option<SecretString>,
 }
 
 impl fmt::Debug for KeySource {
@@ -160,6 +168,7 @@ impl fmt::Debug for KeySource {
         f.debug_struct("KeySource")
             .field("xpub", &self.xpub)
             .field("mnemonic", &self.mnemonic.as_ref().map(|_| "[REDACTED]"))
+            .field("xprv", &self.xprv.as_ref().map(|_| "[REDACTED]"))
             .finish()
     }
 }
@@ -404,9 +413,16 @@ impl Config {
         let keys = KeySource {
             xpub: sources.get("PAYSCAN_XPUB")?.map(|x| x.trim().to_owned()),
             mnemonic: sources.get("PAYSCAN_MNEMONIC")?.map(|m| SecretString::from(m.trim().to_owned())),
+            xprv: sources.get("PAYSCAN_XPRV")?.map(|k| SecretString::from(k.trim().to_owned())),
         };
-        if keys.xpub.is_none() && keys.mnemonic.is_none() {
-            return Err(ConfigError::new("PAYSCAN_XPUB", "missing: set PAYSCAN_XPUB or PAYSCAN_MNEMONIC"));
+        if keys.xpub.is_none() && keys.mnemonic.is_none() && keys.xprv.is_none() {
+            return Err(ConfigError::new(
+                "PAYSCAN_XPUB",
+                "missing: set PAYSCAN_XPUB, PAYSCAN_MNEMONIC or PAYSCAN_XPRV",
+            ));
+        }
+        if keys.mnemonic.is_some() && keys.xprv.is_some() {
+            return Err(ConfigError::new("PAYSCAN_XPRV", "set PAYSCAN_MNEMONIC or PAYSCAN_XPRV, not both"));
         }
         let jwt_secret = sources.required("PAYSCAN_JWT_SECRET")?;
         if jwt_secret.len() < 32 {
@@ -426,8 +442,11 @@ impl Config {
             "build-only" => Ok(SignerKind::BuildOnly),
             other => Err(format!("`{other}` is not local or build-only")),
         })?;
-        if signer == SignerKind::Local && keys.mnemonic.is_none() {
-            return Err(ConfigError::new("PAYSCAN_SIGNER", "local needs PAYSCAN_MNEMONIC (the keys it signs with)"));
+        if signer == SignerKind::Local && keys.mnemonic.is_none() && keys.xprv.is_none() {
+            return Err(ConfigError::new(
+                "PAYSCAN_SIGNER",
+                "local needs PAYSCAN_MNEMONIC or PAYSCAN_XPRV (the keys it signs with)",
+            ));
         }
         let master_wallet = sources
             .get("PAYSCAN_MASTER_WALLET")?

@@ -14,6 +14,14 @@ pub const HEADER_ID: &str = "webhook-id";
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
 pub const HEADER_SIGNATURE: &str = "webhook-signature";
 
+/// The delivery target that stands for payscan's own receiver. It is resolved to the dispatching
+/// instance's address when sent, so that a restart on another port, or another instance of a
+/// cluster, still reaches a receiver that shares the database.
+pub const SELF_TARGET: &str = "self";
+
+/// The path of payscan's own receiver.
+pub const SELF_RECEIVER_PATH: &str = "/api/payment/amn-scanner/webhook";
+
 /// How far a signature's timestamp may be from now, either way.
 pub const TOLERANCE_SECS: i64 = 5 * 60;
 

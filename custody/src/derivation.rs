@@ -5,7 +5,7 @@
 
 use alloy::primitives::{keccak256, Address};
 use coins_bip32::enc::{MainnetEncoder, XKeyEncoder};
-use coins_bip32::prelude::{Parent, XPub};
+use coins_bip32::prelude::{Parent, XPriv, XPub};
 use coins_bip39::{English, Mnemonic};
 use payscan_core::config::KeySource;
 use payscan_core::intent::AddressDeriver;
@@ -14,6 +14,26 @@ use secrecy::ExposeSecret;
 
 /// The BIP-44 account path whose xpub payscan is given.
 pub const ACCOUNT_PATH: &str = "m/44'/60'/0'";
+
+/// A serialized extended key is 78 bytes plus a 4-byte checksum: 111 base58 characters. Checked
+/// before decoding because the decoder underflows (panics) on inputs shorter than a checksum.
+fn looks_like_xkey(text: &str) -> bool {
+    const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    text.len() == 111 && text.chars().all(|c| BASE58.contains(c))
+}
+
+/// The account-level private key of m/44'/60'/0' from its base58 `xprv…` form.
+pub(crate) fn account_xprv(xprv: &str) -> Result<XPriv, DeriveError> {
+    let xprv = xprv.trim();
+    if !looks_like_xkey(xprv) {
+        return Err(DeriveError::BadXprv);
+    }
+    let account = MainnetEncoder::xpriv_from_base58(xprv).map_err(|_| DeriveError::BadXprv)?;
+    if AsRef::<coins_bip32::primitives::XKeyInfo>::as_ref(&account).depth != 3 {
+        return Err(DeriveError::BadXprv);
+    }
+    Ok(account)
+}
 
 /// Why keys could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +44,9 @@ pub enum DeriveError {
     WrongDepth(u8),
     #[error("PAYSCAN_MNEMONIC is not a valid BIP-39 English mnemonic")]
     BadMnemonic,
-    #[error("PAYSCAN_XPUB and PAYSCAN_MNEMONIC are both set but belong to different wallets")]
+    #[error("PAYSCAN_XPRV is not the account-level extended private key of m/44'/60'/0'")]
+    BadXprv,
+    #[error("PAYSCAN_XPUB and the private keys (PAYSCAN_MNEMONIC or PAYSCAN_XPRV) belong to different wallets")]
     Mismatch,
     #[error("key derivation failed at index {0}")]
     Child(u32),
@@ -47,10 +69,7 @@ impl Deriver {
     /// From an account-level xpub (`xpub…` of m/44'/60'/0').
     pub fn from_xpub(xpub: &str) -> Result<Self, DeriveError> {
         let xpub = xpub.trim();
-        // A serialized extended key is 78 bytes plus a 4-byte checksum: 111 base58 characters.
-        // Checked first because the decoder underflows (panics) on inputs shorter than a checksum.
-        const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-        if xpub.len() != 111 || !xpub.chars().all(|c| BASE58.contains(c)) {
+        if !looks_like_xkey(xpub) {
             return Err(DeriveError::BadXpub);
         }
         let account = MainnetEncoder::xpub_from_base58(xpub).map_err(|_| DeriveError::BadXpub)?;
@@ -68,10 +87,16 @@ impl Deriver {
         Self::from_account(account.verify_key())
     }
 
-    /// From the configured keys. With both set, they must be the same wallet.
+    /// From an account-level xprv (`xprv…` of m/44'/60'/0'); only its xpub is kept.
+    pub fn from_xprv(xprv: &str) -> Result<Self, DeriveError> {
+        Self::from_account(account_xprv(xprv)?.verify_key())
+    }
+
+    /// From the configured keys. With an xpub and private keys set, they must be the same wallet.
     pub fn from_keys(keys: &KeySource) -> Result<Self, DeriveError> {
         let from_mnemonic = keys.mnemonic.as_ref().map(|m| Self::from_mnemonic(m.expose_secret())).transpose()?;
-        match (&keys.xpub, from_mnemonic) {
+        let from_xprv = keys.xprv.as_ref().map(|k| Self::from_xprv(k.expose_secret())).transpose()?;
+        match (&keys.xpub, from_mnemonic.or(from_xprv)) {
             (Some(xpub), mnemonic) => {
                 let deriver = Self::from_xpub(xpub)?;
                 if mnemonic.is_some_and(|m| m.account != deriver.account) {
@@ -163,6 +188,7 @@ mod tests {
                     .to_owned()
                     .into(),
             ),
+            xprv: None,
         };
         assert_eq!(Deriver::from_keys(&keys).err(), Some(DeriveError::Mismatch));
     }

@@ -27,7 +27,7 @@ pub enum CustodyError {
     BadKey(&'static str),
     #[error("the {0} signer holds no destination keys: it builds unsigned payloads")]
     NotLocal(&'static str),
-    #[error("the mnemonic's key for index {0} does not match the xpub's address")]
+    #[error("the private key for index {0} does not match the xpub's address")]
     Mismatch(u32),
 }
 
@@ -72,14 +72,18 @@ fn signer_from(key: &SecretString, setting: &'static str) -> Result<PrivateKeySi
 impl Keys {
     pub fn from_config(keys: &KeySource, custody: &CustodyConfig) -> Result<Self, CustodyError> {
         let deriver = Deriver::from_keys(keys)?;
-        let external = match (custody.signer, &keys.mnemonic) {
-            (SignerKind::Local, Some(phrase)) => {
+        let external = match (custody.signer, &keys.mnemonic, &keys.xprv) {
+            (SignerKind::Local, Some(phrase), _) => {
                 let mnemonic = Mnemonic::<English>::new_from_phrase(phrase.expose_secret().trim())
                     .map_err(|_| DeriveError::BadMnemonic)?;
                 let external = mnemonic
                     .derive_key(format!("{ACCOUNT_PATH}/0").as_str(), None)
                     .map_err(|_| DeriveError::BadMnemonic)?;
                 Some(ExternalKey(external))
+            }
+            (SignerKind::Local, None, Some(xprv)) => {
+                let account = crate::derivation::account_xprv(xprv.expose_secret())?;
+                Some(ExternalKey(account.derive_child(0).map_err(|_| DeriveError::Child(0))?))
             }
             _ => None,
         };
@@ -151,6 +155,7 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coins_bip32::enc::{MainnetEncoder, XKeyEncoder};
 
     const MNEMONIC: &str = "test test test test test test test test test test test junk";
     /// anvil's first account key (public knowledge).
@@ -173,7 +178,29 @@ mod tests {
     }
 
     fn mnemonic_keys() -> KeySource {
-        KeySource { xpub: None, mnemonic: Some(SecretString::from(MNEMONIC.to_owned())) }
+        KeySource { xpub: None, mnemonic: Some(SecretString::from(MNEMONIC.to_owned())), xprv: None }
+    }
+
+    #[test]
+    fn an_account_xprv_signs_like_its_mnemonic() {
+        let mnemonic = Mnemonic::<English>::new_from_phrase(MNEMONIC).expect("mnemonic");
+        let account = mnemonic.derive_key(ACCOUNT_PATH, None).expect("account");
+        let xprv = MainnetEncoder::xpriv_to_base58(&account).expect("base58");
+        let keys = KeySource { xpub: None, mnemonic: None, xprv: Some(SecretString::from(xprv.clone())) };
+        let keys = Keys::from_config(&keys, &custody(SignerKind::Local, Some(KEY))).expect("keys");
+        let index = DerivationIndex::new(1).expect("index");
+        let signer = keys.destination_signer(index).expect("signer");
+        assert_eq!(signer.address().to_checksum(None), "0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+        assert!(keys.health().signer_healthy);
+        assert!(!format!("{keys:?}").contains(&xprv[4..40]), "the xprv in Debug output");
+        // Not the account level (m/44'/60'/0'/0 instead): refused.
+        let external = mnemonic.derive_key(format!("{ACCOUNT_PATH}/0").as_str(), None).expect("external");
+        let wrong = MainnetEncoder::xpriv_to_base58(&external).expect("base58");
+        let keys = KeySource { xpub: None, mnemonic: None, xprv: Some(SecretString::from(wrong)) };
+        let err = Keys::from_config(&keys, &custody(SignerKind::Local, Some(KEY))).err();
+        assert_eq!(err, Some(CustodyError::Derive(DeriveError::BadXprv)));
+        let keys = KeySource { xpub: None, mnemonic: None, xprv: Some(SecretString::from("xprv-short".to_owned())) };
+        assert_eq!(Deriver::from_keys(&keys).err(), Some(DeriveError::BadXprv));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use payscan_core::clock;
 use payscan_core::config::WebhookConfig;
 use payscan_core::store::outbox::AttemptOutcome;
 use payscan_core::store::{DeliveryStatus, DueDelivery, Store, StoreError};
-use payscan_core::webhook::{WebhookSecret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use payscan_core::webhook::{WebhookSecret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SELF_TARGET};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -36,6 +36,8 @@ pub struct Dispatcher {
     timeout: Duration,
     metrics: ScannerMetrics,
     batch: i64,
+    /// Where [`SELF_TARGET`] deliveries go: this instance's own receiver.
+    self_url: Option<Arc<str>>,
 }
 
 impl Dispatcher {
@@ -52,7 +54,14 @@ impl Dispatcher {
             timeout: config.timeout,
             metrics,
             batch: 64,
+            self_url: None,
         })
+    }
+
+    /// Sends [`SELF_TARGET`] deliveries to `url`, this instance's own receiver.
+    pub fn with_self_url(mut self, url: String) -> Self {
+        self.self_url = Some(Arc::from(url));
+        self
     }
 
     /// One step: claim what is due, deliver it concurrently, record each outcome.
@@ -89,11 +98,22 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, delivery: &DueDelivery) -> AttemptOutcome {
+        let url = if delivery.target == SELF_TARGET {
+            match &self.self_url {
+                Some(url) => url.as_ref(),
+                None => {
+                    let error = "payscan's own receiver is turned off (PAYSCAN_SELF_WEBHOOK=false)".to_owned();
+                    return AttemptOutcome::Failed { status: None, error };
+                }
+            }
+        } else {
+            delivery.target.as_str()
+        };
         let timestamp = clock::now_ms() / 1000;
         let signature = self.secret.sign(delivery.event_id.as_str(), timestamp, delivery.payload.as_bytes());
         let response = self
             .http
-            .post(&delivery.target)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(HEADER_ID, delivery.event_id.as_str())
             .header(HEADER_TIMESTAMP, timestamp.to_string())

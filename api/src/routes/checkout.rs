@@ -13,10 +13,12 @@ use payscan_custody::{PermitTerms, SignedPermit};
 use payscan_scanner::abi::{IERC20FeeProxy, IERC20};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::schemas::{self, Checkout, Envelope, ErrorBody, PermitAvailability, RelayedPermit};
 use crate::state::AppState;
 
 /// Why a permit spares only the approval.
@@ -37,14 +39,32 @@ fn transaction(description: &str, to: Address, data: Vec<u8>) -> Value {
     json!({ "description": description, "to": to.to_checksum(None), "data": Bytes::from(data), "value": "0" })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CheckoutQuery {
     /// The wallet that will pay: the permit is offered for it, with its current nonce.
     payer: Option<String>,
 }
 
-/// `GET /api/payment/request-network/:paymentId/checkout?payer=0x…`.
+/// Checkout: what a wallet sends.
+///
+/// What a wallet sends, as is, to pay the payment: an ERC-20 `transfer` to a derived address, or
+/// `approve` then `transferFromWithReferenceAndFee` on the Request Network rail; with `payer`
+/// and a permit token, the EIP-2612 permit typed data that replaces the approval (the buyer
+/// still sends the payment: the fee proxy pulls from `msg.sender`).
+#[utoipa::path(
+    get,
+    path = "/api/payment/request-network/{id}/checkout",
+    tag = "checkout",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)"), CheckoutQuery),
+    responses(
+        (status = 200, description = "The checkout", body = Envelope<Checkout>),
+        (status = 409, description = "The payment's chain or rail can no longer be paid (`CHAIN_UNSUPPORTED`)", body = ErrorBody),
+        (status = 503, description = "The chain's RPC did not answer the nonce read, or the database is busy", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn checkout(
     State(state): State<AppState>,
     caller: Caller,
@@ -129,16 +149,26 @@ pub(super) async fn checkout(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct PermitBody {
+    /// The buyer's address, which signed.
+    #[schema(value_type = schemas::Address)]
     owner: String,
+    /// The chain's fee proxy.
+    #[schema(value_type = schemas::Address)]
     spender: String,
     /// Base units, as a decimal string or number.
+    #[schema(value_type = Object)]
     value: Value,
+    /// Unix seconds, as a decimal string or number.
+    #[schema(value_type = Object)]
     deadline: Value,
+    /// 27 or 28 (0 or 1 accepted).
     v: u8,
+    /// 0x-prefixed 32-byte hex.
     r: String,
+    /// 0x-prefixed 32-byte hex.
     s: String,
 }
 
@@ -151,7 +181,27 @@ fn uint(field: &str, value: &Value) -> Result<U256, ApiError> {
     text.parse::<U256>().map_err(|_| ApiError::validation(format!("{field} `{text}` is not a non-negative integer")))
 }
 
-/// `POST /api/payment/request-network/:paymentId/permit`.
+/// Relay an EIP-2612 permit.
+///
+/// Relays the buyer's EIP-2612 permit for the payment. Every check runs before any gas is spent:
+/// the payment is pending, on the Request Network rail and the caller's; the spender is the
+/// chain's fee proxy; the value covers the amount; the deadline is at least 60 s ahead; the token
+/// has permit; the signature recovers to `owner` under the token's domain and current nonce.
+#[utoipa::path(
+    post,
+    path = "/api/payment/request-network/{id}/permit",
+    tag = "checkout",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    request_body = PermitBody,
+    responses(
+        (status = 200, description = "Broadcast (`mined` or `pending`), or `already_approved`", body = Envelope<RelayedPermit>),
+        (status = 400, description = "A check failed (`PERMIT_INVALID`) or bad input", body = ErrorBody),
+        (status = 409, description = "The payment is not pending or not on the Request Network rail (`INVALID_STATE`)", body = ErrorBody),
+        (status = 422, description = "The permit reverted on chain (`PERMIT_FAILED`)", body = ErrorBody),
+        (status = 503, description = "No relayer, or not enough gas (`RELAYER_UNAVAILABLE`); the RPC is failing (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn permit(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,14 +237,29 @@ pub(super) async fn permit(
     Ok(Json(json!({ "success": true, "data": relayed })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AvailabilityQuery {
     chain_id: String,
     token: String,
 }
 
-/// `GET /api/payment/request-network/permit-availability?chainId&token`.
+/// Permit relay availability.
+///
+/// Whether payscan's relayer can sponsor a permit on a chain and token, from its real balance
+/// and today's gas price.
+#[utoipa::path(
+    get,
+    path = "/api/payment/request-network/permit-availability",
+    tag = "checkout",
+    params(AvailabilityQuery),
+    responses(
+        (status = 200, description = "Available or not, and why", body = Envelope<PermitAvailability>),
+        (status = 503, description = "The chain's RPC is failing (`CHAIN_UNAVAILABLE`), or the database is busy", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn availability(
     State(state): State<AppState>,
     _caller: Caller,

@@ -12,10 +12,12 @@ use payscan_core::{clock, BaseUnits, PaymentId};
 use payscan_scanner::rpc::ChainRpc;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::schemas::{self, CronStatus, CustodyHealth, DestinationPage, Envelope, ErrorBody, SweepResults};
 use crate::state::AppState;
 
 fn view(d: &Destination) -> Value {
@@ -39,18 +41,33 @@ fn view(d: &Destination) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
     buyer_id: Option<String>,
     seller_offer_id: Option<String>,
+    /// `active` or `swept`.
     status: Option<String>,
     address: Option<String>,
     chain_id: Option<String>,
+    /// From 1.
     page: Option<i64>,
+    /// 1 to 200; 20 when absent.
     limit: Option<i64>,
 }
 
+/// Derived destinations.
+///
+/// Derived destinations with the seed's filters.
+#[utoipa::path(
+    get,
+    path = "/api/payment/derived-destinations",
+    tag = "custody",
+    params(ListQuery),
+    responses((status = 200, description = "A page of destinations", body = Envelope<DestinationPage>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -92,6 +109,20 @@ pub(super) async fn list(
 /// How long a balance read may take.
 const BALANCE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Refresh a destination's balance.
+///
+/// The destination's token balance, read from the chain now.
+#[utoipa::path(
+    post,
+    path = "/api/payment/derived-destinations/{id}/balance",
+    tag = "custody",
+    params(("id" = String, Path, description = "The destination (its payment's id, `pay_…`)")),
+    responses(
+        (status = 200, description = "The destination with its balance", body = Envelope<schemas::Destination>),
+        (status = 503, description = "The chain's RPC did not answer (`RPC_UNAVAILABLE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn refresh_balance(
     State(state): State<AppState>,
     _admin: Admin,
@@ -114,6 +145,17 @@ pub(super) async fn refresh_balance(
     Ok(Json(json!({ "success": true, "data": view(&refreshed) })))
 }
 
+/// Custody's health.
+///
+/// Custody's configuration: the xpub, the signer and whether its keys derive the xpub's
+/// addresses, the master wallet, relayer and payout addresses. Never a key.
+#[utoipa::path(
+    get,
+    path = "/api/payment/derived-destinations/config/health",
+    tag = "custody",
+    responses((status = 200, description = "Custody's health", body = Envelope<CustodyHealth>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn health(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let mut data = serde_json::to_value(state.keys.health()).map_err(ApiError::internal)?;
     if let Some(map) = data.as_object_mut() {
@@ -123,7 +165,7 @@ pub(super) async fn health(State(state): State<AppState>, _admin: Admin) -> Resu
     Ok(Json(json!({ "success": true, "data": data })))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct SweepBody {
     chain_id: Option<u64>,
@@ -143,6 +185,20 @@ fn minimum(text: Option<&str>, decimals: u8) -> Result<BaseUnits, ApiError> {
     }
 }
 
+/// Sweep one destination.
+///
+/// Moves a completed payment's destination balance to the master wallet: by the destination's
+/// own EIP-2612 permit, submitted by the relayer, for a permit token; else a gas top-up, then the
+/// destination's own `transfer`. With the build-only signer: the payloads, unsent.
+#[utoipa::path(
+    post,
+    path = "/api/payment/derived-destinations/{id}/sweep",
+    tag = "custody",
+    params(("id" = String, Path, description = "The destination (its payment's id, `pay_…`)")),
+    request_body(content = Option<SweepBody>, description = "Optional; `minSweepAmount` only"),
+    responses((status = 200, description = "`success`, `error`, `skipped` or `built`", body = Envelope<SweepResults>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn sweep_one(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -161,6 +217,17 @@ pub(super) async fn sweep_one(
     Ok(Json(json!({ "success": true, "data": { "results": [result] } })))
 }
 
+/// Sweep every destination.
+///
+/// Sweeps every completed payment's destination that matches.
+#[utoipa::path(
+    post,
+    path = "/api/payment/derived-destinations/sweep",
+    tag = "custody",
+    request_body(content = Option<SweepBody>, description = "Optional filters"),
+    responses((status = 200, description = "One result per destination", body = Envelope<SweepResults>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn sweep_all(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -178,18 +245,45 @@ pub(super) async fn sweep_all(
     Ok(Json(json!({ "success": true, "data": { "results": results } })))
 }
 
+/// Start the sweep cron.
+///
+/// Starts the sweep cron: every `PAYSCAN_SWEEP_INTERVAL` it sweeps every completed payment's
+/// destination.
+#[utoipa::path(
+    post,
+    path = "/api/payment/derived-destinations/cron/start",
+    tag = "custody",
+    responses((status = 200, description = "The cron's status", body = Envelope<CronStatus>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn cron_start(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
     state.sweep_cron.start();
     tracing::info!(target: "payscan::api", by = %admin.user_id, "sweep cron started");
     cron_status(State(state), Admin(admin)).await
 }
 
+/// Stop the sweep cron.
+#[utoipa::path(
+    post,
+    path = "/api/payment/derived-destinations/cron/stop",
+    tag = "custody",
+    responses((status = 200, description = "The cron's status", body = Envelope<CronStatus>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn cron_stop(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
     state.sweep_cron.stop();
     tracing::info!(target: "payscan::api", by = %admin.user_id, "sweep cron stopped");
     cron_status(State(state), Admin(admin)).await
 }
 
+/// The sweep cron's status.
+#[utoipa::path(
+    get,
+    path = "/api/payment/derived-destinations/cron/status",
+    tag = "custody",
+    responses((status = 200, description = "Whether it runs, its interval and its last run", body = Envelope<CronStatus>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn cron_status(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let cron = &state.sweep_cron;
     Ok(Json(json!({

@@ -10,24 +10,29 @@ use payscan_core::{PaymentId, PayoutKind};
 use payscan_custody::EscrowOutcome;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::schemas::{self, Envelope, ErrorBody, Settlement};
 use crate::state::AppState;
 use crate::views;
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct SettleBody {
     /// Where the money goes; by default the seller's wallet from the payment's metadata
     /// (`sellerWallet`) for a release, the address that paid for a refund.
+    #[schema(value_type = Option<schemas::Address>)]
     to: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct ConfirmBody {
+    /// The broadcast transaction.
+    #[schema(value_type = Option<schemas::TxHash>)]
     tx_hash: Option<String>,
 }
 
@@ -110,6 +115,24 @@ async fn confirm(
     })))
 }
 
+/// Release a payment's escrow.
+///
+/// Pays a completed payment's escrow (the amount received) to the seller (`to`, else
+/// `metadata.sellerWallet`) from the payout wallet, at most once. With the build-only signer the
+/// answer carries the unsigned transfer.
+#[utoipa::path(
+    post,
+    path = "/api/payment/{id}/release",
+    tag = "escrow",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    request_body(content = Option<SettleBody>, description = "Optional"),
+    responses(
+        (status = 200, description = "The settlement", body = Envelope<Settlement>),
+        (status = 409, description = "Released or refunded already (`DUPLICATE_PAYOUT`), or the escrow is not funded (`INVALID_STATE`)", body = ErrorBody),
+        (status = 503, description = "The payout wallet lacks gas (`RELAYER_UNAVAILABLE`) or the chain's RPC is failing (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn release(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -119,6 +142,23 @@ pub(super) async fn release(
     settle(state, &admin.user_id, &id, PayoutKind::Release, &body).await
 }
 
+/// Refund a payment's escrow.
+///
+/// Returns a completed payment's escrow to the buyer (`to`, else the address that paid) from the
+/// payout wallet, at most once.
+#[utoipa::path(
+    post,
+    path = "/api/payment/{id}/refund",
+    tag = "escrow",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    request_body(content = Option<SettleBody>, description = "Optional"),
+    responses(
+        (status = 200, description = "The settlement", body = Envelope<Settlement>),
+        (status = 409, description = "Released or refunded already (`DUPLICATE_PAYOUT`), or the escrow is not funded (`INVALID_STATE`)", body = ErrorBody),
+        (status = 503, description = "The payout wallet lacks gas (`RELAYER_UNAVAILABLE`) or the chain's RPC is failing (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn refund(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -128,6 +168,24 @@ pub(super) async fn refund(
     settle(state, &admin.user_id, &id, PayoutKind::Refund, &body).await
 }
 
+/// Confirm an external release.
+///
+/// Records a release sent outside payscan, after checking on chain that it succeeded and moved
+/// the amount of the payment's token to the recipient.
+#[utoipa::path(
+    post,
+    path = "/api/payment/{id}/release/confirm",
+    tag = "escrow",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    request_body = ConfirmBody,
+    responses(
+        (status = 200, description = "The settlement", body = Envelope<Settlement>),
+        (status = 409, description = "Nothing built to confirm, or settled already (`INVALID_STATE`, `DUPLICATE_PAYOUT`)", body = ErrorBody),
+        (status = 422, description = "The transaction does not pay the recipient (`TX_CHECK_FAILED`)", body = ErrorBody),
+        (status = 503, description = "The chain's RPC is failing (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn release_confirm(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -137,6 +195,23 @@ pub(super) async fn release_confirm(
     confirm(state, &admin.user_id, &id, PayoutKind::Release, body).await
 }
 
+/// Confirm an external refund.
+///
+/// Records a refund sent outside payscan, after checking it on chain.
+#[utoipa::path(
+    post,
+    path = "/api/payment/{id}/refund/confirm",
+    tag = "escrow",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    request_body = ConfirmBody,
+    responses(
+        (status = 200, description = "The settlement", body = Envelope<Settlement>),
+        (status = 409, description = "Nothing built to confirm, or settled already (`INVALID_STATE`, `DUPLICATE_PAYOUT`)", body = ErrorBody),
+        (status = 422, description = "The transaction does not pay the recipient (`TX_CHECK_FAILED`)", body = ErrorBody),
+        (status = 503, description = "The chain's RPC is failing (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn refund_confirm(
     State(state): State<AppState>,
     Admin(admin): Admin,

@@ -66,6 +66,22 @@ impl Cursor {
     }
 }
 
+/// A payment's live events (SSE).
+///
+/// The payment's changes as Server-Sent Events: every outbox event about it (its `id` is the
+/// outbox sequence: reconnect with `Last-Event-ID` to resume after it) and `payment.progress`
+/// (status, confirmations, amount received) as it changes.
+#[utoipa::path(
+    get,
+    path = "/api/payment/{id}/events",
+    tag = "checkout",
+    params(
+        ("id" = String, Path, description = "The payment id (`pay_…`)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+    ),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String)),
+    security(("bearer" = []))
+)]
 pub(super) async fn events(
     State(state): State<AppState>,
     caller: Caller,

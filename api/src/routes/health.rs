@@ -5,8 +5,21 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::schemas::{ErrorBody, Health};
 use crate::state::AppState;
 
+/// Health.
+///
+/// Liveness and database reachability, with every route this API serves.
+#[utoipa::path(
+    get,
+    path = "/api/payment/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Running", body = Health),
+        (status = 503, description = "The database is unreachable (`DATABASE_UNAVAILABLE`)", body = ErrorBody),
+    )
+)]
 pub(super) async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state
         .store
@@ -18,32 +31,6 @@ pub(super) async fn health(State(state): State<AppState>) -> Result<Json<Value>,
         "message": "payscan is running",
         "version": env!("CARGO_PKG_VERSION"),
         "chains": state.registry.current().chains().iter().map(|c| c.chain_id).collect::<Vec<_>>(),
-        "endpoints": [
-            "GET /api/payment/health",
-            "GET /api/payment",
-            "GET /api/payment/:id",
-            "GET /api/payment/request-network/options",
-            "POST /api/payment/request-network/intents",
-            "POST /api/payment/amn-scanner/webhook",
-            "GET /api/payment/derived-destinations",
-            "GET /api/payment/derived-destinations/config/health",
-            "POST /api/payment/derived-destinations/:id/balance",
-            "POST /api/payment/derived-destinations/:id/sweep",
-            "POST /api/payment/derived-destinations/sweep",
-            "POST /api/payment/derived-destinations/cron/start",
-            "POST /api/payment/derived-destinations/cron/stop",
-            "GET /api/payment/derived-destinations/cron/status",
-            "GET /transactions",
-            "GET /api/admin/settings/confirmation-thresholds",
-            "PATCH /api/admin/settings/confirmation-thresholds/:chainId",
-            "GET /api/admin/settings/confirmation-thresholds/history",
-            "GET /api/admin/payments/awaiting-confirmation",
-            "GET /api/admin/rn/networks",
-            "POST /api/admin/rn/networks/reload",
-            "POST /api/admin/rn/networks/probe/:chainId",
-            "GET /api/admin/scanner/status",
-            "POST /api/admin/scanner/webhooks/retry",
-            "GET /metrics"
-        ],
+        "endpoints": super::docs::endpoints(),
     })))
 }

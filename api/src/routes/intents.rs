@@ -12,26 +12,36 @@ use payscan_scanner::rpc::ChainRpc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::schemas::{AmountInput, ErrorBody, IntentAnswer};
 use crate::state::AppState;
 use crate::views;
 
 /// The seed's intent body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct IntentBody {
     purchase_request_id: String,
     seller_offer_id: String,
     seller_id: String,
     /// Token units as a JSON number or decimal string; read from its text, never as a float.
+    /// In USD with oracle quoting on.
+    #[schema(value_type = AmountInput)]
     amount: Box<RawValue>,
+    /// A symbol or address; `USDT` when absent.
     token: Option<String>,
-    /// A chain id (number or string) or short name.
+    /// A chain id (number or string) or short name; the registry's first chain when absent.
+    #[schema(value_type = Option<Object>)]
     network: Option<Value>,
+    /// `amn.scanner` (the default) or `request.network`.
     provider: Option<String>,
+    /// Kept with the payment; `templateId` picks a template's rails, `sellerWallet` is where a
+    /// release pays.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Map<String, Value>>,
 }
 
@@ -51,6 +61,24 @@ impl IntentBody {
 
 const DEFAULT_TOKEN: &str = "USDT";
 
+/// Create a payment intent.
+///
+/// A buyer's payment intent: a payment at a fresh derived address, or on the Request Network
+/// rail with `provider: "request.network"`. The same buyer and offer get the same open payment
+/// back; another rail re-points it while nothing has arrived.
+#[utoipa::path(
+    post,
+    path = "/api/payment/request-network/intents",
+    tag = "payments",
+    request_body = IntentBody,
+    responses(
+        (status = 200, description = "The payment (and its quote with oracle quoting on)", body = IntentAnswer),
+        (status = 409, description = "Money has arrived: the rail can no longer change (`PAYMENT_IN_PROGRESS`)", body = ErrorBody),
+        (status = 422, description = "The token is further from $1 than the hard cap (`DEPEG_LIMIT_EXCEEDED`)", body = ErrorBody),
+        (status = 503, description = "The chain's RPC is failing (`CHAIN_UNAVAILABLE`), the price feed is stale or missing (`ORACLE_UNAVAILABLE`), or the database is busy", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,21 +89,39 @@ pub(super) async fn create(
 }
 
 /// The seed's legacy pay-in body: an intent on the Request Network rail.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct PayInBody {
     purchase_request_id: String,
     seller_offer_id: String,
     seller_id: String,
+    #[schema(value_type = AmountInput)]
     amount: Box<RawValue>,
     token: Option<String>,
+    #[schema(value_type = Option<Object>)]
     network: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Map<String, Value>>,
 }
 
-/// `POST /api/payment/request-network/pay-in`: the same payment as an intent with
+/// Create a Request Network pay-in.
+///
+/// The seed's legacy pay-in: the same payment as an intent with
 /// `provider: "request.network"`, in the seed's pay-in shape (`paymentUrl` is payscan's own
 /// checkout, `providerPaymentId` the payment reference).
+#[utoipa::path(
+    post,
+    path = "/api/payment/request-network/pay-in",
+    tag = "payments",
+    request_body = PayInBody,
+    responses(
+        (status = 200, description = "The payment, with `paymentUrl` and `providerPaymentId`", body = IntentAnswer),
+        (status = 409, description = "Money has arrived: the rail can no longer change (`PAYMENT_IN_PROGRESS`)", body = ErrorBody),
+        (status = 422, description = "The token is further from $1 than the hard cap (`DEPEG_LIMIT_EXCEEDED`)", body = ErrorBody),
+        (status = 503, description = "The chain's RPC is failing (`CHAIN_UNAVAILABLE`), the price feed is stale or missing (`ORACLE_UNAVAILABLE`), or the database is busy", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn pay_in(
     State(state): State<AppState>,
     caller: Caller,

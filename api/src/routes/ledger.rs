@@ -6,17 +6,23 @@ use payscan_core::clock;
 use payscan_core::store::ledger::Entry;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::schemas::{LedgerEntry, Paged};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct LedgerQuery {
+    /// The user; the caller when absent.
     user_id: Option<String>,
+    /// From 1.
     page: Option<i64>,
+    /// 1 to 200; 50 when absent.
     limit: Option<i64>,
 }
 
@@ -38,6 +44,18 @@ fn view(e: &Entry) -> Value {
     })
 }
 
+/// The ledger.
+///
+/// The append-only ledger: every movement of money of a user (the caller's own, or anyone's for
+/// an admin), so balances are sums over it.
+#[utoipa::path(
+    get,
+    path = "/transactions",
+    tag = "ledger",
+    params(LedgerQuery),
+    responses((status = 200, description = "A page of ledger entries", body = Paged<LedgerEntry>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -8,6 +8,16 @@ use prometheus::{Encoder, TextEncoder};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Prometheus metrics.
+///
+/// Prometheus metrics: per chain head, cursor, lag, log range and errors; credits; deliveries
+/// and outbox depth.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String))
+)]
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let encoder = TextEncoder::new();
     let mut body = Vec::new();

@@ -3,6 +3,7 @@
 mod admin;
 mod checkout;
 mod destinations;
+mod docs;
 mod escrow;
 mod events;
 mod health;
@@ -49,9 +50,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payment/{id}", get(payments::get).put(reports::edit))
         .route("/api/payment/user/{user_id}", get(reports::of_user))
         .route("/api/payment/stats", get(reports::stats))
-        .route("/api/payment/stats/{user_id}", get(reports::stats))
+        .route("/api/payment/stats/{user_id}", get(reports::stats_of))
         .route("/api/payment/export", get(reports::export))
-        .route("/api/payment/export/{user_id}", get(reports::export))
+        .route("/api/payment/export/{user_id}", get(reports::export_of))
         .route("/api/payment/payments/cleanup-pending", post(reports::cleanup_pending))
         .route("/api/payment/payments/auto-fetch-missing", post(reports::auto_fetch_missing))
         .route("/api/payment/payments/{id}/fetch-tx", post(reports::fetch_tx))
@@ -96,6 +97,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/payouts/run", post(payouts::run))
         .route("/transactions", get(ledger::list))
         .route("/metrics", get(metrics::metrics))
+        .route("/api/openapi.json", get(docs::openapi_json))
+        .route("/api/docs", get(docs::docs_page))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed")
@@ -112,6 +115,8 @@ pub fn ops_router(state: AppState) -> Router {
     Router::new()
         .route("/api/payment/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
+        // The dispatcher here delivers payscan's own webhooks to this instance's receiver.
+        .route("/api/payment/amn-scanner/webhook", post(receiver::receive))
         .fallback(|| async { ApiError::not_found("this instance runs the scanner only (PAYSCAN_ROLE=scanner)") })
         .layer(TraceLayer::new_for_http())
         .with_state(state)

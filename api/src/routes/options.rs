@@ -10,14 +10,17 @@ use payscan_core::registry::Registry;
 use payscan_core::store::rails::{RailConfig, RailScope};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::schemas::{self, CheckoutOptions, Deleted, Envelope};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct OptionsQuery {
     seller_id: Option<String>,
     template_id: Option<String>,
@@ -62,6 +65,19 @@ fn view(allowed: &AllowedRails<'_>) -> Value {
     })
 }
 
+/// Checkout rails.
+///
+/// The rails a checkout offers, by the seed's precedence: a template that opts out of its store
+/// default (`source: "item"`), else the seller's store configuration (`"store"`), else every
+/// registry chain and token (`"default"`).
+#[utoipa::path(
+    get,
+    path = "/api/payment/request-network/options",
+    tag = "checkout",
+    params(OptionsQuery),
+    responses((status = 200, description = "The allowed chains and tokens", body = Envelope<CheckoutOptions>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn options(
     State(state): State<AppState>,
     _caller: Caller,
@@ -79,11 +95,12 @@ pub(super) async fn options(
 }
 
 /// A store or template configuration as an admin sets it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct ConfigBody {
     /// Chain ids or short names; empty or absent: every chain.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     allowed_chains: Vec<Value>,
     /// Token symbols; empty or absent: every token.
     #[serde(default)]
@@ -152,7 +169,22 @@ fn scope(kind: &str) -> Result<RailScope, ApiError> {
     }
 }
 
-/// `PUT /api/admin/payment-config/{stores|templates}/:id`.
+/// Set a store's or template's rails.
+///
+/// Sets a store's or template's rails (chain ids or short names, token symbols; an empty list
+/// leaves that dimension open; a template follows its store unless `useShopDefault: false`).
+#[utoipa::path(
+    put,
+    path = "/api/admin/payment-config/{kind}/{id}",
+    tag = "admin",
+    params(
+        ("kind" = String, Path, description = "`stores` or `templates`"),
+        ("id" = String, Path, description = "The seller or template id"),
+    ),
+    request_body = ConfigBody,
+    responses((status = 200, description = "The configuration saved", body = Envelope<schemas::RailConfig>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn put_config(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -176,6 +208,18 @@ pub(super) async fn put_config(
     Ok(Json(json!({ "success": true, "data": config_view(&config) })))
 }
 
+/// A store's or template's rails.
+#[utoipa::path(
+    get,
+    path = "/api/admin/payment-config/{kind}/{id}",
+    tag = "admin",
+    params(
+        ("kind" = String, Path, description = "`stores` or `templates`"),
+        ("id" = String, Path, description = "The seller or template id"),
+    ),
+    responses((status = 200, description = "The configuration", body = Envelope<schemas::RailConfig>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn get_config(
     State(state): State<AppState>,
     _admin: Admin,
@@ -190,6 +234,18 @@ pub(super) async fn get_config(
     Ok(Json(json!({ "success": true, "data": config_view(&config) })))
 }
 
+/// Remove a store's or template's rails.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/payment-config/{kind}/{id}",
+    tag = "admin",
+    params(
+        ("kind" = String, Path, description = "`stores` or `templates`"),
+        ("id" = String, Path, description = "The seller or template id"),
+    ),
+    responses((status = 200, description = "Removed", body = Envelope<Deleted>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn delete_config(
     State(state): State<AppState>,
     Admin(admin): Admin,

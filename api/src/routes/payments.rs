@@ -5,13 +5,26 @@ use axum::Json;
 use payscan_core::{PaymentId, PaymentStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::schemas::{Envelope, Paged, Payment, PaymentDetail};
 use crate::state::AppState;
 use crate::views;
 
+/// A payment.
+///
+/// The payment, its transfers, and (admins) every webhook delivery of its events.
+#[utoipa::path(
+    get,
+    path = "/api/payment/{id}",
+    tag = "payments",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    responses((status = 200, description = "The payment", body = Envelope<PaymentDetail>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -37,15 +50,29 @@ pub(super) async fn get(
     Ok(Json(json!({ "success": true, "data": data })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
-    /// Comma-separated statuses.
+    /// Comma-separated statuses (`pending,processing`); every status when absent.
     status: Option<String>,
+    /// 1 to 200; 50 when absent.
     limit: Option<i64>,
+    /// From 0.
     offset: Option<i64>,
 }
 
+/// Your payments.
+///
+/// The caller's payments, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/payment",
+    tag = "payments",
+    params(ListQuery),
+    responses((status = 200, description = "A page of payments", body = Paged<Payment>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,

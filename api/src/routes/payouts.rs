@@ -10,30 +10,37 @@ use payscan_custody::NewPayout;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::schemas::{self, Envelope, ErrorBody, Payout, RunReport};
 use crate::state::AppState;
 use crate::views;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct Destination {
+    /// `address`: payscan pays out on chain.
     #[serde(rename = "type")]
     kind: String,
+    #[schema(value_type = schemas::Address)]
     account: String,
 }
 
 /// Seeds 000 and 003's payout body, on chain.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct PayoutBody {
     user_id: String,
     /// Token units as a JSON number or decimal string; read from its text, never as a float.
+    #[schema(value_type = schemas::AmountInput)]
     amount: Box<RawValue>,
+    /// A symbol or address.
     token: String,
     /// A chain id (number or string) or short name.
+    #[schema(value_type = Object)]
     chain_id: Value,
     destination: Destination,
     contract_id: Option<String>,
@@ -41,6 +48,23 @@ pub(super) struct PayoutBody {
     reference: String,
 }
 
+/// Queue a payout.
+///
+/// Queues a payout from the payout wallet. `amount` is in token units; a used `reference`, or the
+/// same `contractId` and `reason`, is refused.
+#[utoipa::path(
+    post,
+    path = "/payouts",
+    tag = "payouts",
+    request_body = PayoutBody,
+    responses(
+        (status = 201, description = "Queued", body = Envelope<Payout>),
+        (status = 400, description = "Bad input, or below the token's minimum (`AMOUNT_BELOW_MINIMUM`)", body = ErrorBody),
+        (status = 409, description = "A payout with this reference, or contractId and reason, exists (`DUPLICATE_PAYOUT`)", body = ErrorBody),
+        (status = 503, description = "The payout wallet has no gas for one transfer (`RELAYER_UNAVAILABLE`), or the chain's RPC is failing", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -90,6 +114,17 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(json!({ "success": true, "data": views::payout(&payout) }))))
 }
 
+/// Run the payout queue.
+///
+/// Processes the queue: every queued payout and every due retry is sent; answers once their
+/// receipts are in (or after 15 s).
+#[utoipa::path(
+    post,
+    path = "/admin/payouts/run",
+    tag = "payouts",
+    responses((status = 200, description = "What the run did", body = Envelope<RunReport>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn run(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
     let report = state.payouts.run().await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, processed = report.processed,
@@ -101,7 +136,18 @@ fn payout_id(id: &str) -> Result<PayoutId, ApiError> {
     id.parse().map_err(|_| ApiError::validation("not a payout id (po_…)"))
 }
 
+/// A payout.
+///
 /// An admin, or the user the payout pays.
+/// A payout, for an admin or the user it pays.
+#[utoipa::path(
+    get,
+    path = "/payouts/{id}",
+    tag = "payouts",
+    params(("id" = String, Path, description = "The payout id (`po_…`)")),
+    responses((status = 200, description = "The payout", body = Envelope<Payout>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,6 +160,20 @@ pub(super) async fn get(
     Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
 }
 
+/// Retry a payout.
+///
+/// Retries a `FAILED` or `MANUAL_REVIEW` payout now, with a fresh schedule.
+#[utoipa::path(
+    post,
+    path = "/payouts/{id}/retry",
+    tag = "payouts",
+    params(("id" = String, Path, description = "The payout id (`po_…`)")),
+    responses(
+        (status = 200, description = "The payout, queued again", body = Envelope<Payout>),
+        (status = 409, description = "Not failed or in manual review (`INVALID_STATE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn retry(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -124,6 +184,20 @@ pub(super) async fn retry(
     Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
 }
 
+/// Cancel a payout.
+///
+/// Cancels a payout with no transaction in flight.
+#[utoipa::path(
+    post,
+    path = "/payouts/{id}/cancel",
+    tag = "payouts",
+    params(("id" = String, Path, description = "The payout id (`po_…`)")),
+    responses(
+        (status = 200, description = "The payout, cancelled", body = Envelope<Payout>),
+        (status = 409, description = "A transaction is in flight, or it is settled (`INVALID_STATE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn cancel(
     State(state): State<AppState>,
     Admin(admin): Admin,

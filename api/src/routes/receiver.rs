@@ -12,8 +12,29 @@ use payscan_core::{clock, PaymentId, PayoutId};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::schemas::{Envelope, ErrorBody, Received};
 use crate::state::AppState;
 
+/// Receive a signed webhook.
+///
+/// payscan's own Standard Webhooks receiver: checks the signature and a 5-minute timestamp
+/// tolerance, and records each `webhook-id` once for good.
+#[utoipa::path(
+    post,
+    path = "/api/payment/amn-scanner/webhook",
+    tag = "webhooks",
+    params(
+        ("webhook-id" = String, Header, description = "The event's id, the same on every retry"),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds"),
+        ("webhook-signature" = String, Header, description = "`v1,<base64 HMAC-SHA256 of \"id.timestamp.body\">`"),
+    ),
+    request_body(content = Object, description = "An event body naming `intentId` (payment events) or `payoutId`"),
+    responses(
+        (status = 200, description = "`processed`, or `duplicate` for a `webhook-id` seen before", body = Envelope<Received>),
+        (status = 401, description = "Missing or bad signature, or a timestamp outside the tolerance", body = ErrorBody),
+        (status = 404, description = "No such payment or payout", body = ErrorBody),
+    )
+)]
 pub(super) async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,

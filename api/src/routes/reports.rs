@@ -18,10 +18,14 @@ use payscan_core::{clock, BaseUnits, PaymentId, PaymentStatus};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::schemas::{
+    self, AutoFetchAnswer, CleanupAnswer, Envelope, ErrorBody, FetchTxAnswer, IntentAnswer, Paged, PaymentDebug, Stats,
+};
 use crate::state::AppState;
 use crate::views;
 
@@ -41,7 +45,17 @@ fn subject(caller: &Caller, user_id: Option<String>) -> Result<Option<String>, A
     }
 }
 
-/// `GET /api/payment/user/:userId` (admin or self): like `GET /api/payment`, for that user.
+/// A user's payments.
+///
+/// Like `GET /api/payment`, for one user: the caller, or anyone for an admin.
+#[utoipa::path(
+    get,
+    path = "/api/payment/user/{userId}",
+    tag = "payments",
+    params(("userId" = String, Path, description = "The user (self, or anyone for an admin)"), super::payments::ListQuery),
+    responses((status = 200, description = "A page of the user's payments", body = Paged<schemas::Payment>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn of_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -55,14 +69,40 @@ pub(super) async fn of_user(
 /// One status's count, and its (amount, received) sums per (chain, token symbol).
 type StatusTotals = (u64, BTreeMap<(u64, String), (BaseUnits, BaseUnits)>);
 
-/// `GET /api/payment/stats` and `/stats/:userId`: counts and base-unit sums per status (and per
-/// chain and token, since amounts in different tokens do not add up).
-pub(super) async fn stats(
+/// Payment statistics.
+///
+/// Counts and base-unit sums per status (and per chain and token: amounts in different tokens
+/// do not add up), of the caller's payments or everyone's for an admin. `successfulPayments`
+/// counts every successful terminal status.
+#[utoipa::path(
+    get,
+    path = "/api/payment/stats",
+    tag = "payments",
+    responses((status = 200, description = "Counts and sums", body = Envelope<Stats>)),
+    security(("bearer" = []))
+)]
+pub(super) async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    stats_for(&state, subject(&caller, None)?).await
+}
+
+/// A user's payment statistics.
+#[utoipa::path(
+    get,
+    path = "/api/payment/stats/{userId}",
+    tag = "payments",
+    params(("userId" = String, Path, description = "The user (self, or anyone for an admin)")),
+    responses((status = 200, description = "Counts and sums of the user's payments", body = Envelope<Stats>)),
+    security(("bearer" = []))
+)]
+pub(super) async fn stats_of(
     State(state): State<AppState>,
     caller: Caller,
-    user_id: Option<Path<String>>,
+    Path(user_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = subject(&caller, user_id.map(|Path(u)| u))?;
+    stats_for(&state, subject(&caller, Some(user_id))?).await
+}
+
+async fn stats_for(state: &AppState, user: Option<String>) -> Result<Json<Value>, ApiError> {
     let rows = state.store.payment_amounts(user.as_deref()).await?;
     let mut by_status: BTreeMap<&'static str, StatusTotals> = BTreeMap::new();
     let (mut successful, mut total) = (0u64, 0u64);
@@ -104,9 +144,11 @@ pub(super) async fn stats(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ExportQuery {
+    /// `json` (the default) or `csv`.
     format: Option<String>,
 }
 
@@ -154,20 +196,67 @@ enum Format {
     Csv,
 }
 
-/// `GET /api/payment/export` and `/export/:userId` (`format=json|csv`), streamed a page at a
-/// time so an export of any size holds one page in memory.
+impl Format {
+    fn of(query: &ExportQuery) -> Result<Self, ApiError> {
+        match query.format.as_deref().unwrap_or("json") {
+            "json" => Ok(Self::Json),
+            "csv" => Ok(Self::Csv),
+            other => Err(ApiError::validation(format!("format must be json or csv, got `{other}`"))),
+        }
+    }
+}
+
+/// Export payments.
+///
+/// The caller's payments (everyone's for an admin) as an attachment, streamed a page at a time
+/// so an export of any size holds one page in memory.
+#[utoipa::path(
+    get,
+    path = "/api/payment/export",
+    tag = "payments",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "Payments as a JSON array (`format=json`) or CSV (`format=csv`)", content(
+            (Vec<schemas::Payment> = "application/json"),
+            (String = "text/csv"),
+        )),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    user_id: Option<Path<String>>,
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let format = match query.format.as_deref().unwrap_or("json") {
-        "json" => Format::Json,
-        "csv" => Format::Csv,
-        other => return Err(ApiError::validation(format!("format must be json or csv, got `{other}`"))),
-    };
-    let user = subject(&caller, user_id.map(|Path(u)| u))?;
+    let format = Format::of(&query)?;
+    export_for(state, subject(&caller, None)?, format).await
+}
+
+/// Export a user's payments.
+#[utoipa::path(
+    get,
+    path = "/api/payment/export/{userId}",
+    tag = "payments",
+    params(("userId" = String, Path, description = "The user (self, or anyone for an admin)"), ExportQuery),
+    responses(
+        (status = 200, description = "The user's payments as a JSON array (`format=json`) or CSV (`format=csv`)", content(
+            (Vec<schemas::Payment> = "application/json"),
+            (String = "text/csv"),
+        )),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn export_of(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let format = Format::of(&query)?;
+    export_for(state, subject(&caller, Some(user_id))?, format).await
+}
+
+async fn export_for(state: AppState, user: Option<String>, format: Format) -> Result<Response, ApiError> {
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
     struct Cursor {
@@ -236,9 +325,18 @@ pub(super) async fn export(
         .into_response())
 }
 
-/// `POST /api/payment/payments/cleanup-pending` (admin): pending payments that expired with
+/// Cancel expired pending payments.
+///
+/// Pending payments that expired with
 /// nothing received become `cancelled`, each with its `payment.cancelled` event. Their
 /// destinations stay watched: money that still arrives is recorded and announced.
+#[utoipa::path(
+    post,
+    path = "/api/payment/payments/cleanup-pending",
+    tag = "payments",
+    responses((status = 200, description = "How many expired payments were cancelled", body = CleanupAnswer)),
+    security(("bearer" = []))
+)]
 pub(super) async fn cleanup_pending(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -296,7 +394,17 @@ async fn repair_tx(state: &AppState, payment: &Payment) -> Result<Option<String>
     Ok(Some(format!("{:#x}", newest.tx_hash)))
 }
 
-/// `POST /api/payment/payments/:id/fetch-tx` (admin).
+/// Recover a payment's transaction hash.
+///
+/// A settled payment's missing transaction hash, recovered from its credited transfers.
+#[utoipa::path(
+    post,
+    path = "/api/payment/payments/{id}/fetch-tx",
+    tag = "payments",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    responses((status = 200, description = "The hash, if a transfer to the payment is known", body = FetchTxAnswer)),
+    security(("bearer" = []))
+)]
 pub(super) async fn fetch_tx(
     State(state): State<AppState>,
     _admin: Admin,
@@ -320,13 +428,23 @@ pub(super) async fn fetch_tx(
     })))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AutoFetchBody {
     limit: Option<i64>,
 }
 
-/// `POST /api/payment/payments/auto-fetch-missing` (admin) `{limit?}` (default 10).
+/// Recover missing transaction hashes.
+///
+/// Recovers the missing transaction hashes of settled payments from their credited transfers.
+#[utoipa::path(
+    post,
+    path = "/api/payment/payments/auto-fetch-missing",
+    tag = "payments",
+    request_body(content = Option<AutoFetchBody>, description = "Optional"),
+    responses((status = 200, description = "The hashes recovered", body = AutoFetchAnswer)),
+    security(("bearer" = []))
+)]
 pub(super) async fn auto_fetch_missing(
     State(state): State<AppState>,
     _admin: Admin,
@@ -347,8 +465,18 @@ pub(super) async fn auto_fetch_missing(
     Ok(Json(json!({ "success": true, "checked": missing.len(), "fixed": fixed })))
 }
 
-/// `GET /api/payment/payments/:id/debug` (admin): the payment, its transfers, deliveries and
+/// Everything about one payment.
+///
+/// The payment, its transfers, deliveries and
 /// settlement, whether its address is watched, and its chain's follower state.
+#[utoipa::path(
+    get,
+    path = "/api/payment/payments/{id}/debug",
+    tag = "payments",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    responses((status = 200, description = "Everything payscan knows of the payment", body = Envelope<PaymentDebug>)),
+    security(("bearer" = []))
+)]
 pub(super) async fn debug(
     State(state): State<AppState>,
     _admin: Admin,
@@ -376,13 +504,33 @@ pub(super) async fn debug(
 
 /// The admin edit form: metadata, and the status changes a person may make (a pending payment
 /// cancelled or failed). Statuses that say where money is come from the chain only.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct EditBody {
+    /// `cancelled` or `failed`, for a pending payment.
+    #[schema(value_type = Option<schemas::PaymentStatus>)]
     status: Option<PaymentStatus>,
+    /// Merged into the payment's metadata.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Map<String, Value>>,
 }
 
+/// Edit a payment.
+///
+/// Merges metadata; a pending payment may be set `cancelled` or `failed`. Other status changes
+/// are refused: money states come from the chain.
+#[utoipa::path(
+    put,
+    path = "/api/payment/{id}",
+    tag = "payments",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    request_body = EditBody,
+    responses(
+        (status = 200, description = "The payment", body = Envelope<schemas::Payment>),
+        (status = 409, description = "A status change by hand that the model refuses (`INVALID_STATE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn edit(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -431,7 +579,7 @@ pub(super) async fn edit(
 /// The seed's manual create form: `{purchaseRequestId, sellerOfferId, buyerId, sellerId, amount:
 /// {amount, currency}, blockchain?: {network, token}, metadata?}`, made the same way as the
 /// buyer's own intent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct CreateBody {
     purchase_request_id: String,
@@ -440,23 +588,45 @@ pub(super) struct CreateBody {
     seller_id: String,
     amount: Money,
     blockchain: Option<Rail>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Money {
+    /// Token units (USD with oracle quoting on), as a number or decimal string.
+    #[schema(value_type = schemas::AmountInput)]
     amount: Box<RawValue>,
+    /// The token symbol, unless `blockchain.token` names one.
     currency: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Rail {
+    /// A chain id or short name.
+    #[schema(value_type = Option<Object>)]
     network: Option<Value>,
     token: Option<String>,
 }
 
+/// Create a payment for a buyer.
+///
+/// The seed's manual form: the payment the buyer's own intent would make.
+#[utoipa::path(
+    post,
+    path = "/api/payment",
+    tag = "payments",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The payment", body = IntentAnswer),
+        (status = 409, description = "Money has arrived at the buyer's open payment (`PAYMENT_IN_PROGRESS`)", body = ErrorBody),
+        (status = 422, description = "Beyond the depeg hard cap (`DEPEG_LIMIT_EXCEEDED`)", body = ErrorBody),
+        (status = 503, description = "The chain's RPC or price feed is failing, or the database is busy", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     Admin(admin): Admin,

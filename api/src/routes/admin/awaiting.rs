@@ -9,9 +9,22 @@ use super::{pagination, Page};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::schemas::{AwaitingPayment, Paged};
 use crate::state::AppState;
 use crate::views;
 
+/// Payments awaiting confirmation.
+///
+/// Payments with money seen and not yet credited, with why each waits and its Transaction
+/// Safety state (`metadata.transactionSafety`).
+#[utoipa::path(
+    get,
+    path = "/api/admin/payments/awaiting-confirmation",
+    tag = "admin",
+    params(Page),
+    responses((status = 200, description = "A page of payments", body = Paged<AwaitingPayment>)),
+    security(("bearer" = []))
+)]
 pub(in crate::routes) async fn list(
     State(state): State<AppState>,
     _admin: Admin,

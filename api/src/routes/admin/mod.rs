@@ -8,15 +8,20 @@ pub(super) mod thresholds;
 use payscan_core::registry::{Chain, Registry};
 use payscan_core::ChainId;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 
 /// `page` (from 1) and `limit` (1–200).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Page {
+    /// From 1.
     page: Option<i64>,
+    /// 1 to 200.
     limit: Option<i64>,
+    /// Only this chain's payments (awaiting confirmation only).
     #[serde(rename = "chainId")]
     chain_id: Option<String>,
 }

@@ -12,8 +12,19 @@ use serde_json::{json, Value};
 use super::{chain_or_404, parse_chain_id};
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::schemas::{Envelope, ErrorBody, NetworkList, Probe, ReloadAnswer};
 use crate::state::AppState;
 
+/// The chain and token registry.
+///
+/// The chain and token registry (RPC URLs without path or query: they may hold keys).
+#[utoipa::path(
+    get,
+    path = "/api/admin/rn/networks",
+    tag = "admin",
+    responses((status = 200, description = "Every chain with its tokens", body = NetworkList)),
+    security(("bearer" = []))
+)]
 pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let registry = state.registry.current();
     let data: Vec<Value> = registry
@@ -44,6 +55,20 @@ pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin
     })))
 }
 
+/// Reload the registry.
+///
+/// Re-reads chains.json and tokens.json without a restart. An invalid file is refused and the
+/// old registry stays; followers start, stop and restart for added, removed and changed chains.
+#[utoipa::path(
+    post,
+    path = "/api/admin/rn/networks/reload",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Reloaded", body = ReloadAnswer),
+        (status = 400, description = "The files are invalid (`REGISTRY_INVALID`); nothing changed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(in crate::routes) async fn reload(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -67,6 +92,21 @@ pub(in crate::routes) async fn reload(
 /// How long a probe waits for the RPC.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Probe a chain.
+///
+/// Probes a chain's RPC and fee proxy: reachable, head, latency, chain id, bytecode at the
+/// proxy, and a dummy call that must revert with a reason.
+#[utoipa::path(
+    post,
+    path = "/api/admin/rn/networks/probe/{chainId}",
+    tag = "admin",
+    params(("chainId" = String, Path, description = "A chain id of the registry")),
+    responses(
+        (status = 200, description = "What the probe found", body = Envelope<Probe>),
+        (status = 503, description = "The RPC did not answer (`RPC_UNAVAILABLE`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub(in crate::routes) async fn probe(
     State(state): State<AppState>,
     _admin: Admin,

@@ -6,11 +6,24 @@ use axum::Json;
 use payscan_core::{clock, PaymentId};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::schemas::{Envelope, Requeued, ScannerStatus};
 use crate::state::AppState;
 
+/// The scanner's status.
+///
+/// Per chain: state, head, cursor, lag in blocks and seconds, last error, the RPC in use; the
+/// watched destinations and the outbox depth.
+#[utoipa::path(
+    get,
+    path = "/api/admin/scanner/status",
+    tag = "admin",
+    responses((status = 200, description = "The scanner", body = Envelope<ScannerStatus>)),
+    security(("bearer" = []))
+)]
 pub(in crate::routes) async fn status(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let chains: Vec<Value> = state
         .status
@@ -37,12 +50,25 @@ pub(in crate::routes) async fn status(State(state): State<AppState>, _admin: Adm
     })))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(in crate::routes) struct RetryBody {
+    /// A payment id (`pay_…`); every delivery when absent.
     intent_id: Option<String>,
 }
 
+/// Retry webhook deliveries.
+///
+/// Deliveries in manual review get a fresh retry schedule and waiting ones are due now; of one
+/// payment (`intentId`) or of all.
+#[utoipa::path(
+    post,
+    path = "/api/admin/scanner/webhooks/retry",
+    tag = "admin",
+    request_body(content = Option<RetryBody>, description = "Optional"),
+    responses((status = 200, description = "How many deliveries were re-queued", body = Envelope<Requeued>)),
+    security(("bearer" = []))
+)]
 pub(in crate::routes) async fn retry_webhooks(
     State(state): State<AppState>,
     Admin(admin): Admin,

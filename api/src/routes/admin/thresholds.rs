@@ -7,13 +7,26 @@ use payscan_core::clock;
 use payscan_core::store::thresholds::ThresholdChange;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::{chain_or_404, pagination, parse_chain_id, Page};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::schemas::{Envelope, Paged, Threshold, ThresholdHistory, ThresholdUpdate};
 use crate::state::AppState;
 
+/// Confirmation thresholds.
+///
+/// Each chain's effective confirmation threshold: an admin's override, else the configured
+/// one, never below the chain's floor.
+#[utoipa::path(
+    get,
+    path = "/api/admin/settings/confirmation-thresholds",
+    tag = "admin",
+    responses((status = 200, description = "One row per chain", body = Envelope<Vec<Threshold>>)),
+    security(("bearer" = []))
+)]
 pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
@@ -35,15 +48,29 @@ pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin
     Ok(Json(json!({ "success": true, "data": data })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(in crate::routes) struct ThresholdBody {
+    /// 1 to 1,000,000 blocks; below the chain's floor it is raised to the floor.
     threshold: u64,
 }
 
 /// The largest threshold an admin may set; a typo of extra zeros must not freeze payments for years.
 const MAX_THRESHOLD: u64 = 1_000_000;
 
+/// Override a chain's threshold.
+///
+/// Overrides a chain's threshold from the next evaluation on; below the floor it is raised to
+/// the floor, and the answer says so.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/settings/confirmation-thresholds/{chainId}",
+    tag = "admin",
+    params(("chainId" = String, Path, description = "A chain id of the registry")),
+    request_body = ThresholdBody,
+    responses((status = 200, description = "The threshold now", body = ThresholdUpdate)),
+    security(("bearer" = []))
+)]
 pub(in crate::routes) async fn update(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -87,6 +114,17 @@ pub(in crate::routes) async fn update(
     })))
 }
 
+/// Threshold history.
+///
+/// Who changed which threshold from what to what, and when.
+#[utoipa::path(
+    get,
+    path = "/api/admin/settings/confirmation-thresholds/history",
+    tag = "admin",
+    params(Page),
+    responses((status = 200, description = "A page of changes", body = Paged<ThresholdHistory>)),
+    security(("bearer" = []))
+)]
 pub(in crate::routes) async fn history(
     State(state): State<AppState>,
     _admin: Admin,

@@ -1,0 +1,816 @@
+//! The shapes of the API's answers, as the OpenAPI document names them. Handlers build these
+//! bodies with `json!`; the schemathesis walk in the end-to-end suite checks every answer it
+//! gets against these schemas, so a field that drifts is caught there.
+//!
+//! Amounts are base units as decimal strings (`BaseUnits`) or token units as decimal strings
+//! (`TokenUnits`); addresses are EIP-55 checksummed; times are RFC 3339.
+
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// An integer amount in token base units, as a decimal string.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^[0-9]+$", example = "7000000")]
+pub struct BaseUnits(pub String);
+
+/// An amount in token units, as a decimal string (`"7.5"`).
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^[0-9]+(\\.[0-9]+)?$", example = "7.5")]
+pub struct TokenUnits(pub String);
+
+/// An EVM address, EIP-55 checksummed.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^0x[0-9a-fA-F]{40}$", example = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")]
+pub struct Address(pub String);
+
+/// A 32-byte transaction hash.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^0x[0-9a-f]{64}$")]
+pub struct TxHash(pub String);
+
+/// An amount a person types: a JSON number or a decimal string, read exactly from its text.
+#[derive(ToSchema)]
+#[schema(value_type = Object, example = "7.5")]
+pub struct AmountInput(pub Value);
+
+/// Every error: `{success: false, error: {code, message}}`.
+#[derive(ToSchema)]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    pub error: ErrorDetail,
+}
+
+#[derive(ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code: `VALIDATION_ERROR`, `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`,
+    /// `DUPLICATE_PAYOUT`, `INVALID_STATE`, `CHAIN_UNAVAILABLE`, …
+    #[schema(example = "VALIDATION_ERROR")]
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// A successful answer: `{success: true, data}`.
+#[derive(ToSchema)]
+pub struct Envelope<T> {
+    /// Always `true`.
+    pub success: bool,
+    pub data: T,
+}
+
+/// A page of a list: `{success: true, data: [...], pagination}`.
+#[derive(ToSchema)]
+pub struct Paged<T> {
+    pub success: bool,
+    pub data: Vec<T>,
+    pub pagination: Pagination,
+}
+
+/// `page` and `offset` are alternatives: a route answers with the one it takes.
+#[derive(ToSchema)]
+pub struct Pagination {
+    pub limit: i64,
+    pub total: i64,
+    pub page: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// A token as a payment or payout carries it.
+#[derive(ToSchema)]
+pub struct TokenRef {
+    #[schema(example = "USDC")]
+    pub symbol: String,
+    #[schema(value_type = Address)]
+    pub address: String,
+    pub decimals: u8,
+}
+
+/// A payment's status: `pending` → `processing` → `completed` → `released` | `refunded`; or
+/// `failed`, `cancelled`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Processing,
+    Confirmed,
+    Completed,
+    Failed,
+    Cancelled,
+    Released,
+    Refunded,
+}
+
+/// Where a payment's escrow stands.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum EscrowState {
+    None,
+    Funded,
+    Released,
+    Refunded,
+}
+
+/// A payment, as every route that shows one shows it.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Payment {
+    #[schema(example = "pay_01JD7Z5W8Q2V4N6M3K1H0G9F8E")]
+    pub payment_id: String,
+    /// `amn.scanner` (a derived address) or `request.network` (through the fee proxy).
+    pub provider: String,
+    pub status: PaymentStatus,
+    pub escrow_state: EscrowState,
+    pub chain_id: u64,
+    pub network: Option<String>,
+    pub token: TokenRef,
+    #[schema(value_type = TokenUnits)]
+    pub amount: String,
+    #[schema(value_type = BaseUnits)]
+    pub amount_base_units: String,
+    #[schema(value_type = TokenUnits)]
+    pub amount_received: String,
+    #[schema(value_type = BaseUnits)]
+    pub amount_received_base_units: String,
+    #[schema(value_type = BaseUnits)]
+    pub overpaid_base_units: String,
+    pub underpaid: bool,
+    #[schema(value_type = Address)]
+    pub destination: String,
+    pub derivation_index: u64,
+    pub derivation_path: String,
+    pub confirmations: u64,
+    pub threshold: Option<u64>,
+    #[schema(value_type = Option<TxHash>)]
+    pub tx_hash: Option<String>,
+    pub purchase_request_id: String,
+    pub seller_offer_id: String,
+    pub seller_id: String,
+    pub buyer_id: String,
+    /// The intent's metadata, plus `transactionSafety` once the checks ran.
+    pub metadata: Value,
+    pub expires_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+    /// Request Network rail only: the 16-hex-character payment reference.
+    pub payment_reference: Option<String>,
+    /// Request Network rail only.
+    pub salt: Option<String>,
+    /// Request Network rail only: who the fee proxy pays.
+    #[schema(value_type = Option<Address>)]
+    pub payee: Option<String>,
+    /// Request Network rail only.
+    #[schema(value_type = Option<Address>)]
+    pub fee_proxy: Option<String>,
+}
+
+/// A payment with what the chain and the outbox hold of it.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct PaymentDetail {
+    #[schema(inline)]
+    #[serde(flatten)]
+    pub payment: Payment,
+    pub transfers: Vec<Transfer>,
+    /// Admins only: every webhook delivery of the payment's events.
+    pub webhooks: Option<Vec<Delivery>>,
+}
+
+/// An intent's answer: the payment, and whether it was made or re-pointed now.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct IntentPayment {
+    #[schema(inline)]
+    #[serde(flatten)]
+    pub payment: Payment,
+    pub created: bool,
+    pub repointed: bool,
+    /// Pay-in only: payscan's checkout route for the payment.
+    pub payment_url: Option<String>,
+    /// Pay-in only: the payment reference.
+    pub provider_payment_id: Option<String>,
+}
+
+/// `{success, data, quote?}`: the quote sits next to the payment.
+#[derive(ToSchema)]
+pub struct IntentAnswer {
+    pub success: bool,
+    pub data: IntentPayment,
+    pub quote: Option<Quote>,
+}
+
+/// An oracle quote: the USD price settled in the token.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Quote {
+    pub quote_id: String,
+    pub usd_amount: String,
+    #[schema(value_type = TokenUnits)]
+    pub settle_amount: String,
+    #[schema(value_type = BaseUnits)]
+    pub settle_amount_base_units: String,
+    pub token: String,
+    #[serde(rename = "tokenPriceUSD")]
+    pub token_price_usd: String,
+    pub depeg_adjustment_bps: i64,
+    pub rounding_bps: i64,
+    #[schema(value_type = Address)]
+    pub price_feed: String,
+    pub expires_at: String,
+}
+
+/// A transfer the follower credited (or recorded without counting).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Transfer {
+    pub chain_id: u64,
+    #[schema(value_type = TxHash)]
+    pub tx_hash: String,
+    pub log_index: u64,
+    pub block_number: u64,
+    pub block_hash: String,
+    #[schema(value_type = Address)]
+    pub token: String,
+    #[schema(value_type = Address)]
+    pub from: String,
+    #[schema(value_type = BaseUnits)]
+    pub amount_base_units: String,
+    /// Counted towards the payment (a transfer in another token is recorded, never counted).
+    pub counted: bool,
+    /// Taken away by a reorg.
+    pub reverted: bool,
+    pub payment_reference: Option<String>,
+    #[schema(value_type = Option<BaseUnits>)]
+    pub fee_amount_base_units: Option<String>,
+    #[schema(value_type = Option<Address>)]
+    pub fee_address: Option<String>,
+}
+
+/// One webhook delivery of one event to one target.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The event's id, the same on every retry (`webhook-id`).
+    pub webhook_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// A URL, or `self` for payscan's own receiver.
+    pub target: String,
+    /// `pending`, `delivered` or `manual_review`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A payout (releases and refunds included).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Payout {
+    #[schema(example = "po_01JD7Z5W8Q2V4N6M3K1H0G9F8E")]
+    pub payout_id: String,
+    /// `payout`, `release` or `refund`.
+    pub kind: String,
+    /// `QUEUED`, `PROCESSING`, `RETRY_n`, `FAILED`, `COMPLETED`, `MANUAL_REVIEW`, `BUILT`,
+    /// `CANCELLED`.
+    pub status: String,
+    pub user_id: String,
+    pub reference: String,
+    pub contract_id: Option<String>,
+    pub reason: Option<String>,
+    pub payment_id: Option<String>,
+    pub chain_id: u64,
+    pub token: TokenRef,
+    pub destination: PayoutDestination,
+    #[schema(value_type = TokenUnits)]
+    pub amount: String,
+    #[schema(value_type = BaseUnits)]
+    pub amount_base_units: String,
+    pub attempts: i64,
+    #[schema(value_type = Option<TxHash>)]
+    pub tx_hash: Option<String>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct PayoutDestination {
+    /// Always `address`: payscan pays out on chain.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Address)]
+    pub account: String,
+}
+
+/// What a payout run did.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct RunReport {
+    pub processed: u64,
+    pub failed: u64,
+    pub queued: u64,
+    pub job_ids: Vec<String>,
+}
+
+/// A release or refund: the payment's state, and the payout that settles it.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Settlement {
+    pub payment_id: String,
+    pub status: PaymentStatus,
+    pub escrow_state: EscrowState,
+    pub settlement: SettlementPayout,
+}
+
+#[derive(ToSchema)]
+pub struct SettlementPayout {
+    pub payout: Payout,
+    /// Build-only signer: the unsigned transfer for an external signer.
+    pub payload: Option<Value>,
+}
+
+/// One row of the append-only ledger.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    pub id: i64,
+    /// `credit_detected`, `credit_confirmed`, `credit_reverted`, `swept`, `paid_out`,
+    /// `released`, `refunded`, `fee`.
+    pub kind: String,
+    pub payment_id: Option<String>,
+    pub payout_id: Option<String>,
+    pub user_id: Option<String>,
+    pub chain_id: u64,
+    #[schema(value_type = Address)]
+    pub token: String,
+    #[schema(value_type = Address)]
+    pub account: String,
+    /// `in` or `out` of `account`.
+    pub direction: String,
+    #[schema(value_type = BaseUnits)]
+    pub amount_base_units: String,
+    #[schema(value_type = Option<TxHash>)]
+    pub tx_hash: Option<String>,
+    pub log_index: Option<u64>,
+    pub created_at: String,
+}
+
+/// A derived destination: a payment's deposit address.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Destination {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub destination_id: String,
+    pub payment_id: String,
+    pub buyer_id: String,
+    pub seller_offer_id: String,
+    #[schema(value_type = Address)]
+    pub address: String,
+    pub derivation_path: String,
+    pub derivation_index: u64,
+    pub chain_id: u64,
+    pub token: DestinationToken,
+    /// `active` or `swept`.
+    pub status: String,
+    /// The last balance read from the chain.
+    #[schema(value_type = Option<BaseUnits>)]
+    pub balance: Option<String>,
+    pub balance_refreshed_at: Option<String>,
+    pub sweep_count: i64,
+    #[schema(value_type = BaseUnits)]
+    pub total_swept: String,
+    pub created_at: String,
+}
+
+#[derive(ToSchema)]
+pub struct DestinationToken {
+    pub symbol: String,
+    #[schema(value_type = Address)]
+    pub address: String,
+}
+
+#[derive(ToSchema)]
+pub struct DestinationPage {
+    pub destinations: Vec<Destination>,
+    pub pagination: Pagination,
+}
+
+/// One destination's sweep.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct SweepResult {
+    pub destination_id: String,
+    #[schema(value_type = Address)]
+    pub address: String,
+    /// `success`, `error`, `skipped`, or `built` (payloads for an external signer).
+    pub status: String,
+    #[schema(value_type = Option<TxHash>)]
+    pub tx_hash: Option<String>,
+    #[schema(value_type = Option<BaseUnits>)]
+    pub amount: Option<String>,
+    pub error: Option<String>,
+    /// Build-only: the permit's typed data and the unsigned transactions.
+    pub payload: Option<Value>,
+}
+
+#[derive(ToSchema)]
+pub struct SweepResults {
+    pub results: Vec<SweepResult>,
+}
+
+/// The sweep cron.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct CronStatus {
+    pub running: bool,
+    pub interval_seconds: f64,
+    pub last_run: Option<CronRun>,
+}
+
+#[derive(ToSchema)]
+pub struct CronRun {
+    pub at: String,
+    pub success: u64,
+    pub error: u64,
+    pub skipped: u64,
+    pub built: u64,
+}
+
+/// Custody's configuration, never a key.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct CustodyHealth {
+    pub xpub_valid: bool,
+    pub xpub_fingerprint: String,
+    /// `local` or `build-only`.
+    pub signer_type: String,
+    pub signer_healthy: bool,
+    #[schema(value_type = Option<Address>)]
+    pub master_wallet: Option<String>,
+    #[schema(value_type = Option<Address>)]
+    pub relayer: Option<String>,
+    #[schema(value_type = Option<Address>)]
+    pub payout_wallet: Option<String>,
+    pub chain_id: Option<u64>,
+}
+
+/// What a wallet sends, as is, to pay a payment.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Checkout {
+    pub payment_id: String,
+    pub provider: String,
+    pub status: PaymentStatus,
+    pub chain_id: u64,
+    pub network: String,
+    pub token: TokenRef,
+    #[schema(value_type = BaseUnits)]
+    pub amount_base_units: String,
+    #[schema(value_type = BaseUnits)]
+    pub remaining_base_units: String,
+    #[schema(value_type = Address)]
+    pub destination: String,
+    pub expires_at: String,
+    /// Request Network rail: `feeProxy`, `payee`, `paymentReference`, `salt`; else empty.
+    pub request_network: Value,
+    /// In order; empty once nothing is left to pay.
+    pub transactions: Vec<WalletTransaction>,
+    /// For a permit token and a `payer`: `{typedData, replaces, note}`, the EIP-712 typed data
+    /// as `eth_signTypedData_v4` takes it.
+    pub permit: Option<Value>,
+}
+
+#[derive(ToSchema)]
+pub struct WalletTransaction {
+    pub description: String,
+    #[schema(value_type = Address)]
+    pub to: String,
+    /// Calldata, 0x-hex.
+    pub data: String,
+    /// Native value in wei, as a decimal string.
+    pub value: String,
+}
+
+/// Whether the relayer can sponsor a permit.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct PermitAvailability {
+    pub available: bool,
+    pub reason: Option<String>,
+    #[schema(value_type = Option<Address>)]
+    pub relayer: Option<String>,
+    pub balance_wei: Option<String>,
+    pub required_wei: Option<String>,
+}
+
+/// A relayed permit.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct RelayedPermit {
+    #[schema(value_type = Option<TxHash>)]
+    pub tx_hash: Option<String>,
+    /// The fee proxy's allowance from the owner now, in base units.
+    pub allowance: String,
+    /// `mined`, `pending` or `already_approved`.
+    pub status: String,
+}
+
+/// The rails a checkout offers.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct CheckoutOptions {
+    pub allowed_chains: Vec<u64>,
+    pub allowed_tokens: Vec<String>,
+    /// `item` (a template's own), `store` or `default`.
+    pub source: String,
+    pub chains: Vec<OptionChain>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct OptionChain {
+    pub chain_id: u64,
+    pub name: String,
+    pub short_name: String,
+    pub tokens: Vec<TokenRef>,
+}
+
+/// A store's or template's rail configuration.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct RailConfig {
+    /// `store` or `template`.
+    pub scope: String,
+    pub id: String,
+    /// Templates only: follow the store's configuration.
+    pub use_shop_default: Option<bool>,
+    pub allowed_chains: Vec<u64>,
+    pub allowed_tokens: Vec<String>,
+    pub updated_by: String,
+    pub updated_at: String,
+}
+
+#[derive(ToSchema)]
+pub struct Deleted {
+    pub deleted: bool,
+}
+
+/// Counts and base-unit sums per status.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Stats {
+    /// The user, or null for everyone (admin).
+    pub user_id: Option<String>,
+    pub total_payments: u64,
+    /// Every successful terminal status: confirmed, completed, released, refunded.
+    pub successful_payments: u64,
+    pub pending_payments: u64,
+    pub failed_payments: u64,
+    pub by_status: Vec<StatusTotals>,
+}
+
+#[derive(ToSchema)]
+pub struct StatusTotals {
+    pub status: PaymentStatus,
+    pub count: u64,
+    pub amounts: Vec<TokenTotals>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct TokenTotals {
+    pub chain_id: u64,
+    pub token: String,
+    #[schema(value_type = BaseUnits)]
+    pub amount_base_units: String,
+    #[schema(value_type = BaseUnits)]
+    pub amount_received_base_units: String,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct CleanupAnswer {
+    pub success: bool,
+    pub cancelled_count: u64,
+    pub message: String,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct FetchTxAnswer {
+    /// Whether a hash is known now.
+    pub success: bool,
+    #[schema(value_type = Option<TxHash>)]
+    pub transaction_hash: Option<String>,
+    pub network: Option<String>,
+    /// `payment` (it had one) or `credits` (recovered from its transfers).
+    pub source: String,
+    pub message: String,
+}
+
+#[derive(ToSchema)]
+pub struct AutoFetchAnswer {
+    pub success: bool,
+    pub checked: u64,
+    pub fixed: Vec<FixedHash>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct FixedHash {
+    pub payment_id: String,
+    #[schema(value_type = TxHash)]
+    pub transaction_hash: String,
+}
+
+/// Everything payscan knows of one payment.
+#[derive(ToSchema)]
+pub struct PaymentDebug {
+    pub payment: Payment,
+    pub transfers: Vec<Transfer>,
+    pub webhooks: Vec<Delivery>,
+    /// The follower watches the payment's address for it.
+    pub watched: bool,
+    /// Its chain's follower state.
+    pub chain: Option<ChainStatus>,
+    pub settlement: Option<Payout>,
+}
+
+/// A chain's effective confirmation threshold.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Threshold {
+    pub chain_id: u64,
+    pub threshold: u64,
+    /// `config` or `override`.
+    pub source: String,
+    pub configured: u64,
+    pub floor: u64,
+    pub require_finalized: bool,
+}
+
+#[derive(ToSchema)]
+pub struct ThresholdUpdate {
+    pub success: bool,
+    pub message: String,
+    pub data: ThresholdChange,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct ThresholdChange {
+    pub chain_id: u64,
+    pub threshold: u64,
+    pub requested: u64,
+    /// The request was below the floor and was raised to it.
+    pub clamped: bool,
+    pub floor: u64,
+    pub previous: u64,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct ThresholdHistory {
+    pub chain_id: u64,
+    pub old_threshold: u64,
+    pub new_threshold: u64,
+    pub requested: u64,
+    pub changed_by: String,
+    pub changed_at: String,
+}
+
+/// A payment with money seen and not yet credited.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct AwaitingPayment {
+    #[schema(inline)]
+    #[serde(flatten)]
+    pub payment: Payment,
+    /// Why it waits: confirmations, a top-up, finality, or a failed safety check.
+    pub awaiting_reason: String,
+}
+
+/// A chain of the registry, with its tokens.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Network {
+    pub chain_id: u64,
+    pub name: String,
+    pub short_name: String,
+    /// Without path or query (they may hold keys).
+    pub rpc_url: String,
+    pub public_rpc_url: Option<String>,
+    pub block_explorer: Option<String>,
+    #[schema(value_type = Option<Address>)]
+    pub proxy_address: Option<String>,
+    pub native_currency: Value,
+    pub confirmation_threshold: u64,
+    pub confirmation_floor: u64,
+    pub require_finalized: bool,
+    pub tokens: Vec<Value>,
+}
+
+#[derive(ToSchema)]
+pub struct NetworkList {
+    pub success: bool,
+    pub data: Vec<Network>,
+    pub meta: NetworkCounts,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct NetworkCounts {
+    pub chain_count: u64,
+    pub token_count: u64,
+}
+
+#[derive(ToSchema)]
+pub struct ReloadAnswer {
+    pub success: bool,
+    pub message: String,
+    pub data: ReloadReport,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct ReloadReport {
+    pub chain_count: u64,
+    /// Followers started, stopped and restarted.
+    pub followers: Value,
+}
+
+/// A probe of one chain's RPC and fee proxy.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Probe {
+    pub chain_id: u64,
+    pub reachable: bool,
+    /// The node's head, 0x-hex.
+    pub block_number: String,
+    pub latency_ms: u64,
+    pub rpc: String,
+    pub chain_id_matches: bool,
+    pub has_code: bool,
+    pub call_valid: bool,
+    pub call_error: Option<String>,
+}
+
+/// The scanner as operators see it.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct ScannerStatus {
+    pub chains: Vec<ChainStatus>,
+    pub watched_destinations: u64,
+    pub outbox_depth: i64,
+}
+
+/// One chain's follower.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct ChainStatus {
+    pub chain_id: u64,
+    /// `starting`, `following`, `failing`, `stopped` or `standby` (another instance holds it).
+    pub state: String,
+    pub rpc: String,
+    pub head: Option<u64>,
+    pub cursor: Option<u64>,
+    pub cursor_timestamp: Option<u64>,
+    pub consecutive_errors: u32,
+    pub unreachable_ticks: u32,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub last_success_at: Option<String>,
+    pub lag_blocks: Option<u64>,
+    pub lag_seconds: Option<u64>,
+    pub down: Option<bool>,
+}
+
+#[derive(ToSchema)]
+pub struct Requeued {
+    pub requeued: u64,
+}
+
+/// What payscan's own receiver did with a webhook.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Received {
+    pub webhook_id: String,
+    /// `processed`, or `duplicate` for a `webhook-id` seen before.
+    pub status: String,
+}
+
+/// Liveness.
+#[derive(ToSchema)]
+pub struct Health {
+    pub success: bool,
+    pub message: String,
+    pub version: String,
+    pub chains: Vec<u64>,
+    /// Every route, as `METHOD /path`.
+    pub endpoints: Vec<String>,
+}
