@@ -62,6 +62,39 @@ both_backends!(a_permit_token_is_swept_without_gas_at_the_destination, |backend|
     app.stop().await;
 });
 
+/// The account keys of [`MNEMONIC`] at m/44'/60'/0', as a wallet exports them.
+const ACCOUNT_XPRV: &str =
+    "xprv9zDSoJv1aBcjX6sNgEpE2J9K6MV2MUnXuqXsFgzVn3zY2aHyupaFQdYCtdCbNMkvcTdx9FeN49sgXw6mjrhrFLRSzJVnRYPfSCCgjeg4GxY";
+const ACCOUNT_XPUB: &str =
+    "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt";
+
+both_backends!(a_local_signer_keyed_by_an_xprv_sweeps_without_a_mnemonic, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = local(backend, &chain);
+    // No mnemonic anywhere: the xpub hands out addresses, the xprv signs for them.
+    options.xpub = Some(ACCOUNT_XPUB.to_owned());
+    options.env.push(("PAYSCAN_XPRV", ACCOUNT_XPRV.to_owned()));
+    let app = TestApp::spawn(options).await;
+    assert!(!app.env.env.contains_key("PAYSCAN_MNEMONIC"));
+    let (status, health) = app.get("/api/payment/derived-destinations/config/health", Some(&app.admin())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (health["data"]["signerType"].as_str(), health["data"]["signerHealthy"].as_bool()),
+        (Some("local"), Some(true))
+    );
+    assert!(!health.to_string().contains(&ACCOUNT_XPRV[4..30]), "the xprv is never returned");
+
+    let intent = completed(&app, &chain, "offer-x1", "3", "USDT").await;
+    let result = sweep(&app, &intent, json!({})).await;
+    assert_eq!(result["status"], "success", "{result}");
+    let provider = chain.anvil.provider();
+    assert_eq!(
+        devchain::balance_of(provider, chain.usdt, master()).await.expect("balance"),
+        U256::from(3_000_000_000_000_000_000u128)
+    );
+    app.stop().await;
+});
+
 both_backends!(a_plain_token_is_topped_up_then_transferred, |backend| async move {
     let chain = TestChain::start(31337).await;
     let app = TestApp::spawn(local(backend, &chain)).await;
