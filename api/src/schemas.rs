@@ -105,7 +105,7 @@ pub enum PaymentStatus {
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum EscrowState {
-    None,
+    Unfunded,
     Funded,
     Released,
     Refunded,

@@ -26,7 +26,8 @@ both_backends!(the_document_covers_every_route_and_the_live_server_keeps_to_it, 
     let app = TestApp::spawn(options).await;
     let admin = app.admin();
 
-    // Real data for the walk to read: a completed payment and a paid payout.
+    // Real data for the walk to read: a pending payment, a completed one and a paid payout.
+    app.intent("admin-1", intent_body("offer-open", "3", "USDT", &chain)).await;
     let payment = completed(&app, &chain, "offer-doc", "5", "USDC").await;
     let payment_id = payment["paymentId"].as_str().expect("id").to_owned();
     chain.fund(chain.usdc, PAYOUT_WALLET.parse().expect("address"), U256::from(10_000_000u64)).await;
