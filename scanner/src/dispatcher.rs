@@ -53,7 +53,7 @@ impl Dispatcher {
             retry: Arc::from(config.retry.clone()),
             timeout: config.timeout,
             metrics,
-            batch: 64,
+            batch: 256,
             self_url: None,
         })
     }
@@ -82,19 +82,19 @@ impl Dispatcher {
                 (delivery, outcome)
             });
         }
-        let mut first_error = None;
+        let mut finished = Vec::with_capacity(count);
         while let Some(joined) = attempts.join_next().await {
-            let Ok((delivery, outcome)) = joined else { continue };
-            match self.store.finish_attempt(&delivery, &outcome, &self.retry, clock::now_ms()).await {
-                Ok(status) => self.report(&delivery, &outcome, status),
-                // The lease runs out and the delivery is retried; remember the error for the caller.
-                Err(e) => first_error = first_error.or(Some(e)),
+            if let Ok(done) = joined {
+                finished.push(done);
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(DispatchOutcome::Attempted(count)),
+        // One commit for the whole claim. If it fails, the leases run out and the deliveries
+        // are sent again under the same `webhook-id`, which receivers dedupe.
+        let statuses = self.store.finish_attempts(&finished, &self.retry, clock::now_ms()).await?;
+        for ((delivery, outcome), status) in finished.iter().zip(statuses) {
+            self.report(delivery, outcome, status);
         }
+        Ok(DispatchOutcome::Attempted(count))
     }
 
     async fn deliver(&self, delivery: &DueDelivery) -> AttemptOutcome {

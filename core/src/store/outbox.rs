@@ -143,17 +143,11 @@ impl Store {
         let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&mut *tx).await?;
         let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let mut claimed = Vec::with_capacity(rows.len());
-        for row in rows {
-            let delivery_id: i64 = row.try_get("id")?;
+        for row in &rows {
             let attempts: i64 = row.try_get("attempts")?;
-            sqlx::query("UPDATE webhook_deliveries SET lease_until = $2, attempts = attempts + 1 WHERE id = $1")
-                .bind(delivery_id)
-                .bind(lease_until)
-                .execute(&mut *tx)
-                .await?;
             let event_id: String = row.try_get("event_id")?;
             claimed.push(DueDelivery {
-                delivery_id,
+                delivery_id: row.try_get("id")?,
                 event_id: event_id.parse().map_err(corrupt)?,
                 subject: row.try_get("payment_id")?,
                 target: row.try_get("target")?,
@@ -161,43 +155,71 @@ impl Store {
                 payload: row.try_get("payload")?,
             });
         }
+        if !claimed.is_empty() {
+            // One statement for the whole claim: ids are integers the database gave out.
+            let ids = claimed.iter().map(|d| d.delivery_id.to_string()).collect::<Vec<_>>().join(",");
+            sqlx::query(&format!(
+                "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1 WHERE id IN ({ids})"
+            ))
+            .bind(lease_until)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(claimed)
     }
 
-    /// Records an attempt: delivered, retried after the schedule's next delay, or handed to
-    /// manual review once the schedule is used up. Returns the delivery's new status.
-    pub async fn finish_attempt(
+    /// Records the attempts of one claim in one transaction: each delivered, retried after the
+    /// schedule's next delay, or handed to manual review once the schedule is used up. Returns
+    /// each delivery's new status, in order.
+    pub async fn finish_attempts(
         &self,
-        delivery: &DueDelivery,
-        outcome: &AttemptOutcome,
+        attempts: &[(DueDelivery, AttemptOutcome)],
         retry: &[Duration],
         now: i64,
-    ) -> Result<DeliveryStatus, StoreError> {
-        let (status, next_at, code, error) = match outcome {
-            AttemptOutcome::Delivered { status } => (DeliveryStatus::Delivered, now, Some(*status), None),
-            AttemptOutcome::Failed { status, error } => match retry.get(delivery.attempt.saturating_sub(1) as usize) {
-                Some(delay) => {
-                    let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                    (DeliveryStatus::Pending, now + delay, *status, Some(error.as_str()))
+    ) -> Result<Vec<DeliveryStatus>, StoreError> {
+        let mut statuses = Vec::with_capacity(attempts.len());
+        // Attempts that end alike (nearly all: delivered with the same HTTP status) share one
+        // UPDATE; the ids are integers the database gave out.
+        let mut groups: Vec<((DeliveryStatus, i64, Option<u16>, Option<String>), Vec<String>)> = Vec::new();
+        for (delivery, outcome) in attempts {
+            let (status, next_at, code, error) = match outcome {
+                AttemptOutcome::Delivered { status } => (DeliveryStatus::Delivered, now, Some(*status), None),
+                AttemptOutcome::Failed { status, error } => {
+                    match retry.get(delivery.attempt.saturating_sub(1) as usize) {
+                        Some(delay) => {
+                            let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                            (DeliveryStatus::Pending, now + delay, *status, Some(error.chars().take(500).collect()))
+                        }
+                        None => (DeliveryStatus::ManualReview, now, *status, Some(error.chars().take(500).collect())),
+                    }
                 }
-                None => (DeliveryStatus::ManualReview, now, *status, Some(error.as_str())),
-            },
-        };
-        let delivered_at = (status == DeliveryStatus::Delivered).then_some(now);
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, lease_until = NULL, \
-             last_status = $4, last_error = $5, delivered_at = $6 WHERE id = $1",
-        )
-        .bind(delivery.delivery_id)
-        .bind(status.as_str())
-        .bind(next_at)
-        .bind(code.map(i64::from))
-        .bind(error.map(|e| e.chars().take(500).collect::<String>()))
-        .bind(delivered_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(status)
+            };
+            statuses.push(status);
+            let key = (status, next_at, code, error);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, ids)) => ids.push(delivery.delivery_id.to_string()),
+                None => groups.push((key, vec![delivery.delivery_id.to_string()])),
+            }
+        }
+        let mut tx = self.begin().await?;
+        for ((status, next_at, code, error), ids) in groups {
+            let delivered_at = (status == DeliveryStatus::Delivered).then_some(now);
+            sqlx::query(&format!(
+                "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, lease_until = NULL, \
+                 last_status = $3, last_error = $4, delivered_at = $5 WHERE id IN ({})",
+                ids.join(",")
+            ))
+            .bind(status.as_str())
+            .bind(next_at)
+            .bind(code.map(i64::from))
+            .bind(error)
+            .bind(delivered_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(statuses)
     }
 
     /// Puts deliveries in manual review back in the queue with a fresh retry schedule, and makes
