@@ -59,11 +59,21 @@ pub struct AnvilOptions {
     pub accounts: u32,
     /// Mine on demand only (`--no-mining`): transactions wait in the pool.
     pub no_mining: bool,
+    /// Start from a state anvil dumped (`--load-state`), its blocks and receipts included.
+    pub load_state: Option<PathBuf>,
 }
 
 impl Default for AnvilOptions {
     fn default() -> Self {
-        Self { chain_id: 31337, block_time: None, port: None, mnemonic: None, accounts: 10, no_mining: false }
+        Self {
+            chain_id: 31337,
+            block_time: None,
+            port: None,
+            mnemonic: None,
+            accounts: 10,
+            no_mining: false,
+            load_state: None,
+        }
     }
 }
 
@@ -99,6 +109,9 @@ impl Anvil {
         }
         if let Some(mnemonic) = &options.mnemonic {
             command.args(["--mnemonic", mnemonic]);
+        }
+        if let Some(state) = &options.load_state {
+            command.arg("--load-state").arg(state);
         }
         let mut child = command
             .spawn()

@@ -62,16 +62,14 @@ impl Fixture {
     }
 
     fn state_path(dir: &Path, blocks: u64, per_block: u64) -> PathBuf {
-        dir.join(format!("state-{blocks}x{per_block}.hex"))
+        dir.join(format!("state-{blocks}x{per_block}.json"))
     }
 
     /// A fresh anvil holding the fixture's chain.
     pub async fn start(&self) -> anyhow::Result<Chain> {
-        let anvil = Anvil::spawn(AnvilOptions::default()).await?;
         let path = Self::state_path(&self.dir, self.blocks, self.per_block);
-        let state = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
-        let loaded: bool = anvil.provider().raw_request("anvil_loadState".into(), (state.trim(),)).await?;
-        anyhow::ensure!(loaded, "anvil did not load the fixture");
+        anyhow::ensure!(path.is_file(), "{} is missing: generate the fixture again", path.display());
+        let anvil = Anvil::spawn(AnvilOptions { load_state: Some(path), ..AnvilOptions::default() }).await?;
         let head = anvil.head().await?;
         anyhow::ensure!(head >= self.blocks, "the loaded chain ends at {head}, not {}", self.blocks);
         let accounts = anvil.accounts().await?;
@@ -142,16 +140,29 @@ pub async fn generate(dir: &Path, blocks: u64, per_block: u64) -> anyhow::Result
         }
         drop(pending);
     }
+    // anvil_dumpState answers gzip'd JSON as hex; --load-state reads the JSON.
     let state: String = provider.raw_request("anvil_dumpState".into(), ()).await?;
+    let state = alloy::hex::decode(state.trim())?;
     let head = chain.anvil.head().await?;
     // Every log payscan's filter matches, setup mints included, counted by the node itself.
     let filter = json!([{ "fromBlock": "0x0", "toBlock": format!("{head:#x}"),
         "address": [chain.usdc, chain.usdt, chain.proxy], "topics": [crate::backfill::topics()] }]);
     let all: Vec<Value> = provider.raw_request("eth_getLogs".into(), filter).await?;
     let logs = all.len() as u64;
-    std::fs::write(Fixture::state_path(dir, blocks, per_block), state)?;
-    let fixture =
-        Fixture { dir: dir.to_owned(), blocks, per_block, logs, usdc: chain.usdc, usdt: chain.usdt, proxy: chain.proxy };
+    let json = Fixture::state_path(dir, blocks, per_block);
+    let gz = json.with_extension("json.gz");
+    std::fs::write(&gz, state)?;
+    let status = std::process::Command::new("gzip").arg("-df").arg(&gz).status().context("gzip")?;
+    anyhow::ensure!(status.success() && json.is_file(), "gzip -d {} failed", gz.display());
+    let fixture = Fixture {
+        dir: dir.to_owned(),
+        blocks,
+        per_block,
+        logs,
+        usdc: chain.usdc,
+        usdt: chain.usdt,
+        proxy: chain.proxy,
+    };
     std::fs::write(dir.join(format!("fixture-{blocks}x{per_block}.json")), fixture.meta().to_string())?;
     eprintln!("fixture: {head} blocks, {logs} logs, generated in {:.0} s", started.elapsed().as_secs_f64());
     Ok(fixture)

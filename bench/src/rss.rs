@@ -80,7 +80,7 @@ pub async fn run(report: &mut Report, counts: &[usize]) -> anyhow::Result<()> {
         rows.push(vec![
             count.to_string(),
             format!("{:.1}", kib as f64 / 1024.0),
-            if count == 1_000_000 { "≤ 200".into() } else { String::new() },
+            if count == 1_000_000 { "≤ 190.7 (200 MB)".into() } else { String::new() },
             format!("{:.1}", seeded.as_secs_f64()),
         ]);
         db.drop_database().await?;

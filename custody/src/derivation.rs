@@ -1,7 +1,8 @@
 //! Destination addresses m/44'/60'/0'/0/i from the account-level xpub of m/44'/60'/0'.
 //!
-//! The external-chain key m/44'/60'/0'/0 is derived once and kept, so each address costs one
-//! non-hardened child derivation.
+//! The external-chain key m/44'/60'/0'/0 is derived once and kept, with its compressed point and
+//! chain code, so each address costs one HMAC-SHA512, one multiplication of the generator and one
+//! point addition: BIP-32's public child derivation, without building the child's extended key.
 
 use alloy::primitives::{keccak256, Address};
 use coins_bip32::enc::{MainnetEncoder, XKeyEncoder};
@@ -56,7 +57,15 @@ pub enum DeriveError {
 #[derive(Clone)]
 pub struct Deriver {
     account: XPub,
-    external: XPub,
+    external: External,
+}
+
+/// m/44'/60'/0'/0, as public child derivation needs it.
+#[derive(Clone)]
+struct External {
+    point: k256::ProjectivePoint,
+    compressed: [u8; 33],
+    chain_code: [u8; 32],
 }
 
 impl std::fmt::Debug for Deriver {
@@ -111,15 +120,36 @@ impl Deriver {
 
     fn from_account(account: XPub) -> Result<Self, DeriveError> {
         let external = account.derive_child(0).map_err(|_| DeriveError::Child(0))?;
+        let key: &coins_bip32::ecdsa::VerifyingKey = external.as_ref();
+        let compressed: [u8; 33] =
+            key.to_encoded_point(true).as_bytes().try_into().map_err(|_| DeriveError::Child(0))?;
+        let chain_code = AsRef::<coins_bip32::primitives::XKeyInfo>::as_ref(&external).chain_code.0;
+        let external = External { point: key.as_affine().into(), compressed, chain_code };
         Ok(Self { account, external })
     }
 
     /// The address at m/44'/60'/0'/0/`index`.
     pub fn derive(&self, index: DerivationIndex) -> Result<Address, DeriveError> {
-        let child = self.external.derive_child(index.get()).map_err(|_| DeriveError::Child(index.get()))?;
-        let point = AsRef::<coins_bip32::ecdsa::VerifyingKey>::as_ref(&child).to_encoded_point(false);
+        use hmac::{Hmac, Mac};
+        use k256::elliptic_curve::ops::MulByGenerator;
+        use k256::elliptic_curve::sec1::ToEncodedPoint;
+        use k256::elliptic_curve::PrimeField;
+        let child = DeriveError::Child(index.get());
+        // BIP-32 CKDpub: IL = HMAC-SHA512(chain code, parent point ‖ index)[..32]; K = IL·G + K_parent.
+        let mut mac = Hmac::<sha2::Sha512>::new_from_slice(&self.external.chain_code).map_err(|_| child.clone())?;
+        mac.update(&self.external.compressed);
+        mac.update(&index.get().to_be_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut il = k256::FieldBytes::default();
+        il.copy_from_slice(&digest[..32]);
+        // IL ≥ n, or a child at infinity, makes the index invalid (odds about 1 in 2^127).
+        let tweak = Option::<k256::Scalar>::from(k256::Scalar::from_repr(il)).ok_or(child.clone())?;
+        // The generator's multiples come from k256's precomputed tables.
+        let point = (k256::ProjectivePoint::mul_by_generator(&tweak) + self.external.point).to_affine();
+        let encoded = point.to_encoded_point(false);
+        let xy = encoded.as_bytes().get(1..).filter(|xy| xy.len() == 64).ok_or(child)?;
         // An Ethereum address is the last 20 bytes of keccak256 of the uncompressed point.
-        Ok(Address::from_slice(&keccak256(&point.as_bytes()[1..])[12..]))
+        Ok(Address::from_slice(&keccak256(xy)[12..]))
     }
 
     /// The account xpub in base58.
@@ -169,6 +199,18 @@ mod tests {
         let from_xpub = Deriver::from_xpub(&from_mnemonic.xpub()).expect("valid xpub");
         assert_eq!(from_xpub.derive(idx(7)), from_mnemonic.derive(idx(7)));
         assert_eq!(from_xpub.fingerprint(), from_mnemonic.fingerprint());
+    }
+
+    #[test]
+    fn the_cached_derivation_equals_coins_bip32s_own() {
+        let deriver = Deriver::from_mnemonic(TEST_MNEMONIC).expect("valid mnemonic");
+        let external = deriver.account.derive_child(0).expect("m/44'/60'/0'/0");
+        for i in (0..200).chain([1 << 20, (1 << 31) - 1]) {
+            let child = external.derive_child(i).expect("child");
+            let point = AsRef::<coins_bip32::ecdsa::VerifyingKey>::as_ref(&child).to_encoded_point(false);
+            let expected = Address::from_slice(&keccak256(&point.as_bytes()[1..])[12..]);
+            assert_eq!(deriver.derive(idx(i)), Ok(expected), "index {i}");
+        }
     }
 
     #[test]

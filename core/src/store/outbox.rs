@@ -60,6 +60,15 @@ pub enum AttemptOutcome {
     Failed { status: Option<u16>, error: String },
 }
 
+/// How an attempt leaves its delivery: the columns an attempt's outcome writes.
+#[derive(PartialEq, Eq)]
+struct Ending {
+    status: DeliveryStatus,
+    next_at: i64,
+    code: Option<u16>,
+    error: Option<String>,
+}
+
 impl Store {
     /// Writes an event and a pending delivery to every target, in the caller's transaction.
     /// Call [`Store::commit_with_events`] to commit and wake the dispatcher.
@@ -181,7 +190,7 @@ impl Store {
         let mut statuses = Vec::with_capacity(attempts.len());
         // Attempts that end alike (nearly all: delivered with the same HTTP status) share one
         // UPDATE; the ids are integers the database gave out.
-        let mut groups: Vec<((DeliveryStatus, i64, Option<u16>, Option<String>), Vec<String>)> = Vec::new();
+        let mut groups: Vec<(Ending, Vec<String>)> = Vec::new();
         for (delivery, outcome) in attempts {
             let (status, next_at, code, error) = match outcome {
                 AttemptOutcome::Delivered { status } => (DeliveryStatus::Delivered, now, Some(*status), None),
@@ -196,14 +205,14 @@ impl Store {
                 }
             };
             statuses.push(status);
-            let key = (status, next_at, code, error);
+            let key = Ending { status, next_at, code, error };
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, ids)) => ids.push(delivery.delivery_id.to_string()),
                 None => groups.push((key, vec![delivery.delivery_id.to_string()])),
             }
         }
         let mut tx = self.begin().await?;
-        for ((status, next_at, code, error), ids) in groups {
+        for (Ending { status, next_at, code, error }, ids) in groups {
             let delivered_at = (status == DeliveryStatus::Delivered).then_some(now);
             sqlx::query(&format!(
                 "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, lease_until = NULL, \
