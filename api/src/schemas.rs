@@ -1,17 +1,19 @@
-//! The shapes of the API's answers, as the OpenAPI document names them. Handlers build these
-//! bodies with `json!`; the schemathesis walk in the end-to-end suite checks every answer it
-//! gets against these schemas, so a field that drifts is caught there.
+//! The shapes of the API's answers, as the OpenAPI document names them. Where a handler answers
+//! with a type of another crate (a sweep result, a probe report, a status), that type's own
+//! derive is its schema; the shapes here are those the handlers build with `json!`, and the
+//! schemathesis walk in the end-to-end suite checks every answer against them.
 //!
 //! Amounts are base units as decimal strings (`BaseUnits`) or token units as decimal strings
 //! (`TokenUnits`); addresses are EIP-55 checksummed; times are RFC 3339.
 
+pub use payscan_core::{BaseUnits, EscrowState, PaymentStatus};
+pub use payscan_custody::{
+    Availability as PermitAvailability, CronRun, Relayed as RelayedPermit, RunReport, SweepResult,
+};
+pub use payscan_scanner::probe::ProbeReport as Probe;
+pub use payscan_scanner::status::ChainStatus;
 use serde_json::Value;
 use utoipa::ToSchema;
-
-/// An integer amount in token base units, as a decimal string.
-#[derive(ToSchema)]
-#[schema(value_type = String, pattern = "^[0-9]+$", example = "7000000")]
-pub struct BaseUnits(pub String);
 
 /// An amount in token units, as a decimal string (`"7.5"`).
 #[derive(ToSchema)]
@@ -84,31 +86,6 @@ pub struct TokenRef {
     #[schema(value_type = Address)]
     pub address: String,
     pub decimals: u8,
-}
-
-/// A payment's status: `pending` → `processing` → `completed` → `released` | `refunded`; or
-/// `failed`, `cancelled`.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum PaymentStatus {
-    Pending,
-    Processing,
-    Confirmed,
-    Completed,
-    Failed,
-    Cancelled,
-    Released,
-    Refunded,
-}
-
-/// Where a payment's escrow stands.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum EscrowState {
-    Unfunded,
-    Funded,
-    Released,
-    Refunded,
 }
 
 /// A payment, as every route that shows one shows it.
@@ -306,16 +283,6 @@ pub struct PayoutDestination {
     pub account: String,
 }
 
-/// What a payout run did.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct RunReport {
-    pub processed: u64,
-    pub failed: u64,
-    pub queued: u64,
-    pub job_ids: Vec<String>,
-}
-
 /// A release or refund: the payment's state, and the payout that settles it.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
@@ -400,24 +367,6 @@ pub struct DestinationPage {
     pub pagination: Pagination,
 }
 
-/// One destination's sweep.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct SweepResult {
-    pub destination_id: String,
-    #[schema(value_type = Address)]
-    pub address: String,
-    /// `success`, `error`, `skipped`, or `built` (payloads for an external signer).
-    pub status: String,
-    #[schema(value_type = Option<TxHash>)]
-    pub tx_hash: Option<String>,
-    #[schema(value_type = Option<BaseUnits>)]
-    pub amount: Option<String>,
-    pub error: Option<String>,
-    /// Build-only: the permit's typed data and the unsigned transactions.
-    pub payload: Option<Value>,
-}
-
 #[derive(ToSchema)]
 pub struct SweepResults {
     pub results: Vec<SweepResult>,
@@ -432,30 +381,12 @@ pub struct CronStatus {
     pub last_run: Option<CronRun>,
 }
 
-#[derive(ToSchema)]
-pub struct CronRun {
-    pub at: String,
-    pub success: u64,
-    pub error: u64,
-    pub skipped: u64,
-    pub built: u64,
-}
-
-/// Custody's configuration, never a key.
+/// Custody's configuration, never a key, and the registry's first chain.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct CustodyHealth {
-    pub xpub_valid: bool,
-    pub xpub_fingerprint: String,
-    /// `local` or `build-only`.
-    pub signer_type: String,
-    pub signer_healthy: bool,
-    #[schema(value_type = Option<Address>)]
-    pub master_wallet: Option<String>,
-    #[schema(value_type = Option<Address>)]
-    pub relayer: Option<String>,
-    #[schema(value_type = Option<Address>)]
-    pub payout_wallet: Option<String>,
+    #[serde(flatten)]
+    pub keys: payscan_custody::Health,
     pub chain_id: Option<u64>,
 }
 
@@ -494,30 +425,6 @@ pub struct WalletTransaction {
     pub data: String,
     /// Native value in wei, as a decimal string.
     pub value: String,
-}
-
-/// Whether the relayer can sponsor a permit.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct PermitAvailability {
-    pub available: bool,
-    pub reason: Option<String>,
-    #[schema(value_type = Option<Address>)]
-    pub relayer: Option<String>,
-    pub balance_wei: Option<String>,
-    pub required_wei: Option<String>,
-}
-
-/// A relayed permit.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct RelayedPermit {
-    #[schema(value_type = Option<TxHash>)]
-    pub tx_hash: Option<String>,
-    /// The fee proxy's allowance from the owner now, in base units.
-    pub allowance: String,
-    /// `mined`, `pending` or `already_approved`.
-    pub status: String,
 }
 
 /// The rails a checkout offers.
@@ -744,50 +651,24 @@ pub struct ReloadReport {
     pub followers: Value,
 }
 
-/// A probe of one chain's RPC and fee proxy.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Probe {
-    pub chain_id: u64,
-    pub reachable: bool,
-    /// The node's head, 0x-hex.
-    pub block_number: String,
-    pub latency_ms: u64,
-    pub rpc: String,
-    pub chain_id_matches: bool,
-    pub has_code: bool,
-    pub call_valid: bool,
-    pub call_error: Option<String>,
-}
-
 /// The scanner as operators see it.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct ScannerStatus {
-    pub chains: Vec<ChainStatus>,
+    pub chains: Vec<ScannerChain>,
     pub watched_destinations: u64,
     pub outbox_depth: i64,
 }
 
-/// One chain's follower.
+/// One chain's follower, with its lag.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
-pub struct ChainStatus {
-    pub chain_id: u64,
-    /// `starting`, `following`, `failing`, `stopped` or `standby` (another instance holds it).
-    pub state: String,
-    pub rpc: String,
-    pub head: Option<u64>,
-    pub cursor: Option<u64>,
-    pub cursor_timestamp: Option<u64>,
-    pub consecutive_errors: u32,
-    pub unreachable_ticks: u32,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<String>,
-    pub last_success_at: Option<String>,
+pub struct ScannerChain {
+    #[serde(flatten)]
+    pub status: ChainStatus,
     pub lag_blocks: Option<u64>,
     pub lag_seconds: Option<u64>,
-    pub down: Option<bool>,
+    pub down: bool,
 }
 
 #[derive(ToSchema)]
@@ -806,7 +687,7 @@ pub struct Received {
 
 /// Liveness.
 #[derive(ToSchema)]
-pub struct Health {
+pub struct Liveness {
     pub success: bool,
     pub message: String,
     pub version: String,

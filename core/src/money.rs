@@ -117,6 +117,22 @@ impl FromStr for BaseUnits {
     }
 }
 
+/// Base units are a decimal string in JSON.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for BaseUnits {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9]+$"))
+            .description(Some("An integer amount in token base units, as a decimal string."))
+            .examples(["7000000"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for BaseUnits {}
+
 impl Serialize for BaseUnits {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A payment's status, as the seed's status model names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     /// Intent created, nothing seen on chain yet.
@@ -125,6 +126,7 @@ impl FromStr for PaymentStatus {
 
 /// Escrow state: `unfunded → funded → released | refunded`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EscrowState {
     Unfunded,

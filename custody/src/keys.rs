@@ -51,8 +51,9 @@ pub struct Keys {
     master_wallet: Option<Address>,
 }
 
-/// `GET /api/payment/derived-destinations/config/health`.
+/// Custody's configuration as the config health route reports it: addresses, never a key.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
     pub xpub_valid: bool,

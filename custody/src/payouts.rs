@@ -94,6 +94,7 @@ pub struct NewPayout {
 
 /// What a batch run did, in the seed's shape.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
     /// Jobs this run completed.

@@ -142,6 +142,7 @@ pub struct SignedPermit {
 
 /// Whether the relayer can sponsor a permit on a chain and token.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Availability {
     pub available: bool,
@@ -163,6 +164,7 @@ impl Availability {
 
 /// What a relayed permit did.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Relayed {
     /// The relayer's transaction; none when the allowance was already there.

@@ -41,6 +41,7 @@ alloy::sol! {
 
 /// How a sweep ended, as the seed names it (`built`: payloads for an external signer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SweepStatus {
     Success,
@@ -51,6 +52,7 @@ pub enum SweepStatus {
 
 /// One destination's sweep, in the seed's `SweepResult` shape.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SweepResult {
     pub destination_id: PaymentId,
@@ -381,6 +383,7 @@ pub struct SweepCron {
 
 /// What one cron run did.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CronRun {
     pub at: String,

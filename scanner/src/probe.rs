@@ -15,6 +15,7 @@ use crate::rpc::ChainRpc;
 
 /// What the probe found.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProbeReport {
     pub chain_id: u64,

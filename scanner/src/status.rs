@@ -7,6 +7,7 @@ use serde::Serialize;
 
 /// A follower's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChainState {
     #[default]
@@ -24,6 +25,7 @@ pub enum ChainState {
 
 /// One chain's follower, as last reported.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ChainStatus {
     pub chain_id: u64,

@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::schemas::{ErrorBody, Health};
+use crate::schemas::{ErrorBody, Liveness};
 use crate::state::AppState;
 
 /// Health.
@@ -16,7 +16,7 @@ use crate::state::AppState;
     path = "/api/payment/health",
     tag = "operations",
     responses(
-        (status = 200, description = "Running", body = Health),
+        (status = 200, description = "Running", body = Liveness),
         (status = 503, description = "The database is unreachable (`DATABASE_UNAVAILABLE`)", body = ErrorBody),
     )
 )]
