@@ -73,6 +73,7 @@ pub async fn run(dir: PathBuf, port: u16) -> anyhow::Result<()> {
 
     let chains = json!([{
         "chainId": DEV_CHAIN_ID, "name": "Anvil (local)", "shortName": "ANVIL", "rpcUrl": anvil.url,
+        "wsUrl": anvil.url.replacen("http://", "ws://", 1),
         "proxyAddress": fee_proxy.to_checksum(None),
         "nativeCurrency": { "name": "Ether", "symbol": "ETH", "decimals": 18 },
         "confirmationThreshold": 3, "confirmationFloor": 1

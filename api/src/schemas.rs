@@ -611,6 +611,8 @@ pub struct Network {
     pub short_name: String,
     /// Without path or query (they may hold keys).
     pub rpc_url: String,
+    /// The `newHeads` WebSocket endpoint, likewise redacted.
+    pub ws_url: Option<String>,
     pub public_rpc_url: Option<String>,
     pub block_explorer: Option<String>,
     #[schema(value_type = Option<Address>)]

@@ -127,12 +127,20 @@ impl Chain {
 
     /// chains.json and tokens.json for this chain, written to `dir`.
     pub fn registry(&self, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-        let chains = json!([{
+        self.registry_with(dir, false)
+    }
+
+    /// The same, with anvil's WebSocket as the chain's `wsUrl` when `ws` is set.
+    pub fn registry_with(&self, dir: &Path, ws: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let mut chains = json!([{
             "chainId": self.anvil.chain_id, "name": "Bench chain", "shortName": "BENCH",
             "rpcUrl": self.anvil.url, "nativeCurrency": { "name": "Ether", "symbol": "ETH", "decimals": 18 },
             "proxyAddress": self.proxy.to_checksum(None),
             "confirmationThreshold": THRESHOLD, "confirmationFloor": 1
         }]);
+        if ws {
+            chains[0]["wsUrl"] = json!(self.anvil.url.replacen("http://", "ws://", 1));
+        }
         let tokens = json!({ self.anvil.chain_id.to_string(): [
             { "address": self.usdc.to_checksum(None), "symbol": "USDC", "decimals": 6, "name": "USD Coin",
               "permit": { "name": "USD Coin", "version": "1" } },

@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         dispatch::run(&mut report, if quick { 500 } else { 10_000 }).await?;
     }
     if all || matches!(cli.command, Command::Latency) {
-        latency::run(&mut report, if quick { 20 } else { 500 }, 50).await?;
+        latency::run(&mut report, if quick { 20 } else { 500 }).await?;
     }
     if all || matches!(cli.command, Command::Backfill) {
         let (blocks, per_block, counts): (u64, u64, &[usize]) =

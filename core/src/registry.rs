@@ -31,6 +31,10 @@ pub struct Chain {
     /// More endpoints of the same chain: the follower fails over to them and cross-checks heads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rpc_urls: Vec<String>,
+    /// A WebSocket endpoint (`ws://` or `wss://`) whose `newHeads` subscription wakes the
+    /// follower as soon as a block arrives, instead of at its next poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_rpc_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,6 +138,10 @@ impl Registry {
             check_url(&chain.rpc_url).map_err(|e| RegistryError::Chain(format!("chain {id} rpcUrl: {e}")))?;
             for url in &chain.rpc_urls {
                 check_url(url).map_err(|e| RegistryError::Chain(format!("chain {id} rpcUrls: {e}")))?;
+            }
+            if let Some(url) = &chain.ws_url {
+                check_url_of(url, &["ws://", "wss://"], "ws(s)")
+                    .map_err(|e| RegistryError::Chain(format!("chain {id} wsUrl: {e}")))?;
             }
             if let Some(url) = &chain.public_rpc_url {
                 check_url(url).map_err(|e| RegistryError::Chain(format!("chain {id} publicRpcUrl: {e}")))?;
@@ -303,14 +311,18 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
+    check_url_of(url, &["http://", "https://"], "http(s)")
+}
+
+fn check_url_of(url: &str, schemes: &[&str], kind: &str) -> Result<(), String> {
     let ok = !url.contains([',', ' ', '\t', '\n'])
-        && ["http://", "https://"]
+        && schemes
             .iter()
             .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/')));
     if ok {
         Ok(())
     } else {
-        Err(format!("`{url}` is not an http(s) URL"))
+        Err(format!("`{url}` is not a {kind} URL"))
     }
 }
 
@@ -405,5 +417,8 @@ mod tests {
         assert!(err(&twice, TOKENS).is_some_and(|e| e.contains("appears twice")));
         let unknown_field = CHAINS.replace("\"name\":\"BNB Smart Chain\"", "\"nmae\":\"x\",\"name\":\"y\"");
         assert!(err(&unknown_field, TOKENS).is_some());
+        let ws = |url: &str| CHAINS.replace("\"proxyAddress\"", &format!("\"wsUrl\":\"{url}\",\"proxyAddress\""));
+        assert!(err(&ws("https://bsc-ws.example"), TOKENS).is_some_and(|e| e.contains("wsUrl") && e.contains("ws(s)")));
+        assert!(err(&ws("wss://bsc-ws.example/key"), TOKENS).is_none());
     }
 }

@@ -14,6 +14,7 @@ use payscan_core::store::credits::ProxyPayment;
 use payscan_core::store::cursors::Checkpoint;
 use payscan_core::store::Store;
 use payscan_core::{clock, BaseUnits};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 
@@ -400,6 +401,13 @@ impl Follower {
         info!(chain_id = %self.chain.chain_id, rpcs = self.chain.rpc_endpoints().len(), tokens = self.tokens.len(), "follower started");
         let mut backoff = poll;
         let mut progress = Progress::new();
+        // With a WebSocket endpoint, a new head cuts the wait short; polling stays the truth.
+        let wake = Arc::new(Notify::new());
+        let heads = cancel.child_token();
+        let _stop_heads = heads.clone().drop_guard();
+        if let Some(url) = self.chain.ws_url.clone() {
+            tokio::spawn(crate::heads::follow(self.chain.chain_id, url, wake.clone(), heads));
+        }
         while !cancel.is_cancelled() {
             let result = self.tick().await;
             match &result {
@@ -438,6 +446,7 @@ impl Follower {
             };
             tokio::select! {
                 _ = cancel.cancelled() => break,
+                _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }

@@ -8,6 +8,7 @@ pub mod credit;
 pub mod dispatcher;
 pub mod error;
 pub mod follower;
+pub mod heads;
 pub mod metrics;
 pub mod pool;
 pub mod probe;

@@ -1,5 +1,5 @@
 //! A payment from intent to signed webhook: exact, short then topped up, over; tokens with
-//! different decimals; two chains at once.
+//! different decimals; two chains at once; a `newHeads` subscription that beats the poll.
 
 use alloy::primitives::U256;
 use serde_json::Value;
@@ -238,5 +238,39 @@ both_backends!(a_chain_that_requires_finality_waits_for_the_finalized_block, |ba
     assert_eq!(app.payment(&id).await["status"], "processing", "{payment:#}");
     chain.mine(64).await;
     app.wait_for_status(&id, "completed").await;
+    app.stop().await;
+});
+
+both_backends!(a_new_head_wakes_the_follower_long_before_its_poll, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(backend, &chain);
+    // A poll far longer than the test may wait: only the subscription can make it in time.
+    options.env.push(("PAYSCAN_POLL_MS", "20000".to_owned()));
+    options.ws_heads = true;
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, status) = app.get("/api/admin/scanner/status", Some(&app.admin())).await;
+        if status["data"]["chains"][0]["state"] == "following" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the follower never started: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let intent = app.intent("buyer-1", intent_body("offer-heads", "4", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("paymentId").to_owned();
+    let started = std::time::Instant::now();
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(4_000_000u64)).await;
+    receiver.wait_for(&id, "payment.processing").await;
+    chain.mine(THRESHOLD - 1).await;
+    receiver.wait_for(&id, "payment.completed").await;
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}: the poll, not the subscription");
+    assert_eq!(app.payment(&id).await["status"], "completed");
+
+    // The registry shows the endpoint, and only a ws(s) URL is taken.
+    let (_, networks) = app.get("/api/admin/rn/networks", Some(&app.admin())).await;
+    assert!(networks["data"][0]["wsUrl"].as_str().is_some_and(|u| u.starts_with("ws://127.0.0.1:")), "{networks}");
     app.stop().await;
 });

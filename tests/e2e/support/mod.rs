@@ -225,6 +225,8 @@ pub struct AppOptions<'a> {
     pub max_reorg_depth: Option<u64>,
     /// More settings, as environment variables.
     pub env: Vec<(&'static str, String)>,
+    /// List each chain's anvil as its `wsUrl` too, for `newHeads` subscriptions.
+    pub ws_heads: bool,
 }
 
 impl<'a> AppOptions<'a> {
@@ -239,6 +241,7 @@ impl<'a> AppOptions<'a> {
             rpc: Vec::new(),
             max_reorg_depth: None,
             env: Vec::new(),
+            ws_heads: false,
         }
     }
 }
@@ -257,7 +260,12 @@ impl TestEnv {
         payscan::telemetry::init_for_tests();
         let dir = TempDir::new();
         let db = Database::fresh(options.backend, &dir).await;
-        let entries: Vec<(Value, Value)> = options.chains.iter().map(|c| c.registry_entries()).collect();
+        let mut entries: Vec<(Value, Value)> = options.chains.iter().map(|c| c.registry_entries()).collect();
+        if options.ws_heads {
+            for ((chain, _), test_chain) in entries.iter_mut().zip(&options.chains) {
+                chain["wsUrl"] = json!(test_chain.anvil.url.replacen("http://", "ws://", 1));
+            }
+        }
         let (chains_path, tokens_path) = write_registry(&dir.0, &entries);
 
         let jwt_secret = format!("test-jwt-secret-{}", unique());

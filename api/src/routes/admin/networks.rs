@@ -36,6 +36,7 @@ pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin
                 "name": chain.name,
                 "shortName": chain.short_name,
                 "rpcUrl": redact_url(&chain.rpc_url),
+                "wsUrl": chain.ws_url.as_deref().map(redact_url),
                 "publicRpcUrl": chain.public_rpc_url,
                 "blockExplorer": chain.block_explorer,
                 "proxyAddress": chain.proxy_address.map(|a| a.to_checksum(None)),
