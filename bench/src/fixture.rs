@@ -105,7 +105,6 @@ pub async fn generate(dir: &Path, blocks: u64, per_block: u64) -> anyhow::Result
     let mut n = 0u64;
     let mut last_report = Instant::now();
     for block in 0..blocks {
-        let mut pending = Vec::with_capacity(per_block as usize);
         for k in 0..per_block {
             n += 1;
             let sender = senders[(n as usize) % senders.len()];
@@ -131,14 +130,14 @@ pub async fn generate(dir: &Path, blocks: u64, per_block: u64) -> anyhow::Result
                 let call = IERC20::transferCall { to, amount: U256::from(1_000u64 + n) };
                 TransactionRequest::default().with_from(sender).with_to(token).with_input(call.abi_encode())
             };
-            pending.push(provider.send_transaction(request.with_gas_limit(200_000)).await?);
+            // Into the pool only: the block is mined below, with the others.
+            let _pooled = provider.send_transaction(request.with_gas_limit(200_000)).await?;
         }
         chain.anvil.mine(1).await?;
         if last_report.elapsed().as_secs() >= 10 {
             eprintln!("fixture: block {block} of {blocks} ({:.0} s)", started.elapsed().as_secs_f64());
             last_report = Instant::now();
         }
-        drop(pending);
     }
     // anvil_dumpState answers gzip'd JSON as hex; --load-state reads the JSON.
     let state: String = provider.raw_request("anvil_dumpState".into(), ()).await?;

@@ -1,6 +1,7 @@
 //! Detection latency: a transfer mined → its `payment.processing` webhook received, and the
-//! threshold block mined → `payment.completed` received, p50/p99 over many payments. anvil mines
-//! each transaction as it arrives, so "mined" is the moment its receipt is in.
+//! threshold block mined → `payment.completed` received, p50/p99 over many payments, polling and
+//! with a `newHeads` subscription. anvil mines each transaction as it takes it, so "mined" is the
+//! moment it answers the send.
 
 use std::time::{Duration, Instant};
 

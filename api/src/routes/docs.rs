@@ -157,6 +157,13 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .flatten()
 }
 
+/// The operations payscan serves on a path, by method.
+fn methods(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation)> {
+    [("GET", &item.get), ("PUT", &item.put), ("POST", &item.post), ("DELETE", &item.delete), ("PATCH", &item.patch)]
+        .into_iter()
+        .filter_map(|(method, operation)| operation.as_ref().map(|o| (method, o)))
+}
+
 /// The document, built once.
 pub(crate) fn document() -> &'static Document {
     static DOCUMENT: std::sync::OnceLock<Document> = std::sync::OnceLock::new();
@@ -167,14 +174,7 @@ pub(crate) fn document() -> &'static Document {
 pub(crate) fn endpoints() -> Vec<String> {
     let mut endpoints = Vec::new();
     for (path, item) in &document().paths.paths {
-        let methods = [
-            ("GET", item.get.is_some()),
-            ("PUT", item.put.is_some()),
-            ("POST", item.post.is_some()),
-            ("DELETE", item.delete.is_some()),
-            ("PATCH", item.patch.is_some()),
-        ];
-        endpoints.extend(methods.iter().filter(|(_, has)| *has).map(|(method, _)| format!("{method} {path}")));
+        endpoints.extend(methods(item).map(|(method, _)| format!("{method} {path}")));
     }
     endpoints
 }
@@ -256,15 +256,7 @@ fn render(doc: &Document) -> String {
             let _ = write!(html, "<p>{}</p>", prose(description));
         }
         for (path, item) in &doc.paths.paths {
-            let methods = [
-                ("GET", &item.get),
-                ("PUT", &item.put),
-                ("POST", &item.post),
-                ("DELETE", &item.delete),
-                ("PATCH", &item.patch),
-            ];
-            for (method, operation) in methods {
-                let Some(operation) = operation else { continue };
+            for (method, operation) in methods(item) {
                 if !operation.tags.iter().flatten().any(|t| *t == tag.name) {
                     continue;
                 }
