@@ -147,6 +147,7 @@ impl Application {
             payment_ttl: config.payment_ttl,
             rn_payee: config.rn_payee,
             quotes: config.quotes,
+            limits: Arc::new(payscan_api::limits::Limits::new(config.rate_limits)),
             shutdown: tasks.token(),
         };
         let router = if role.serves_api() { payscan_api::router(state) } else { payscan_api::ops_router(state) };

@@ -171,6 +171,8 @@ pub fn settings(
         ("PAYSCAN_WEBHOOK_TARGETS", targets.join(",")),
         ("PAYSCAN_SELF_WEBHOOK", "false".to_owned()),
         ("PAYSCAN_WEBHOOK_RETRY", "200ms,400ms,800ms".to_owned()),
+        // One benchmark buyer creates thousands of intents: throughput, not the per-buyer limit.
+        ("PAYSCAN_RATE_LIMIT_INTENTS", "off".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

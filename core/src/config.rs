@@ -150,6 +150,18 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "",
         "skip a sweep whose gas would cost more than this, in native coin units (e.g. 0.002)",
     ),
+    (
+        "PAYSCAN_RATE_LIMIT_INTENTS",
+        "rate_limit_intents",
+        "30/m",
+        "intents and pay-ins one buyer may create, as count/period (s, m, h) or off; past it 429 RATE_LIMITED",
+    ),
+    (
+        "PAYSCAN_RATE_LIMIT_PERMITS",
+        "rate_limit_permits",
+        "5/m",
+        "permit relays one buyer may ask for, as count/period or off; past it 429 RATE_LIMITED",
+    ),
 ];
 
 /// Which keys destinations are derived from.
@@ -190,6 +202,43 @@ pub struct ScannerConfig {
     pub max_block_range: u64,
     pub max_reorg_depth: u64,
     pub rpc_timeout: Duration,
+}
+
+/// A budget of `count` requests per `period`, refilled evenly, all of it usable at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub period: Duration,
+}
+
+impl RateLimit {
+    /// `30/m`, `5/10s`, `1000/h`; `off` is no limit.
+    pub fn parse(s: &str) -> Result<Option<Self>, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let bad = || format!("`{s}` is not count/period such as 30/m, or off");
+        let (count, period) = s.split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+        let period = period.trim();
+        // `30/m` reads as one minute: a period without a number is one of its unit.
+        let period =
+            if period.starts_with(|c: char| c.is_ascii_digit()) { period.to_owned() } else { format!("1{period}") };
+        let period = parse_duration(&period).map_err(|_| bad())?;
+        if period.is_zero() {
+            return Err(bad());
+        }
+        Ok(Some(Self { count, period }))
+    }
+}
+
+/// Per-caller limits on the routes a buyer could use to exhaust payscan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Each intent can hold a fresh derived address in the watch set.
+    pub intents: Option<RateLimit>,
+    /// Each relayed permit costs the relayer gas.
+    pub permits: Option<RateLimit>,
 }
 
 /// What a `payscan serve` process does.
@@ -299,6 +348,7 @@ pub struct Config {
     pub lease_ttl: Duration,
     pub quotes: QuoteSettings,
     pub custody: CustodyConfig,
+    pub rate_limits: RateLimits,
 }
 
 /// A setting that stopped start-up.
@@ -527,6 +577,10 @@ impl Config {
                 .transpose()
                 .map_err(|reason| ConfigError::new("PAYSCAN_RN_PAYEE", reason))?,
             custody,
+            rate_limits: RateLimits {
+                intents: sources.parsed("PAYSCAN_RATE_LIMIT_INTENTS", RateLimit::parse)?,
+                permits: sources.parsed("PAYSCAN_RATE_LIMIT_PERMITS", RateLimit::parse)?,
+            },
         })
     }
 }
@@ -714,6 +768,20 @@ mod tests {
         let config = Config::from_sources(&env_of(&env), None).expect("valid");
         assert!(config.custody.payout_key.is_some(), "the payout key defaults to the relayer key");
         assert!(!format!("{config:?}").contains("59c6995e"), "a key in Debug output");
+    }
+
+    #[test]
+    fn rate_limits_parse() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(RateLimit::parse("30/m"), Ok(Some(RateLimit { count: 30, period: minute })));
+        assert_eq!(RateLimit::parse("5/10s"), Ok(Some(RateLimit { count: 5, period: Duration::from_secs(10) })));
+        assert_eq!(RateLimit::parse("off"), Ok(None));
+        for bad in ["0/m", "30", "30/", "30/0s", "x/m", "30/week"] {
+            assert!(RateLimit::parse(bad).is_err(), "{bad}");
+        }
+        let config = Config::from_sources(&env_of(&minimal()), None).expect("valid");
+        assert_eq!(config.rate_limits.intents, Some(RateLimit { count: 30, period: minute }));
+        assert_eq!(config.rate_limits.permits, Some(RateLimit { count: 5, period: minute }));
     }
 
     #[test]

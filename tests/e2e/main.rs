@@ -13,6 +13,7 @@ mod escrow;
 mod events;
 mod intents;
 mod ledger;
+mod limits;
 mod openapi;
 mod options;
 mod outbound;

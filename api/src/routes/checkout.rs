@@ -198,6 +198,7 @@ fn uint(field: &str, value: &Value) -> Result<U256, ApiError> {
         (status = 400, description = "A check failed (`PERMIT_INVALID`) or bad input", body = ErrorBody),
         (status = 409, description = "The payment is not pending or not on the Request Network rail (`INVALID_STATE`)", body = ErrorBody),
         (status = 422, description = "The permit reverted on chain (`PERMIT_FAILED`)", body = ErrorBody),
+        (status = 429, description = "The caller asked for more relays than `PAYSCAN_RATE_LIMIT_PERMITS` allows (`RATE_LIMITED`; `Retry-After` says when to try again)", body = ErrorBody),
         (status = 503, description = "No relayer, or not enough gas (`RELAYER_UNAVAILABLE`); the RPC is failing (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -208,6 +209,7 @@ pub(super) async fn permit(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PermitBody>,
 ) -> Result<Json<Value>, ApiError> {
+    state.limits.permit(&caller)?;
     let owner = parse_address(&body.owner).map_err(|e| ApiError::validation(format!("owner: {e}")))?;
     let spender = parse_address(&body.spender).map_err(|e| ApiError::validation(format!("spender: {e}")))?;
     let word = |field: &str, text: &str| -> Result<U256, ApiError> {

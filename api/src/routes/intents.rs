@@ -75,6 +75,7 @@ const DEFAULT_TOKEN: &str = "USDT";
         (status = 200, description = "The payment (and its quote with oracle quoting on)", body = IntentAnswer),
         (status = 409, description = "Money has arrived: the rail can no longer change (`PAYMENT_IN_PROGRESS`)", body = ErrorBody),
         (status = 422, description = "The token is further from $1 than the hard cap (`DEPEG_LIMIT_EXCEEDED`)", body = ErrorBody),
+        (status = 429, description = "The caller created more intents than `PAYSCAN_RATE_LIMIT_INTENTS` allows (`RATE_LIMITED`; `Retry-After` says when to try again)", body = ErrorBody),
         (status = 503, description = "The chain's RPC is failing (`CHAIN_UNAVAILABLE`), the price feed is stale or missing (`ORACLE_UNAVAILABLE`), or the database is busy", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -84,6 +85,7 @@ pub(super) async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<IntentBody>,
 ) -> Result<Json<Value>, ApiError> {
+    state.limits.intent(&caller)?;
     let (data, quote) = intent(&state, &caller, body).await?;
     Ok(Json(answer(data, quote)))
 }
@@ -118,6 +120,7 @@ pub(super) struct PayInBody {
         (status = 200, description = "The payment, with `paymentUrl` and `providerPaymentId`", body = IntentAnswer),
         (status = 409, description = "Money has arrived: the rail can no longer change (`PAYMENT_IN_PROGRESS`)", body = ErrorBody),
         (status = 422, description = "The token is further from $1 than the hard cap (`DEPEG_LIMIT_EXCEEDED`)", body = ErrorBody),
+        (status = 429, description = "The caller created more intents than `PAYSCAN_RATE_LIMIT_INTENTS` allows (`RATE_LIMITED`; `Retry-After` says when to try again)", body = ErrorBody),
         (status = 503, description = "The chain's RPC is failing (`CHAIN_UNAVAILABLE`), the price feed is stale or missing (`ORACLE_UNAVAILABLE`), or the database is busy", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -127,6 +130,7 @@ pub(super) async fn pay_in(
     caller: Caller,
     ApiJson(body): ApiJson<PayInBody>,
 ) -> Result<Json<Value>, ApiError> {
+    state.limits.intent(&caller)?;
     let body = IntentBody {
         purchase_request_id: body.purchase_request_id,
         seller_offer_id: body.seller_offer_id,

@@ -285,6 +285,10 @@ impl TestEnv {
             ("PAYSCAN_RPC_TIMEOUT", "1s".to_owned()),
             // A killed instance's chains are taken over within seconds.
             ("PAYSCAN_LEASE_TTL", "2s".to_owned()),
+            // Tests create intents and relay permits as one buyer far faster than a person would;
+            // tests/e2e/limits.rs sets the limits it checks.
+            ("PAYSCAN_RATE_LIMIT_INTENTS", "off".to_owned()),
+            ("PAYSCAN_RATE_LIMIT_PERMITS", "off".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
