@@ -128,6 +128,10 @@ impl Application {
         if role.scans() {
             tasks.spawn("sweep-cron", sweep_cron.clone().run(sweeper.clone(), store.clone(), tasks.token()));
         }
+        let feed = Arc::new(payscan_api::feed::Feed::new(store.clone(), config.sse_max_streams, &metrics)?);
+        if role.serves_api() {
+            tasks.spawn("sse-feed", feed.clone().run(tasks.token()));
+        }
         let state = AppState {
             store: store.clone(),
             registry,
@@ -147,6 +151,7 @@ impl Application {
             payment_ttl: config.payment_ttl,
             rn_payee: config.rn_payee,
             quotes: config.quotes,
+            feed,
             limits: Arc::new(payscan_api::limits::Limits::new(config.rate_limits)),
             shutdown: tasks.token(),
         };

@@ -25,9 +25,15 @@ impl ApiError {
         Self { status, code, message: message.into(), retry_after: None }
     }
 
+    /// Tells the client to wait `secs` seconds before trying again (`Retry-After`).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// 429 `RATE_LIMITED`: the caller may try again after `retry_after` seconds.
     pub fn rate_limited(message: impl Into<String>, retry_after: u64) -> Self {
-        Self { retry_after: Some(retry_after), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message) }
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message).with_retry_after(retry_after)
     }
 
     pub fn validation(message: impl Into<String>) -> Self {

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod limits;
 pub mod routes;
 pub mod schemas;

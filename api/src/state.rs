@@ -37,6 +37,8 @@ pub struct AppState {
     /// The Request Network receiver when one is configured; else each payment's destination.
     pub rn_payee: Option<alloy::primitives::Address>,
     pub quotes: payscan_core::quote::QuoteSettings,
+    /// The one fan-out of payment events to event streams.
+    pub feed: Arc<crate::feed::Feed>,
     /// Per-caller budgets of intents and permit relays.
     pub limits: Arc<crate::limits::Limits>,
     /// Cancelled at shutdown: long-lived responses (event streams) end with it, so a graceful

@@ -162,6 +162,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "5/m",
         "permit relays one buyer may ask for, as count/period or off; past it 429 RATE_LIMITED",
     ),
+    (
+        "PAYSCAN_SSE_MAX_STREAMS",
+        "sse_max_streams",
+        "1000",
+        "event streams one instance keeps open at once; past it 503 TOO_MANY_STREAMS",
+    ),
 ];
 
 /// Which keys destinations are derived from.
@@ -349,6 +355,7 @@ pub struct Config {
     pub quotes: QuoteSettings,
     pub custody: CustodyConfig,
     pub rate_limits: RateLimits,
+    pub sse_max_streams: usize,
 }
 
 /// A setting that stopped start-up.
@@ -581,6 +588,10 @@ impl Config {
                 intents: sources.parsed("PAYSCAN_RATE_LIMIT_INTENTS", RateLimit::parse)?,
                 permits: sources.parsed("PAYSCAN_RATE_LIMIT_PERMITS", RateLimit::parse)?,
             },
+            sse_max_streams: sources.parsed("PAYSCAN_SSE_MAX_STREAMS", |s| match s.parse::<usize>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+                _ => Err("expected a stream count from 1 to 1000000".to_owned()),
+            })?,
         })
     }
 }

@@ -26,5 +26,6 @@ mod request_network;
 mod restart;
 mod rpc_faults;
 mod safety;
+mod streams;
 mod sweeps;
 mod webhooks;

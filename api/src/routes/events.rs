@@ -16,11 +16,11 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::feed::{FeedItem, Subscription};
+use crate::schemas::ErrorBody;
 use crate::state::AppState;
 
-/// How often progress is looked at when no outbox event wakes the stream (events written by
-/// another instance arrive this way too).
-const POLL: Duration = Duration::from_secs(1);
+/// Events of the payment read per query when a stream catches up.
 const PAGE: i64 = 100;
 
 fn progress(payment: &Payment) -> Value {
@@ -39,9 +39,8 @@ fn progress(payment: &Payment) -> Value {
 }
 
 struct Cursor {
-    store: Store,
     shutdown: tokio_util::sync::CancellationToken,
-    signal: std::sync::Arc<tokio::sync::Notify>,
+    feed: Subscription,
     id: PaymentId,
     after: i64,
     last_progress: Option<Value>,
@@ -49,19 +48,35 @@ struct Cursor {
 }
 
 impl Cursor {
-    /// The next events to send: outbox events after the cursor, then progress if it changed.
-    async fn fill(&mut self) -> Result<(), ApiError> {
-        for (ord, kind, payload) in self.store.events_after(self.id.as_str(), self.after, PAGE).await? {
+    fn event(&mut self, ord: i64, kind: &str, payload: &str) {
+        if ord > self.after {
             self.after = ord;
             self.queued.push_back(Event::default().id(ord.to_string()).event(kind).data(payload));
         }
-        if let Some(payment) = self.store.payment(&self.id).await? {
-            let now = progress(&payment);
-            if self.last_progress.as_ref() != Some(&now) {
-                self.queued.push_back(Event::default().event("payment.progress").data(now.to_string()));
-                self.last_progress = Some(now);
+    }
+
+    fn progress(&mut self, payment: &Payment) {
+        let now = progress(payment);
+        if self.last_progress.as_ref() != Some(&now) {
+            self.queued.push_back(Event::default().event("payment.progress").data(now.to_string()));
+            self.last_progress = Some(now);
+        }
+    }
+
+    /// What happened before the stream joined the feed: the payment's events after the cursor.
+    /// Joined first, so nothing falls between the two; the feed's copies of these are skipped.
+    async fn catch_up(&mut self, store: &Store, payment: &Payment) -> Result<(), ApiError> {
+        loop {
+            let events = store.events_after(self.id.as_str(), self.after, PAGE).await?;
+            let full = events.len() as i64 == PAGE;
+            for (ord, kind, payload) in events {
+                self.event(ord, &kind, &payload);
+            }
+            if !full {
+                break;
             }
         }
+        self.progress(payment);
         Ok(())
     }
 }
@@ -79,7 +94,10 @@ impl Cursor {
         ("id" = String, Path, description = "The payment id (`pay_…`)"),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
     ),
-    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String)),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 503, description = "`PAYSCAN_SSE_MAX_STREAMS` streams are open already (`TOO_MANY_STREAMS`; `Retry-After` says when to try again)", body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 pub(super) async fn events(
@@ -101,30 +119,32 @@ pub(super) async fn events(
         Some(Err(_)) => return Err(ApiError::validation("Last-Event-ID is not readable text")),
     };
     let mut cursor = Cursor {
-        signal: state.store.outbox_signal(),
+        feed: state.feed.subscribe(id.as_str())?,
         shutdown: state.shutdown.clone(),
-        store: state.store.clone(),
         id,
         after,
         last_progress: None,
         queued: Default::default(),
     };
-    cursor.fill().await?;
+    cursor.catch_up(&state.store, &payment).await?;
     let stream = stream::unfold(cursor, |mut cursor| async move {
         loop {
             if let Some(event) = cursor.queued.pop_front() {
                 return Some((Ok(event), cursor));
             }
-            let woken = cursor.signal.clone();
-            tokio::select! {
+            let item = tokio::select! {
                 _ = cursor.shutdown.cancelled() => return None,
-                _ = tokio::time::timeout(POLL, woken.notified()) => {}
-            }
-            if let Err(e) = cursor.fill().await {
-                // The database is unreachable: end the stream; the client reconnects with
-                // Last-Event-ID and misses nothing.
-                tracing::warn!(target: "payscan::api", payment_id = %cursor.id, error = e.message, "event stream ended");
-                return None;
+                item = cursor.feed.items.recv() => item,
+            };
+            match item {
+                Some(FeedItem::Event(event)) => cursor.event(event.ord, &event.kind, &event.payload),
+                Some(FeedItem::Payment(payment)) => cursor.progress(&payment),
+                None => {
+                    // Too slow to keep up, or the feed stopped: the client resumes with
+                    // Last-Event-ID and misses nothing.
+                    tracing::info!(target: "payscan::api", payment_id = %cursor.id, "event stream closed by the feed");
+                    return None;
+                }
             }
         }
     });

@@ -5,6 +5,7 @@ mod counters;
 pub mod credits;
 pub mod cursors;
 pub mod destinations;
+mod feed;
 pub mod leases;
 pub mod ledger;
 pub mod outbound;
@@ -24,6 +25,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 use tokio::sync::Notify;
 
+pub use feed::FeedEvent;
 pub use outbox::{DeliveryStatus, DueDelivery};
 pub use payments::{NewPayment, Payment, Rail};
 

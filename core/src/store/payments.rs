@@ -108,12 +108,12 @@ pub struct WatchEntry {
     pub reference: Option<PaymentReference>,
 }
 
-const COLUMNS: &str = "id, buyer_id, seller_id, seller_offer_id, purchase_request_id, provider, status, \
+pub(super) const COLUMNS: &str = "id, buyer_id, seller_id, seller_offer_id, purchase_request_id, provider, status, \
     escrow_state, chain_id, token_address, token_symbol, token_decimals, amount, received, destination, \
     derivation_index, confirmations, tx_hash, underpaid, safety, metadata, expires_at, created_at, updated_at, completed_at, \
     rn_payee, payment_reference, salt";
 
-fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     let decimals: i64 = row.try_get("token_decimals")?;
     let index: i64 = row.try_get("derivation_index")?;
     let confirmations: i64 = row.try_get("confirmations")?;
