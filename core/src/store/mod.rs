@@ -24,7 +24,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 use tokio::sync::Notify;
 
-pub use outbox::{DeliveryStatus, DueDelivery};
+pub use outbox::{ClaimRoom, DeliveryStatus, DueDelivery};
 pub use payments::{NewPayment, Payment, Rail};
 
 /// An open database transaction.
