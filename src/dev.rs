@@ -98,6 +98,8 @@ pub async fn run(dir: PathBuf, port: u16) -> anyhow::Result<()> {
         ("PAYSCAN_JWT_SECRET", jwt_secret.clone()),
         ("PAYSCAN_WEBHOOK_SECRET", WebhookSecret::generate()),
         ("PAYSCAN_WEBHOOK_RETRY", "2s,5s,10s".to_owned()),
+        // Everything of a dev setup listens on this machine.
+        ("PAYSCAN_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,::1".to_owned()),
         ("PAYSCAN_POLL_MS", "500".to_owned()),
     ]
     .into_iter()

@@ -64,7 +64,7 @@ enum RegistryAction {
 enum OutboxAction {
     /// List webhook deliveries in one status.
     List {
-        /// pending, delivered or manual_review.
+        /// pending, delivered, manual_review or gone.
         #[arg(long, default_value = "manual_review")]
         status: String,
         #[arg(long, default_value_t = 100)]

@@ -68,8 +68,8 @@ pub fn registry_check() -> anyhow::Result<()> {
 
 /// `payscan outbox list [--status]`: webhook deliveries in one status.
 pub async fn outbox_list(status: &str, limit: i64) -> anyhow::Result<()> {
-    if !["pending", "delivered", "manual_review"].contains(&status) {
-        anyhow::bail!("--status must be pending, delivered or manual_review");
+    if !["pending", "delivered", "manual_review", "gone"].contains(&status) {
+        anyhow::bail!("--status must be pending, delivered, manual_review or gone");
     }
     let store = store().await?;
     let deliveries = store.deliveries_in(status, limit).await?;
@@ -90,7 +90,7 @@ pub async fn outbox_list(status: &str, limit: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `payscan outbox retry`: deliveries in manual review get a fresh retry schedule; waiting ones
+/// `payscan outbox retry`: deliveries in manual review or gone get a fresh retry schedule; waiting ones
 /// are due now. A running daemon picks them up.
 pub async fn outbox_retry() -> anyhow::Result<()> {
     let store = store().await?;

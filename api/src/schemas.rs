@@ -234,7 +234,7 @@ pub struct Delivery {
     pub event_type: String,
     /// A URL, or `self` for payscan's own receiver.
     pub target: String,
-    /// `pending`, `delivered` or `manual_review`.
+    /// `pending`, `delivered`, `manual_review`, or `gone` (the target answered 410: not retried).
     pub status: String,
     pub attempts: i64,
     pub last_status: Option<i64>,

@@ -228,6 +228,8 @@ pub enum ReceiverMode {
     Slow,
     /// HTTP 500 for one delivery in twenty, else 200.
     Flaky,
+    /// Never answers: each delivery waits out the dispatcher's timeout.
+    Hang,
 }
 
 /// One accepted delivery.
@@ -303,6 +305,7 @@ async fn receive(State(state): State<ReceiverState>, body: Bytes) -> StatusCode 
         ReceiverMode::Slow => tokio::time::sleep(Duration::from_millis(20)).await,
         ReceiverMode::Flaky if n % 20 == 19 => return StatusCode::INTERNAL_SERVER_ERROR,
         ReceiverMode::Flaky => {}
+        ReceiverMode::Hang => std::future::pending::<()>().await,
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Ok(mut arrivals) = state.arrivals.lock() {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use secrecy::SecretString;
 
+use crate::outbound::{self, OutboundPolicy};
 use crate::quote::QuoteSettings;
 use crate::webhook::WebhookSecret;
 use crate::{BaseUnits, ChainId};
@@ -56,6 +57,18 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ("PAYSCAN_SELF_WEBHOOK", "self_webhook", "true", "also deliver to payscan's own /api/payment/amn-scanner/webhook"),
     ("PAYSCAN_WEBHOOK_RETRY", "webhook_retry", "30s,60s,120s", "delays between delivery attempts; then manual_review"),
     ("PAYSCAN_WEBHOOK_TIMEOUT", "webhook_timeout", "10s", "time a target has to answer one delivery"),
+    (
+        "PAYSCAN_WEBHOOK_ALLOW_NETWORKS",
+        "webhook_allow_networks",
+        "",
+        "networks (`127.0.0.0/8,::1`) webhook targets may reach although loopback, link-local, private or unspecified; others are refused",
+    ),
+    (
+        "PAYSCAN_WEBHOOK_CONCURRENCY",
+        "webhook_concurrency",
+        "256",
+        "deliveries in flight to one target at a time; a slow target waits on its own slots only",
+    ),
     ("PAYSCAN_POLL_MS", "poll_ms", "2000", "how often each chain follower polls its RPC, in ms"),
     ("PAYSCAN_MAX_BLOCK_RANGE", "max_block_range", "2000", "largest eth_getLogs block range a follower asks for"),
     ("PAYSCAN_RPC_TIMEOUT", "rpc_timeout", "10s", "time one RPC call may take before the endpoint counts as failing"),
@@ -199,7 +212,20 @@ pub struct WebhookConfig {
     pub self_target: bool,
     pub retry: Vec<Duration>,
     pub timeout: Duration,
+    /// Restricted networks targets may reach nonetheless.
+    pub allow_networks: Vec<ipnet::IpNet>,
+    /// Deliveries in flight to one target at a time.
+    pub concurrency: usize,
 }
+
+impl WebhookConfig {
+    /// The outbound policy webhook targets are held to.
+    pub fn policy(&self) -> OutboundPolicy {
+        OutboundPolicy::new(self.allow_networks.clone(), ALLOW_NETWORKS)
+    }
+}
+
+const ALLOW_NETWORKS: &str = "PAYSCAN_WEBHOOK_ALLOW_NETWORKS";
 
 /// Chain follower settings.
 #[derive(Debug, Clone)]
@@ -493,6 +519,14 @@ impl Config {
             .transpose()
             .map_err(|reason| ConfigError::new("PAYSCAN_WEBHOOK_TARGETS", reason))?
             .unwrap_or_default();
+        let allow_networks = match sources.get(ALLOW_NETWORKS)? {
+            Some(list) => outbound::parse_networks(&list).map_err(|reason| ConfigError::new(ALLOW_NETWORKS, reason))?,
+            None => Vec::new(),
+        };
+        let policy = OutboundPolicy::new(allow_networks.clone(), ALLOW_NETWORKS);
+        if let Some(refused) = targets.iter().find_map(|t| policy.check_url(t).err()) {
+            return Err(ConfigError::new("PAYSCAN_WEBHOOK_TARGETS", refused.to_string()));
+        }
 
         let signer = sources.parsed("PAYSCAN_SIGNER", |s| match s {
             "local" => Ok(SignerKind::Local),
@@ -552,6 +586,11 @@ impl Config {
                 self_target: sources.parsed("PAYSCAN_SELF_WEBHOOK", parse_bool)?,
                 retry: sources.parsed("PAYSCAN_WEBHOOK_RETRY", parse_schedule)?,
                 timeout: sources.parsed("PAYSCAN_WEBHOOK_TIMEOUT", parse_duration)?,
+                allow_networks,
+                concurrency: sources.parsed("PAYSCAN_WEBHOOK_CONCURRENCY", |s| match s.parse::<usize>() {
+                    Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+                    _ => Err("expected a count from 1 to 10000".to_owned()),
+                })?,
             },
             scanner: ScannerConfig {
                 poll_interval: sources.parsed("PAYSCAN_POLL_MS", |s| match s.parse::<u64>() {
@@ -747,6 +786,27 @@ mod tests {
         assert_eq!(missing.as_deref(), Some("PAYSCAN_XPUB"));
         let unknown = Config::from_sources(&env_of(&minimal()), Some("lisen = \"x\"")).err().map(|e| e.setting);
         assert_eq!(unknown.as_deref(), Some("payscan.toml lisen"));
+    }
+
+    #[test]
+    fn internal_webhook_targets_need_the_allow_list() {
+        let with = |targets: &'static str, allow: Option<&'static str>| {
+            let mut env = minimal();
+            env.push(("PAYSCAN_WEBHOOK_TARGETS", targets));
+            env.extend(allow.map(|a| ("PAYSCAN_WEBHOOK_ALLOW_NETWORKS", a)));
+            Config::from_sources(&env_of(&env), None)
+        };
+        for target in
+            ["http://127.0.0.1:9000/hook", "http://169.254.169.254/", "http://localhost/h", "http://10.1.1.1/"]
+        {
+            let refused = with(target, None).expect_err("refused");
+            assert_eq!(refused.setting, "PAYSCAN_WEBHOOK_TARGETS", "{target}");
+            assert!(refused.to_string().contains("PAYSCAN_WEBHOOK_ALLOW_NETWORKS"), "{refused}");
+        }
+        assert!(with("http://127.0.0.1:9000/hook,https://hooks.example.com/", Some("127.0.0.0/8")).is_ok());
+        assert!(with("http://169.254.169.254/", Some("127.0.0.0/8")).is_err());
+        let bad = with("https://hooks.example.com/", Some("127.0.0.0/40")).err().map(|e| e.setting);
+        assert_eq!(bad.as_deref(), Some("PAYSCAN_WEBHOOK_ALLOW_NETWORKS"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod event;
 pub mod ids;
 pub mod intent;
 pub mod money;
+pub mod outbound;
 pub mod quote;
 pub mod rails;
 pub mod reference;

@@ -83,7 +83,8 @@ impl WebhookSecret {
     /// around `now` (Unix seconds).
     pub fn verify(&self, headers: &SignedHeaders<'_>, body: &[u8], now: i64) -> Result<(), WebhookError> {
         let timestamp: i64 = headers.timestamp.trim().parse().map_err(|_| WebhookError::BadHeader(HEADER_TIMESTAMP))?;
-        if (now - timestamp).abs() > TOLERANCE_SECS {
+        // `abs_diff` cannot overflow, whatever a sender puts in the header.
+        if now.abs_diff(timestamp) > TOLERANCE_SECS.unsigned_abs() {
             return Err(WebhookError::Stale);
         }
         let matches = headers
@@ -145,6 +146,23 @@ mod tests {
         assert_eq!(secret.verify(&headers, BODY, TS), Ok(()));
         let other_id = SignedHeaders { id: "msg_other", ..headers };
         assert_eq!(secret.verify(&other_id, BODY, TS), Err(WebhookError::BadSignature));
+    }
+
+    #[test]
+    fn hostile_timestamps_are_stale_or_malformed() {
+        let secret = WebhookSecret::parse(SECRET).expect("valid secret");
+        for (timestamp, expected) in [
+            (i64::MIN.to_string(), WebhookError::Stale),
+            (i64::MAX.to_string(), WebhookError::Stale),
+            ("-1".to_owned(), WebhookError::Stale),
+            ("99999999999999999999".to_owned(), WebhookError::BadHeader(HEADER_TIMESTAMP)),
+        ] {
+            let headers = SignedHeaders { id: ID, timestamp: &timestamp, signature: SIGNATURE };
+            assert_eq!(secret.verify(&headers, BODY, TS), Err(expected), "{timestamp}");
+            // Any clock, any header: an answer, never an overflow.
+            assert!(secret.verify(&headers, BODY, i64::MIN).is_err(), "{timestamp} at MIN");
+            assert!(secret.verify(&headers, BODY, i64::MAX).is_err(), "{timestamp} at MAX");
+        }
     }
 
     #[test]

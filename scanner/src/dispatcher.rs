@@ -3,19 +3,25 @@
 //! out the retry schedule and then goes to manual review; a crash mid-delivery only means the
 //! lease runs out and the same event is sent again, which receivers dedupe by `webhook-id`.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use payscan_core::clock;
 use payscan_core::config::WebhookConfig;
+use payscan_core::outbound::{self, OutboundClient, OutboundPolicy};
 use payscan_core::store::outbox::AttemptOutcome;
-use payscan_core::store::{DeliveryStatus, DueDelivery, Store, StoreError};
+use payscan_core::store::{ClaimRoom, DeliveryStatus, DueDelivery, Store, StoreError};
 use payscan_core::webhook::{WebhookSecret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SELF_TARGET};
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::metrics::ScannerMetrics;
+
+/// How long a finished attempt may wait for others to share its commit.
+const RECORD_WINDOW: Duration = Duration::from_millis(25);
 
 /// What one dispatch step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,34 +32,65 @@ pub enum DispatchOutcome {
     Empty,
 }
 
+/// Deliveries out per target, shared by the claim and the attempts.
+type InFlight = Arc<Mutex<HashMap<String, usize>>>;
+
+/// One delivery's place among its target's in-flight deliveries, given back when dropped, so
+/// that an attempt that ends in any way frees it.
+struct Slot {
+    in_flight: InFlight,
+    target: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = map.get_mut(&self.target) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(&self.target);
+            }
+        }
+    }
+}
+
+/// A claimed delivery, counted in flight for its target until dropped.
+pub struct Claimed {
+    pub delivery: DueDelivery,
+    slot: Slot,
+}
+
 /// Delivers outbox events to their targets.
 #[derive(Clone)]
 pub struct Dispatcher {
     store: Store,
-    http: reqwest::Client,
+    http: OutboundClient,
+    /// For payscan's own receiver, whose address this instance chose itself.
+    self_http: OutboundClient,
     secret: Arc<WebhookSecret>,
     retry: Arc<[Duration]>,
     timeout: Duration,
     metrics: ScannerMetrics,
-    batch: i64,
+    batch: usize,
+    per_target: usize,
+    in_flight: InFlight,
     /// Where [`SELF_TARGET`] deliveries go: this instance's own receiver.
     self_url: Option<Arc<str>>,
 }
 
 impl Dispatcher {
     pub fn new(store: Store, config: &WebhookConfig, metrics: ScannerMetrics) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("payscan/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
             store,
-            http,
+            http: OutboundClient::new(config.policy(), config.timeout)?,
+            self_http: OutboundClient::new(OutboundPolicy::unrestricted(), config.timeout)?,
             secret: Arc::new(config.secret.clone()),
             retry: Arc::from(config.retry.clone()),
             timeout: config.timeout,
             metrics,
             batch: 256,
+            per_target: config.concurrency,
+            in_flight: Arc::default(),
             self_url: None,
         })
     }
@@ -64,21 +101,40 @@ impl Dispatcher {
         self
     }
 
-    /// One step: claim what is due, deliver it concurrently, record each outcome.
-    pub async fn try_dispatch(&self) -> Result<DispatchOutcome, StoreError> {
+    /// The claim step: what is due, as far as each target has room beside the deliveries it
+    /// already has in flight. Each claimed delivery counts in flight until it is dropped.
+    pub async fn claim(&self) -> Result<Vec<Claimed>, StoreError> {
         // A lease only has to outlive one attempt; after a crash the delivery is retried soon.
         let lease = self.timeout + Duration::from_secs(5);
-        let due = self.store.claim_deliveries(self.batch, lease, clock::now_ms()).await?;
-        if due.is_empty() {
+        let in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let room = ClaimRoom { limit: self.batch, per_target: self.per_target, in_flight: &in_flight };
+        let due = self.store.claim_deliveries(room, lease, clock::now_ms()).await?;
+        let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(due
+            .into_iter()
+            .map(|delivery| {
+                *map.entry(delivery.target.clone()).or_insert(0) += 1;
+                let slot = Slot { in_flight: self.in_flight.clone(), target: delivery.target.clone() };
+                Claimed { delivery, slot }
+            })
+            .collect())
+    }
+
+    /// One whole step, for tests: claim what is due, deliver it concurrently, record every
+    /// outcome. [`Dispatcher::run`] instead records each outcome as it ends.
+    pub async fn try_dispatch(&self) -> Result<DispatchOutcome, StoreError> {
+        let claimed = self.claim().await?;
+        if claimed.is_empty() {
             self.metrics.outbox_depth.set(self.store.outbox_depth().await?);
             return Ok(DispatchOutcome::Empty);
         }
-        let count = due.len();
+        let count = claimed.len();
         let mut attempts = JoinSet::new();
-        for delivery in due {
+        for Claimed { delivery, slot } in claimed {
             let this = self.clone();
             attempts.spawn(async move {
                 let outcome = this.deliver(&delivery).await;
+                drop(slot);
                 (delivery, outcome)
             });
         }
@@ -88,32 +144,39 @@ impl Dispatcher {
                 finished.push(done);
             }
         }
-        // One commit for the whole claim. If it fails, the leases run out and the deliveries
-        // are sent again under the same `webhook-id`, which receivers dedupe.
-        let statuses = self.store.finish_attempts(&finished, &self.retry, clock::now_ms()).await?;
-        for ((delivery, outcome), status) in finished.iter().zip(statuses) {
-            self.report(delivery, outcome, status);
-        }
+        self.record(&finished).await?;
         Ok(DispatchOutcome::Attempted(count))
     }
 
-    async fn deliver(&self, delivery: &DueDelivery) -> AttemptOutcome {
-        let url = if delivery.target == SELF_TARGET {
+    /// Commits finished attempts' outcomes at once and reports them.
+    pub async fn record(&self, finished: &[(DueDelivery, AttemptOutcome)]) -> Result<(), StoreError> {
+        let statuses = self.store.finish_attempts(finished, &self.retry, clock::now_ms()).await?;
+        for ((delivery, outcome), status) in finished.iter().zip(statuses) {
+            self.report(delivery, outcome, status);
+        }
+        Ok(())
+    }
+
+    /// One attempt: signed afresh, posted under the outbound policy, its answer read up to the
+    /// cap. A redirect is a failed attempt (never followed); 410 Gone ends the delivery; a 429 or
+    /// 503 may push the retry back with `Retry-After`.
+    pub async fn deliver(&self, delivery: &DueDelivery) -> AttemptOutcome {
+        let failed = |error: String| AttemptOutcome::Failed { status: None, error, retry_after: None };
+        let (client, url) = if delivery.target == SELF_TARGET {
             match &self.self_url {
-                Some(url) => url.as_ref(),
-                None => {
-                    let error = "payscan's own receiver is turned off (PAYSCAN_SELF_WEBHOOK=false)".to_owned();
-                    return AttemptOutcome::Failed { status: None, error };
-                }
+                Some(url) => (&self.self_http, url.as_ref()),
+                None => return failed("payscan's own receiver is turned off (PAYSCAN_SELF_WEBHOOK=false)".to_owned()),
             }
         } else {
-            delivery.target.as_str()
+            (&self.http, delivery.target.as_str())
+        };
+        let request = match client.post(url) {
+            Ok(request) => request,
+            Err(refused) => return failed(refused.to_string()),
         };
         let timestamp = clock::now_ms() / 1000;
         let signature = self.secret.sign(delivery.event_id.as_str(), timestamp, delivery.payload.as_bytes());
-        let response = self
-            .http
-            .post(url)
+        let response = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(HEADER_ID, delivery.event_id.as_str())
             .header(HEADER_TIMESTAMP, timestamp.to_string())
@@ -121,22 +184,45 @@ impl Dispatcher {
             .body(delivery.payload.clone())
             .send()
             .await;
-        match response {
-            Ok(response) if response.status().is_success() => {
-                AttemptOutcome::Delivered { status: response.status().as_u16() }
+        let mut response = match response {
+            Ok(response) => response,
+            Err(e) => return failed(describe(e)),
+        };
+        let status = response.status();
+        let code = status.as_u16();
+        let retry_after =
+            matches!(code, 429 | 503).then(|| outbound::retry_after(response.headers(), SystemTime::now())).flatten();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| l.chars().take(200).collect::<String>());
+        // Read what the cap allows, so the connection can serve the next delivery.
+        let body = match outbound::read_capped(&mut response).await {
+            Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+            Err(e) if status.is_success() => return failed(describe(e)),
+            Err(_) => String::new(),
+        };
+        if status.is_success() {
+            AttemptOutcome::Delivered { status: code }
+        } else if code == 410 {
+            AttemptOutcome::Gone { error: format!("HTTP 410: {body}") }
+        } else if status.is_redirection() {
+            let to = location.unwrap_or_default();
+            AttemptOutcome::Failed {
+                status: Some(code),
+                error: format!("HTTP {code}: redirect to `{to}` not followed"),
+                retry_after: None,
             }
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let body = response.text().await.unwrap_or_default();
-                AttemptOutcome::Failed { status: Some(status), error: format!("HTTP {status}: {body}") }
-            }
-            Err(e) => AttemptOutcome::Failed { status: None, error: e.without_url().to_string() },
+        } else {
+            AttemptOutcome::Failed { status: Some(code), error: format!("HTTP {code}: {body}"), retry_after }
         }
     }
 
     fn report(&self, delivery: &DueDelivery, outcome: &AttemptOutcome, status: DeliveryStatus) {
         let label = match (outcome, status) {
             (AttemptOutcome::Delivered { .. }, _) => "delivered",
+            (AttemptOutcome::Gone { .. }, _) => "gone",
             (_, DeliveryStatus::ManualReview) => "manual_review",
             _ => "retry",
         };
@@ -144,6 +230,10 @@ impl Dispatcher {
         match (outcome, status) {
             (AttemptOutcome::Delivered { .. }, _) => {
                 debug!(event_id = %delivery.event_id, target = %delivery.target, attempt = delivery.attempt, "webhook delivered");
+            }
+            (AttemptOutcome::Gone { error }, _) => {
+                warn!(event_id = %delivery.event_id, target = %delivery.target, attempt = delivery.attempt, error = %error,
+                    "webhook target answered 410 Gone; this delivery is not retried");
             }
             (AttemptOutcome::Failed { error, .. }, DeliveryStatus::ManualReview) => {
                 warn!(event_id = %delivery.event_id, target = %delivery.target, attempts = delivery.attempt, error = %error,
@@ -156,20 +246,44 @@ impl Dispatcher {
         }
     }
 
-    /// Dispatches until cancelled. An in-flight batch always finishes before it returns, so a
-    /// shutdown never leaves a sent delivery unrecorded.
+    /// Dispatches until cancelled: claims while targets have room, runs each attempt on its own,
+    /// and records each outcome as it ends (a commit gathers what ended within
+    /// [`RECORD_WINDOW`]), so that a slow target holds up neither the others' deliveries nor
+    /// their records. In-flight attempts finish and are recorded before it returns.
     pub async fn run(self, cancel: CancellationToken, idle_poll: Duration) {
         let signal = self.store.outbox_signal();
+        let wake = Arc::new(Notify::new());
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(self.clone().record_as_they_end(done_rx, wake.clone()));
+        let mut attempts = JoinSet::new();
         let mut backoff = Duration::from_millis(200);
         while !cancel.is_cancelled() {
+            while attempts.try_join_next().is_some() {}
             // Register interest before looking, so that a commit in between is not missed.
             let notified = signal.notified();
-            let wait = match self.try_dispatch().await {
-                Ok(DispatchOutcome::Attempted(_)) => {
+            let woken = wake.notified();
+            let wait = match self.claim().await {
+                Ok(claimed) if !claimed.is_empty() => {
                     backoff = Duration::from_millis(200);
+                    for Claimed { delivery, slot } in claimed {
+                        let this = self.clone();
+                        let done = done_tx.clone();
+                        attempts.spawn(async move {
+                            let outcome = this.deliver(&delivery).await;
+                            drop(slot);
+                            // The recorder outlives every attempt: it stops once all senders are gone.
+                            let _ = done.send((delivery, outcome));
+                        });
+                    }
                     continue;
                 }
-                Ok(DispatchOutcome::Empty) => idle_poll,
+                Ok(_) => {
+                    match self.store.outbox_depth().await {
+                        Ok(depth) => self.metrics.outbox_depth.set(depth),
+                        Err(e) => debug!(error = %e, "outbox depth unavailable"),
+                    }
+                    idle_poll
+                }
                 Err(e) => {
                     warn!(error = %e, "webhook dispatch failed; retrying");
                     backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -179,9 +293,69 @@ impl Dispatcher {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = notified => {}
+                _ = woken => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+        while attempts.join_next().await.is_some() {}
+        drop(done_tx);
+        let _ = recorder.await;
         info!("webhook dispatcher stopped");
     }
+
+    /// Commits outcomes as attempts end, a window's worth at a time, and wakes the claim loop:
+    /// the next events of those payments, and the targets' freed slots, are claimable now.
+    async fn record_as_they_end(
+        self,
+        mut done: mpsc::UnboundedReceiver<(DueDelivery, AttemptOutcome)>,
+        wake: Arc<Notify>,
+    ) {
+        let mut batch = Vec::new();
+        while let Some(first) = done.recv().await {
+            batch.push(first);
+            let window = tokio::time::sleep(RECORD_WINDOW);
+            tokio::pin!(window);
+            while batch.len() < self.batch {
+                tokio::select! {
+                    next = done.recv() => match next {
+                        Some(item) => batch.push(item),
+                        None => break,
+                    },
+                    _ = &mut window => break,
+                }
+            }
+            let mut wait = Duration::from_millis(100);
+            loop {
+                match self.record(&batch).await {
+                    Ok(()) => break,
+                    Err(e) if wait < Duration::from_secs(2) => {
+                        warn!(error = %e, deliveries = batch.len(), "recording webhook attempts failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                    }
+                    Err(e) => {
+                        // Their leases run out and they are sent again under the same
+                        // `webhook-id`, which receivers dedupe.
+                        warn!(error = %e, deliveries = batch.len(), "webhook attempts left unrecorded");
+                        break;
+                    }
+                }
+            }
+            batch.clear();
+            wake.notify_one();
+        }
+    }
+}
+
+/// A transport error with its causes (a refused address says why), never the URL.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

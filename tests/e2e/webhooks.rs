@@ -1,5 +1,6 @@
 //! Webhook delivery and payscan's own receiver.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::U256;
@@ -133,6 +134,31 @@ both_backends!(the_receiver_verifies_dedupes_and_refuses, |backend| async move {
             "UNAUTHORIZED",
         ),
         (
+            "a timestamp at the end of time",
+            signed(&secret, "msg_3a", i64::MAX, &body),
+            body.clone(),
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+        ),
+        (
+            "a timestamp before any time",
+            signed(&secret, "msg_3b", i64::MIN, &body),
+            body.clone(),
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+        ),
+        (
+            "a timestamp past any integer",
+            vec![
+                ("webhook-id", "msg_3c".into()),
+                ("webhook-timestamp", "99999999999999999999".into()),
+                ("webhook-signature", signed(&secret, "msg_3c", now, &body)[2].1.clone()),
+            ],
+            body.clone(),
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+        ),
+        (
             "no signature",
             vec![("webhook-id", "msg_4".into()), ("webhook-timestamp", now.to_string())],
             body.clone(),
@@ -175,4 +201,203 @@ both_backends!(the_receiver_verifies_dedupes_and_refuses, |backend| async move {
         assert_eq!(answer["error"]["code"], code, "{what}: {answer}");
     }
     app.stop().await;
+});
+
+/// A payment cancelled by an admin: one `payment.cancelled` event, without a chain transfer.
+async fn cancelled_payment(app: &TestApp, chain: &TestChain, offer: &str) -> String {
+    let intent = app.intent("buyer-1", intent_body(offer, "2", "USDC", chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+    let response = app
+        .http
+        .put(format!("{}/api/payment/{id}", app.url))
+        .bearer_auth(app.admin())
+        .json(&json!({ "status": "cancelled" }))
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
+    id
+}
+
+fn delivery_to<'a>(payment: &'a Value, url: &str) -> &'a Value {
+    payment["webhooks"]
+        .as_array()
+        .expect("webhooks")
+        .iter()
+        .find(|w| w["target"] == url)
+        .unwrap_or_else(|| panic!("no delivery to {url}: {payment:#}"))
+}
+
+both_backends!(a_redirect_is_a_failed_attempt_and_its_destination_receives_nothing, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let elsewhere = Target::start(Behaviour::Ok).await;
+    let mut redirects = Vec::new();
+    for code in [301u16, 302, 307, 308] {
+        redirects.push((code, Target::start(Behaviour::Redirect(code, elsewhere.url.clone())).await));
+    }
+    let mut options = AppOptions::new(backend, &chain);
+    options.targets = redirects.iter().map(|(_, t)| t.url.clone()).collect();
+    options.retry = "100ms";
+    let app = TestApp::spawn(options).await;
+
+    let id = cancelled_payment(&app, &chain, "offer-redirect").await;
+    let payment = app.wait_for_deliveries(&id, 5).await;
+    for (code, target) in &redirects {
+        let delivery = delivery_to(&payment, &target.url);
+        assert_eq!(delivery["status"], "manual_review", "{code}: {delivery}");
+        assert_eq!(delivery["attempts"], 2, "{code}: one attempt and one retry, both failed: {delivery}");
+        assert_eq!(delivery["lastStatus"], *code, "{delivery}");
+        assert!(target.hits().iter().all(|h| h.method == "POST"), "{code}: {:?}", target.hits());
+    }
+    // Neither re-posted (307/308) nor turned into a GET (301/302): nothing went where they point.
+    assert!(elsewhere.hits().is_empty(), "the redirect's destination got {:?}", elsewhere.hits());
+    app.stop().await;
+});
+
+both_backends!(gone_ends_that_delivery_for_good_and_admins_see_it, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let gone = Target::start(Behaviour::Gone).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.targets = vec![gone.url.clone()];
+    options.retry = "100ms,100ms,100ms";
+    let app = TestApp::spawn(options).await;
+
+    let id = cancelled_payment(&app, &chain, "offer-gone").await;
+    let payment = app.wait_for_deliveries(&id, 2).await;
+    let delivery = delivery_to(&payment, &gone.url);
+    assert_eq!(delivery["status"], "gone", "{delivery}");
+    assert_eq!(delivery["attempts"], 1, "{delivery}");
+    assert_eq!(delivery["lastStatus"], 410, "{delivery}");
+    // Not retried: the schedule's 100 ms retries would have come by now.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let event_id = delivery["webhookId"].as_str().expect("webhook id");
+    assert_eq!(gone.hits_of(event_id).len(), 1, "{:?}", gone.hits());
+    assert_eq!(delivery_to(&app.payment(&id).await, &gone.url)["status"], "gone");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_payscan"))
+        .args(["outbox", "list", "--status", "gone"])
+        .current_dir(&app.env.dir.0)
+        .env_clear()
+        .envs(&app.env.env)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run payscan");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        listed.contains(&id) && listed.contains("payment.cancelled") && listed.contains("last_status=410"),
+        "{listed}"
+    );
+
+    // The target stays configured: a later event is offered to it, and ends there too.
+    let later = cancelled_payment(&app, &chain, "offer-gone-2").await;
+    let payment = app.wait_for_deliveries(&later, 2).await;
+    assert_eq!(delivery_to(&payment, &gone.url)["status"], "gone");
+    assert_eq!(gone.hits().len(), 2, "{:?}", gone.hits());
+    app.stop().await;
+});
+
+both_backends!(retry_after_on_429_is_waited_out, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let limited = Target::start(Behaviour::RateLimited { retry_after: 2, times: 1 }).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.targets = vec![limited.url.clone()];
+    options.retry = "100ms,100ms,100ms";
+    let app = TestApp::spawn(options).await;
+
+    let id = cancelled_payment(&app, &chain, "offer-429").await;
+    let payment = app.wait_for_deliveries(&id, 2).await;
+    let delivery = delivery_to(&payment, &limited.url);
+    assert_eq!(delivery["status"], "delivered", "{delivery}");
+    assert_eq!(delivery["attempts"], 2, "{delivery}");
+    let hits = limited.hits();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    let waited = hits[1].at - hits[0].at;
+    // The schedule says 100 ms; the target said 2 s.
+    assert!(waited >= Duration::from_millis(1900), "retried after {waited:?}");
+    assert!(waited < Duration::from_secs(6), "retried after {waited:?}");
+    app.stop().await;
+});
+
+both_backends!(an_internal_target_is_refused_unless_allow_listed, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let receiver = Receiver::start("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.targets = vec![receiver.url.clone()];
+    // Without the test setup's loopback allow-list.
+    options.env.push(("PAYSCAN_WEBHOOK_ALLOW_NETWORKS", String::new()));
+    let env = TestEnv::new(&options).await;
+    let refused = payscan_core::config::Config::from_sources(&env.env, None).expect_err("a loopback target refused");
+    assert_eq!(refused.setting, "PAYSCAN_WEBHOOK_TARGETS");
+    let line = refused.to_string();
+    assert!(
+        line.contains("127.0.0.1") && line.contains("loopback") && line.contains("PAYSCAN_WEBHOOK_ALLOW_NETWORKS"),
+        "{line}"
+    );
+
+    // The cloud metadata address stays refused when loopback is allowed.
+    let mut options = AppOptions::new(backend, &chain);
+    options.targets = vec!["http://169.254.169.254/latest/meta-data".to_owned()];
+    let env = TestEnv::new(&options).await;
+    let refused = payscan_core::config::Config::from_sources(&env.env, None).expect_err("metadata refused");
+    assert!(refused.to_string().contains("link-local"), "{refused}");
+    receiver.stop();
+});
+
+both_backends!(a_hanging_target_costs_a_healthy_one_nothing, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let hanging = Target::start(Behaviour::Hang).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.targets = vec![hanging.url.clone()];
+    options.self_webhook = false;
+    options.env.push(("PAYSCAN_WEBHOOK_TIMEOUT", "10s".to_owned()));
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+
+    // One event after another, each while the hanging target holds the ones before it.
+    for n in 0..5 {
+        let started = std::time::Instant::now();
+        let id = cancelled_payment(&app, &chain, &format!("offer-hang-{n}")).await;
+        receiver.wait_for(&id, "payment.cancelled").await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "event {n} reached the healthy target after {took:?}");
+    }
+    assert_eq!(hanging.hits().len(), 5, "the hanging target was offered every event: {:?}", hanging.hits());
+    assert!(receiver.arrivals().values().all(|n| *n == 1));
+    app.stop().await;
+});
+
+both_backends!(a_crash_during_a_slow_attempt_resends_nothing_that_succeeded, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let hanging = Target::start(Behaviour::Hang).await;
+    let port = ReservedPort::new();
+    let mut options = AppOptions::new(backend, &chain);
+    options.targets = vec![hanging.url.clone(), port.url()];
+    options.self_webhook = false;
+    options.env.push(("PAYSCAN_WEBHOOK_TIMEOUT", "3s".to_owned()));
+    let env = Arc::new(TestEnv::new(&options).await);
+    let receiver = Receiver::start_on(port, &env.webhook_secret).await;
+    let (daemon, app) = Daemon::start(env.clone()).await;
+
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(cancelled_payment(&app, &chain, &format!("offer-crash-{n}")).await);
+    }
+    for id in &ids {
+        receiver.wait_for(id, "payment.cancelled").await;
+    }
+    // Delivered to the healthy target and recorded; the hanging target's attempts are still out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.kill9();
+
+    let (_daemon, _app) = Daemon::start(env.clone()).await;
+    // The killed instance's leases run out (3 s + 5 s) and its unfinished attempts are made again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while hanging.hits().len() < 2 * ids.len() {
+        assert!(std::time::Instant::now() < deadline, "the hanging target was not offered the events again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let arrivals = receiver.arrivals();
+    assert_eq!(arrivals.len(), ids.len(), "{arrivals:?}");
+    assert!(arrivals.values().all(|n| *n == 1), "the healthy target got deliveries again: {arrivals:?}");
 });

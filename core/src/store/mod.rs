@@ -26,7 +26,7 @@ use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 use tokio::sync::Notify;
 
 pub use feed::FeedEvent;
-pub use outbox::{DeliveryStatus, DueDelivery};
+pub use outbox::{ClaimRoom, DeliveryStatus, DueDelivery};
 pub use payments::{NewPayment, Payment, Rail};
 
 /// An open database transaction.

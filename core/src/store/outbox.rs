@@ -2,6 +2,7 @@
 //! one delivery per (event, target) that the dispatcher claims, signs and sends until it succeeds
 //! or its retries run out.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::Row;
@@ -16,6 +17,9 @@ pub enum DeliveryStatus {
     Delivered,
     /// Retries exhausted; waits for an admin.
     ManualReview,
+    /// The target answered 410 Gone: this delivery ends there, never retried unless an admin
+    /// asks. Later events are still offered to the target.
+    Gone,
 }
 
 impl DeliveryStatus {
@@ -24,6 +28,7 @@ impl DeliveryStatus {
             Self::Pending => "pending",
             Self::Delivered => "delivered",
             Self::ManualReview => "manual_review",
+            Self::Gone => "gone",
         }
     }
 }
@@ -56,17 +61,63 @@ pub struct DeliveryRecord {
 /// How a delivery attempt ended.
 #[derive(Debug, Clone)]
 pub enum AttemptOutcome {
-    Delivered { status: u16 },
-    Failed { status: Option<u16>, error: String },
+    Delivered {
+        status: u16,
+    },
+    /// Retried after the schedule's next delay, or after `retry_after` (the target's
+    /// `Retry-After`) when that is longer, up to [`RETRY_AFTER_CAP`].
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// The target said 410 Gone.
+    Gone {
+        error: String,
+    },
+}
+
+/// The longest wait a target's `Retry-After` can impose on one retry.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
+
+/// What a claim may take: at most `limit` deliveries, and per target only as many as keep its
+/// in-flight count (`in_flight`, deliveries already out) within `per_target`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRoom<'a> {
+    pub limit: usize,
+    pub per_target: usize,
+    pub in_flight: &'a HashMap<String, usize>,
 }
 
 /// How an attempt leaves its delivery: the columns an attempt's outcome writes.
-#[derive(PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 struct Ending {
     status: DeliveryStatus,
     next_at: i64,
     code: Option<u16>,
     error: Option<String>,
+}
+
+/// How one attempt leaves its delivery.
+fn ending(attempt: u32, outcome: &AttemptOutcome, retry: &[Duration], now: i64) -> Ending {
+    let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2);
+    let clip = |error: &str| Some(error.chars().take(500).collect::<String>());
+    match outcome {
+        AttemptOutcome::Delivered { status } => {
+            Ending { status: DeliveryStatus::Delivered, next_at: now, code: Some(*status), error: None }
+        }
+        AttemptOutcome::Gone { error } => {
+            Ending { status: DeliveryStatus::Gone, next_at: now, code: Some(410), error: clip(error) }
+        }
+        AttemptOutcome::Failed { status, error, retry_after } => match retry.get(attempt.saturating_sub(1) as usize) {
+            Some(delay) => {
+                let asked = retry_after.map_or(Duration::ZERO, |wait| wait.min(RETRY_AFTER_CAP));
+                let next_at = now.saturating_add(millis((*delay).max(asked)));
+                Ending { status: DeliveryStatus::Pending, next_at, code: *status, error: clip(error) }
+            }
+            None => Ending { status: DeliveryStatus::ManualReview, next_at: now, code: *status, error: clip(error) },
+        },
+    }
 }
 
 impl Store {
@@ -127,12 +178,13 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
     }
 
-    /// Claims up to `limit` due deliveries for `lease`. A delivery waits while an earlier event of
-    /// the same payment is still pending for the same target, so each target sees a payment's
-    /// events in order.
+    /// Claims due deliveries for `lease`, within `room`. A delivery waits while an earlier event
+    /// of the same payment is still pending for the same target, so each target sees a payment's
+    /// events in order; a target whose in-flight deliveries fill its share is not asked for more,
+    /// so a slow target's backlog never takes the claim from the others.
     pub async fn claim_deliveries(
         &self,
-        limit: i64,
+        room: ClaimRoom<'_>,
         lease: Duration,
         now: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
@@ -140,26 +192,47 @@ impl Store {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
         };
+        let full: Vec<&str> =
+            room.in_flight.iter().filter(|(_, n)| **n >= room.per_target).map(|(t, _)| t.as_str()).collect();
+        let skip = if full.is_empty() {
+            String::new()
+        } else {
+            let params = (0..full.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(",");
+            format!(" AND d.target NOT IN ({params})")
+        };
         let sql = format!(
             "SELECT d.id, d.target, d.attempts, e.id AS event_id, e.payment_id, e.payload \
              FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1) \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1){skip} \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.payment_id = d.payment_id \
                  AND p.target = d.target AND p.event_ord < d.event_ord AND p.status = 'pending') \
              ORDER BY d.event_ord LIMIT $2{lock}"
         );
         let mut tx = self.begin().await?;
-        let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+        let mut query = sqlx::query(&sql).bind(now).bind(i64::try_from(room.limit).unwrap_or(i64::MAX));
+        for target in &full {
+            query = query.bind(*target);
+        }
+        let rows = query.fetch_all(&mut *tx).await?;
         let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let mut taken: HashMap<String, usize> = HashMap::new();
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
+            let target: String = row.try_get("target")?;
+            let out = room.in_flight.get(&target).copied().unwrap_or(0);
+            let slot = taken.entry(target.clone()).or_insert(0);
+            if out + *slot >= room.per_target {
+                // Left unleased: the next claim finds it once the target has room.
+                continue;
+            }
+            *slot += 1;
             let attempts: i64 = row.try_get("attempts")?;
             let event_id: String = row.try_get("event_id")?;
             claimed.push(DueDelivery {
                 delivery_id: row.try_get("id")?,
                 event_id: event_id.parse().map_err(corrupt)?,
                 subject: row.try_get("payment_id")?,
-                target: row.try_get("target")?,
+                target,
                 attempt: u32::try_from(attempts + 1).map_err(corrupt)?,
                 payload: row.try_get("payload")?,
             });
@@ -178,7 +251,7 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Records the attempts of one claim in one transaction: each delivered, retried after the
+    /// Records finished attempts in one transaction: each delivered, gone, retried after the
     /// schedule's next delay, or handed to manual review once the schedule is used up. Returns
     /// each delivery's new status, in order.
     pub async fn finish_attempts(
@@ -192,20 +265,8 @@ impl Store {
         // UPDATE; the ids are integers the database gave out.
         let mut groups: Vec<(Ending, Vec<String>)> = Vec::new();
         for (delivery, outcome) in attempts {
-            let (status, next_at, code, error) = match outcome {
-                AttemptOutcome::Delivered { status } => (DeliveryStatus::Delivered, now, Some(*status), None),
-                AttemptOutcome::Failed { status, error } => {
-                    match retry.get(delivery.attempt.saturating_sub(1) as usize) {
-                        Some(delay) => {
-                            let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                            (DeliveryStatus::Pending, now + delay, *status, Some(error.chars().take(500).collect()))
-                        }
-                        None => (DeliveryStatus::ManualReview, now, *status, Some(error.chars().take(500).collect())),
-                    }
-                }
-            };
-            statuses.push(status);
-            let key = Ending { status, next_at, code, error };
+            let key = ending(delivery.attempt, outcome, retry, now);
+            statuses.push(key.status);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, ids)) => ids.push(delivery.delivery_id.to_string()),
                 None => groups.push((key, vec![delivery.delivery_id.to_string()])),
@@ -231,13 +292,13 @@ impl Store {
         Ok(statuses)
     }
 
-    /// Puts deliveries in manual review back in the queue with a fresh retry schedule, and makes
+    /// Puts deliveries in manual review or gone back in the queue with a fresh retry schedule, and makes
     /// deliveries waiting for a retry due now; of one payment, or of all. Returns how many.
     pub async fn requeue_deliveries(&self, payment_id: Option<&PaymentId>, now: i64) -> Result<u64, StoreError> {
         let sql = format!(
-            "UPDATE webhook_deliveries SET attempts = CASE WHEN status = 'manual_review' THEN 0 ELSE attempts END, \
+            "UPDATE webhook_deliveries SET attempts = CASE WHEN status IN ('manual_review', 'gone') THEN 0 ELSE attempts END, \
              status = 'pending', next_attempt_at = $1, lease_until = NULL \
-             WHERE (status = 'manual_review' OR (status = 'pending' AND attempts > 0)){}",
+             WHERE (status IN ('manual_review', 'gone') OR (status = 'pending' AND attempts > 0)){}",
             if payment_id.is_some() { " AND payment_id = $2" } else { "" }
         );
         let mut query = sqlx::query(&sql).bind(now);
@@ -249,15 +310,15 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Deliveries not yet delivered (pending or in manual review).
+    /// Deliveries not yet delivered (pending or in manual review); gone ones ended.
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'delivered'")
+        let row = sqlx::query("SELECT COUNT(*) FROM webhook_deliveries WHERE status IN ('pending', 'manual_review')")
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
     }
 
-    /// Deliveries in one status (`pending`, `delivered`, `manual_review`), oldest first, with the
+    /// Deliveries in one status (`pending`, `delivered`, `manual_review`, `gone`), oldest first, with the
     /// payment or payout each is about.
     pub async fn deliveries_in(&self, status: &str, limit: i64) -> Result<Vec<(String, DeliveryRecord)>, StoreError> {
         let rows = sqlx::query(
@@ -310,5 +371,30 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(retry_after: Option<Duration>) -> AttemptOutcome {
+        AttemptOutcome::Failed { status: Some(429), error: "HTTP 429".to_owned(), retry_after }
+    }
+
+    #[test]
+    fn retry_after_stretches_the_schedule_within_a_bound() {
+        let retry = [Duration::from_secs(30), Duration::from_secs(60)];
+        let at = |attempt, outcome: &AttemptOutcome| ending(attempt, outcome, &retry, 1_000);
+        assert_eq!(at(1, &failed(None)).next_at, 31_000);
+        // Shorter than the schedule: the schedule holds.
+        assert_eq!(at(1, &failed(Some(Duration::from_secs(5)))).next_at, 31_000);
+        assert_eq!(at(2, &failed(Some(Duration::from_secs(90)))).next_at, 91_000);
+        let capped = at(1, &failed(Some(Duration::from_secs(u64::MAX)))).next_at;
+        assert_eq!(capped, 1_000 + 3_600_000);
+        // Still within the schedule: the last attempt goes to manual review whatever it asks.
+        assert_eq!(at(3, &failed(Some(Duration::from_secs(5)))).status, DeliveryStatus::ManualReview);
+        let gone = at(1, &AttemptOutcome::Gone { error: "HTTP 410".to_owned() });
+        assert_eq!((gone.status, gone.code), (DeliveryStatus::Gone, Some(410)));
     }
 }

@@ -21,7 +21,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
 
-pub use receiver::{Receiver, ReservedPort};
+pub use receiver::{Behaviour, Receiver, ReservedPort, Target};
 
 /// The mnemonic payscan derives destinations from in tests (not anvil's, so destinations hold
 /// nothing until paid).
@@ -280,6 +280,8 @@ impl TestEnv {
             ("PAYSCAN_WEBHOOK_TARGETS", options.targets.join(",")),
             ("PAYSCAN_WEBHOOK_RETRY", options.retry.to_owned()),
             ("PAYSCAN_WEBHOOK_TIMEOUT", "2s".to_owned()),
+            // Every test receiver listens on 127.0.0.1.
+            ("PAYSCAN_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8".to_owned()),
             ("PAYSCAN_SELF_WEBHOOK", options.self_webhook.to_string()),
             ("PAYSCAN_POLL_MS", "100".to_owned()),
             ("PAYSCAN_RPC_TIMEOUT", "1s".to_owned()),

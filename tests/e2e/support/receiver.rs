@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
@@ -157,4 +158,88 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
         first,
     });
     StatusCode::OK
+}
+
+/// How a [`Target`] answers whatever reaches it.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// 200 to any method and path: where a redirect points.
+    Ok,
+    /// That 3xx status with `Location: <url>`.
+    Redirect(u16, String),
+    /// 410 Gone.
+    Gone,
+    /// 429 with `Retry-After: <seconds>` to the first `times` requests, then 200.
+    RateLimited { retry_after: u64, times: usize },
+    /// Accepts the request and never answers.
+    Hang,
+}
+
+/// One request a [`Target`] saw.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub method: Method,
+    pub webhook_id: Option<String>,
+    pub at: Instant,
+}
+
+/// A target that misbehaves in one way, on 127.0.0.1, recording every request it sees.
+pub struct Target {
+    pub url: String,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    server: JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct TargetState {
+    behaviour: Behaviour,
+    hits: Arc<Mutex<Vec<Hit>>>,
+}
+
+impl Target {
+    pub async fn start(behaviour: Behaviour) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let state = TargetState { behaviour, hits: hits.clone() };
+        let app = Router::new().fallback(answer).with_state(state);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url: format!("http://{address}/hook"), hits, server }
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().expect("lock").clone()
+    }
+
+    /// Requests carrying this `webhook-id`.
+    pub fn hits_of(&self, webhook_id: &str) -> Vec<Hit> {
+        self.hits().into_iter().filter(|h| h.webhook_id.as_deref() == Some(webhook_id)).collect()
+    }
+
+    pub fn stop(self) {
+        self.server.abort();
+    }
+}
+
+async fn answer(State(state): State<TargetState>, method: Method, headers: HeaderMap) -> Response {
+    let webhook_id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let seen = {
+        let mut hits = state.hits.lock().expect("lock");
+        hits.push(Hit { method, webhook_id, at: Instant::now() });
+        hits.len()
+    };
+    match state.behaviour {
+        Behaviour::Ok => StatusCode::OK.into_response(),
+        Behaviour::Redirect(code, to) => {
+            (StatusCode::from_u16(code).expect("status"), [(header::LOCATION, to)]).into_response()
+        }
+        Behaviour::Gone => (StatusCode::GONE, "endpoint removed").into_response(),
+        Behaviour::RateLimited { retry_after, times } if seen <= times => {
+            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after.to_string())]).into_response()
+        }
+        Behaviour::RateLimited { .. } => StatusCode::OK.into_response(),
+        Behaviour::Hang => std::future::pending().await,
+    }
 }
