@@ -72,9 +72,11 @@ impl Application {
         let mut supervisor = Supervisor::new(context, tasks.token());
         // Instances sharing a PostgreSQL split the chains by lease; SQLite is one instance's.
         let leased = store.backend() == Backend::Postgres;
+        let mut lease_holder = None;
         if leased {
             let holder = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
             info!(%holder, "chains are leased: this instance follows the ones it holds");
+            lease_holder = Some(holder.clone());
             supervisor = supervisor.with_lease(Lease { holder, ttl: config.lease_ttl });
         }
         let supervisor = Arc::new(supervisor);
@@ -109,7 +111,10 @@ impl Application {
             outbound,
             config.custody.sweep_max_gas_cost,
         ));
-        let sweep_cron = Arc::new(SweepCron::new(config.custody.sweep_interval, config.custody.sweep_cron));
+        // The cron's on/off state is shared through the database; the leaseholders of chains
+        // sweep those chains' destinations.
+        let sweep_cron = Arc::new(SweepCron::new(store.clone(), config.custody.sweep_interval, lease_holder));
+        sweep_cron.seed(config.custody.sweep_cron).await?;
         let payouts = Arc::new(Payouts::new(
             store.clone(),
             keys.clone(),
@@ -126,7 +131,7 @@ impl Application {
         }
         let permits = Arc::new(PermitRelay::new(store.clone(), keys.clone(), registry.clone(), outbound));
         if role.scans() {
-            tasks.spawn("sweep-cron", sweep_cron.clone().run(sweeper.clone(), store.clone(), tasks.token()));
+            tasks.spawn("sweep-cron", sweep_cron.clone().run(sweeper.clone(), tasks.token()));
         }
         let feed = Arc::new(payscan_api::feed::Feed::new(store.clone(), config.sse_max_streams, &metrics)?);
         if role.serves_api() {

@@ -126,6 +126,7 @@ impl From<PermitError> for ApiError {
             PermitError::RelayerUnavailable(_) => Self::unavailable("RELAYER_UNAVAILABLE", message),
             PermitError::ChainUnavailable(_) => Self::unavailable("CHAIN_UNAVAILABLE", message),
             PermitError::Failed(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "PERMIT_FAILED", message),
+            PermitError::AlreadyRelayed(_) => Self::conflict("PERMIT_ALREADY_RELAYED", message),
         }
     }
 }

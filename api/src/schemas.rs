@@ -458,6 +458,10 @@ pub struct RailConfig {
     pub use_shop_default: Option<bool>,
     pub allowed_chains: Vec<u64>,
     pub allowed_tokens: Vec<String>,
+    /// Stores only: the seller's wallet a release without `to` pays (null: none set).
+    pub payout_address: Option<Address>,
+    /// Templates only: the seller the template belongs to.
+    pub seller_id: Option<String>,
     pub updated_by: String,
     pub updated_at: String,
 }

@@ -1,5 +1,6 @@
 //! A buyer's intent: a new payment at a freshly derived destination, the same open payment again,
-//! or that open payment re-pointed at another rail. Never a second open payment for one offer.
+//! or that open payment re-pointed at another rail (its metadata merged, the keys an admin wrote
+//! kept). Never a second open payment for one offer.
 
 use std::time::Duration;
 

@@ -18,7 +18,7 @@ use alloy::transports::http::Http;
 use alloy::transports::TransportError;
 use payscan_core::store::outbound::{OutboundStatus, OutboundTx};
 use payscan_core::store::{Store, StoreError};
-use payscan_core::{clock, ChainId};
+use payscan_core::{clock, ChainId, EscrowState, PaymentId, PaymentStatus};
 use tracing::{info, warn};
 
 /// Why a send or a tracking step failed.
@@ -37,6 +37,22 @@ pub enum OutboundError {
     /// Sent and recorded, not mined within the wait: tracking goes on.
     #[error("transaction {0} is not mined yet; the next run picks it up")]
     NotMinedYet(B256),
+    /// The guard found that the transaction must not be sent now; nothing was signed.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What must still hold when a transaction is signed, checked in the database transaction that
+/// allocates its nonce and records it, with the payment's row locked: a check made earlier could
+/// be stale by then (a reorg, a concurrent request).
+#[derive(Debug, Clone, Copy)]
+pub enum Guard<'a> {
+    None,
+    /// A release or refund: the payment is still completed with its escrow funded.
+    EscrowFunded(&'a PaymentId),
+    /// A permit for a payment: no other permit of that payment is in flight or mined. Permit
+    /// references start with `"{payment id}:"`.
+    OnePermit(&'a PaymentId),
 }
 
 /// Replacement policy.
@@ -120,6 +136,17 @@ impl Sender {
     /// returns the transaction recorded the first time. A broadcast that fails is left to
     /// [`Sender::track`]; the transaction is recorded either way.
     pub async fn send(&self, purpose: &str, reference: &str, request: &TxRequest) -> Result<OutboundTx, OutboundError> {
+        self.send_guarded(purpose, reference, request, Guard::None).await
+    }
+
+    /// [`Sender::send`], signing only if `guard` holds in the transaction that records it.
+    pub async fn send_guarded(
+        &self,
+        purpose: &str,
+        reference: &str,
+        request: &TxRequest,
+        guard: Guard<'_>,
+    ) -> Result<OutboundTx, OutboundError> {
         if let Some(existing) = self.store.outbound_by_reference(purpose, reference).await? {
             return Ok(existing);
         }
@@ -131,6 +158,9 @@ impl Sender {
         let now = clock::now_ms();
 
         let mut tx = self.store.begin().await?;
+        if let Some(refusal) = self.refusal(&mut tx, purpose, guard).await? {
+            return Err(OutboundError::Refused(refusal));
+        }
         let nonce = self.store.allocate_nonce(&mut tx, self.chain_id, self.address(), chain_next).await?;
         let (raw, hash) = self.sign(nonce, request, fees.max_fee_per_gas, fees.max_priority_fee_per_gas)?;
         let mut out = OutboundTx {
@@ -171,6 +201,38 @@ impl Sender {
         tx.commit().await.map_err(StoreError::from)?;
         self.broadcast(&out).await?;
         Ok(out)
+    }
+
+    /// Why `guard` does not hold, read with the payment's row locked.
+    async fn refusal(
+        &self,
+        tx: &mut payscan_core::store::Tx,
+        purpose: &str,
+        guard: Guard<'_>,
+    ) -> Result<Option<String>, OutboundError> {
+        let id = match guard {
+            Guard::None => return Ok(None),
+            Guard::EscrowFunded(id) | Guard::OnePermit(id) => id,
+        };
+        let Some(payment) = self.store.payment_for_update(tx, id).await? else {
+            return Ok(Some(format!("payment {id} not found")));
+        };
+        Ok(match guard {
+            Guard::EscrowFunded(_)
+                if payment.status != PaymentStatus::Completed || payment.escrow != EscrowState::Funded =>
+            {
+                Some(format!(
+                    "payment {id} is {} with escrow {} now (a reorg may have taken its money back): \
+                     nothing was sent",
+                    payment.status,
+                    payment.escrow.as_str()
+                ))
+            }
+            Guard::OnePermit(_) if self.store.live_outbound_with_prefix(tx, purpose, &format!("{id}:")).await? > 0 => {
+                Some(format!("a permit for payment {id} was already relayed (in flight or mined)"))
+            }
+            _ => None,
+        })
     }
 
     fn sign(

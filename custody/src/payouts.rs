@@ -27,7 +27,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::keys::Keys;
-use crate::outbound::{OutboundError, OutboundSettings, Sender, TxRequest};
+use crate::outbound::{Guard, OutboundError, OutboundSettings, Sender, TxRequest};
 
 alloy::sol! {
     interface IERC20Payout {
@@ -245,8 +245,12 @@ impl Payouts {
         let due = self.store.due_payouts(clock::now_ms(), true).await?;
         let mut taken = Vec::new();
         for payout in due {
-            if self.start_attempt(payout.clone()).await?.is_some() {
-                taken.push(payout.id);
+            let id = payout.id.clone();
+            match self.start_attempt(payout).await {
+                Ok(Some(_)) => taken.push(id),
+                Ok(None) => {}
+                // One payout's failure is that payout's, never the queue's.
+                Err(e) => warn!(payout_id = %id, error = %e, "starting a payout failed; the next run retries"),
             }
         }
         let finished = self.wait_for(&taken).await?;
@@ -269,7 +273,10 @@ impl Payouts {
         let _one_at_a_time = self.running.lock().await;
         self.settle_in_flight().await?;
         for payout in self.store.due_payouts(clock::now_ms(), false).await? {
-            self.start_attempt(payout).await?;
+            let id = payout.id.clone();
+            if let Err(e) = self.start_attempt(payout).await {
+                warn!(payout_id = %id, error = %e, "retrying a payout failed; the next step tries again");
+            }
         }
         Ok(())
     }
@@ -350,12 +357,18 @@ impl Payouts {
             data: Bytes::from(call.abi_encode()),
             gas_limit: TRANSFER_GAS,
         };
-        match sender.send(PURPOSE, &reference, &request).await {
+        // A release or refund is signed only while its payment still holds the money.
+        let guard = match (&payout.payment_id, payout.kind) {
+            (Some(id), PayoutKind::Release | PayoutKind::Refund) => Guard::EscrowFunded(id),
+            _ => Guard::None,
+        };
+        match sender.send_guarded(PURPOSE, &reference, &request, guard).await {
             Ok(out) => {
                 info!(payout_id = %payout.id, attempt = payout.attempts, tx = %out.tx_hash, nonce = out.nonce, "payout sent");
                 Ok(payout)
             }
             // Recorded means it may be out there: tracking settles it, never a second send.
+            Err(OutboundError::Refused(reason)) => self.review(payout, &reason, None).await,
             Err(e) if self.store.outbound_by_reference(PURPOSE, &reference).await?.is_some() => {
                 warn!(payout_id = %payout.id, error = %e, "payout send reported an error after recording");
                 Ok(payout)
@@ -422,24 +435,35 @@ impl Payouts {
             }
         }
         for payout in in_flight {
-            let sent = self.store.outbound_by_reference(PURPOSE, &payout.attempt_reference()).await?;
-            match sent {
-                None => {
-                    self.send_attempt(payout).await?;
-                }
-                Some(out) => match out.status.as_str() {
-                    "mined" => {
-                        self.complete(payout, out.tx_hash, out.sender).await?;
-                    }
-                    "failed" => {
-                        self.fail_attempt(payout, &format!("transaction {:#x} reverted", out.tx_hash)).await?;
-                    }
-                    "dropped" => {
-                        self.fail_attempt(payout, "the transaction's nonce was taken by another transaction").await?;
-                    }
-                    _ => {}
-                },
+            let id = payout.id.clone();
+            // One payout's failure is that payout's state, never the queue's.
+            if let Err(e) = self.settle_one(payout).await {
+                warn!(payout_id = %id, error = %e, "settling a payout failed; the next step retries");
             }
+        }
+        Ok(())
+    }
+
+    /// Settles one in-flight payout from its transaction, or sends its attempt if a crash left it
+    /// unsent.
+    async fn settle_one(&self, payout: Payout) -> Result<(), PayoutError> {
+        let sent = self.store.outbound_by_reference(PURPOSE, &payout.attempt_reference()).await?;
+        match sent {
+            None => {
+                self.send_attempt(payout).await?;
+            }
+            Some(out) => match out.status.as_str() {
+                "mined" => {
+                    self.complete(payout, out.tx_hash, out.sender).await?;
+                }
+                "failed" => {
+                    self.fail_attempt(payout, &format!("transaction {:#x} reverted", out.tx_hash)).await?;
+                }
+                "dropped" => {
+                    self.fail_attempt(payout, "the transaction's nonce was taken by another transaction").await?;
+                }
+                _ => {}
+            },
         }
         Ok(())
     }
@@ -487,7 +511,23 @@ impl Payouts {
             .enqueue_event(&mut tx, payout.id.as_str(), event.as_str(), &payout_event(event, &payout, now), now)
             .await?;
         if let Some(payment_id) = payout.payment_id.clone().filter(|_| payout.kind != PayoutKind::Payout) {
-            self.settle_payment(&mut tx, &payment_id, &payout, now).await?;
+            match self.settle_payment(&mut tx, &payment_id, &payout, now).await {
+                Ok(()) => {}
+                // The money left, but the payment no longer holds it (a reorg took it back while
+                // the transfer was in flight): a person decides, the queue goes on.
+                Err(PayoutError::State(reason)) if expected.is_in_flight() => {
+                    drop(tx);
+                    let mut mined = payout;
+                    mined.status = expected;
+                    mined.completed_at = None;
+                    let why = format!(
+                        "transaction {tx_hash:#x} was mined, but {reason}; once the payment is completed \
+                         again, confirm this hash (…/confirm), else recover the money by hand"
+                    );
+                    return self.review(mined, &why, Some(tx_hash)).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.store.commit_with_events(tx).await?;
         info!(payout_id = %payout.id, kind = payout.kind.as_str(), tx = %tx_hash, "payout completed");
@@ -550,6 +590,40 @@ impl Payouts {
         Ok(payout)
     }
 
+    /// An attempt that must not be retried on the schedule: the payout waits for a person in
+    /// `MANUAL_REVIEW` with the reason (and the hash of a transaction that did go out).
+    async fn review(&self, mut payout: Payout, error: &str, tx_hash: Option<B256>) -> Result<Payout, PayoutError> {
+        let expected = payout.status;
+        let now = clock::now_ms();
+        payout.failures += 1;
+        payout.last_error = Some(error.chars().take(500).collect());
+        payout.updated_at = now;
+        payout.status = PayoutStatus::ManualReview;
+        payout.next_attempt_at = None;
+        if tx_hash.is_some() {
+            payout.tx_hash = tx_hash;
+        }
+        if !expected.can_become(payout.status) {
+            return Err(PayoutError::State(format!("a {expected} payout cannot go to manual review")));
+        }
+        warn!(payout_id = %payout.id, attempt = payout.attempts, error, "payout needs a person");
+        self.save(&payout, expected, Some(PayoutEvent::ManualReview), now).await?;
+        Ok(payout)
+    }
+
+    /// Refuses to re-send or give up a payout whose current transaction was mined: the money
+    /// left once, and a second attempt would pay twice.
+    async fn refuse_if_mined(&self, payout: &Payout) -> Result<(), PayoutError> {
+        let sent = self.store.outbound_by_reference(PURPOSE, &payout.attempt_reference()).await?;
+        if let Some(out) = sent.filter(|o| o.status == "mined") {
+            return Err(PayoutError::State(format!(
+                "payout {}'s transaction {:#x} was mined: confirm it instead",
+                payout.id, out.tx_hash
+            )));
+        }
+        Ok(())
+    }
+
     /// Writes `payout` if it is still `expected`, with its event, in one transaction.
     async fn save(
         &self,
@@ -581,6 +655,7 @@ impl Payouts {
                 "a {expected} payout cannot be retried (only FAILED or MANUAL_REVIEW)"
             )));
         }
+        self.refuse_if_mined(&payout).await?;
         let now = clock::now_ms();
         payout.status = PayoutStatus::Queued;
         payout.failures = 0;
@@ -607,6 +682,7 @@ impl Payouts {
                 "a {expected} payout cannot be cancelled (a transaction may be in flight, or it is final)"
             )));
         }
+        self.refuse_if_mined(&payout).await?;
         let now = clock::now_ms();
         payout.status = PayoutStatus::Cancelled;
         payout.holds_escrow = false;

@@ -5,7 +5,8 @@
 //!
 //! Every check runs before any gas is spent: the payment is the caller's and pending, the spender
 //! is the chain's fee proxy, the value covers the amount, the deadline is ahead, the token has
-//! permit, and the signature recovers to `owner` under the token's domain and current nonce.
+//! permit, and the signature recovers to `owner` under the token's domain and current nonce. One
+//! relayed permit per payment while it is in flight or mined.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use serde_json::{json, Value};
 use tracing::info;
 
 use crate::keys::Keys;
-use crate::outbound::{OutboundError, OutboundSettings, Sender, TxRequest};
+use crate::outbound::{Guard, OutboundError, OutboundSettings, Sender, TxRequest};
 
 alloy::sol! {
     /// EIP-2612's signed struct.
@@ -119,6 +120,9 @@ pub enum PermitError {
     /// Broadcast, mined, and reverted without the allowance being set.
     #[error("{0}")]
     Failed(String),
+    /// Another permit of the payment is in flight or mined: the relayer pays for one only.
+    #[error("{0}")]
+    AlreadyRelayed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -127,6 +131,7 @@ impl From<OutboundError> for PermitError {
     fn from(e: OutboundError) -> Self {
         match e {
             OutboundError::Store(e) => Self::Store(e),
+            OutboundError::Refused(reason) => Self::AlreadyRelayed(reason),
             e @ OutboundError::FeeAboveCap { .. } => Self::RelayerUnavailable(e.to_string()),
             other => Self::RelayerUnavailable(format!("the relayer could not send: {other}")),
         }
@@ -340,9 +345,11 @@ impl PermitRelay {
             data: Bytes::from(call.abi_encode()),
             gas_limit: PERMIT_GAS,
         };
-        // One transaction per signed permit: asking again returns the first.
+        // One transaction per signed permit: asking again returns the first. Another permit for
+        // the same payment is refused while one is in flight or mined, or any buyer could spend
+        // the relayer's gas on permits from throwaway keys.
         let reference = format!("{}:{}:{nonce}", payment.id, owner.to_checksum(None));
-        let sent = sender.send("permit", &reference, &request).await?;
+        let sent = sender.send_guarded("permit", &reference, &request, Guard::OnePermit(&payment.id)).await?;
         info!(payment_id = %payment.id, tx = %sent.tx_hash, nonce = sent.nonce, "permit relayed");
         let settled = sender.wait("permit", &reference, WAIT).await?.unwrap_or(sent);
         let allowance = read_u256(&provider, chain, token.address, allowance_call).await?;

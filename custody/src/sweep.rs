@@ -19,7 +19,7 @@ use alloy::sol_types::SolCall;
 use payscan_core::config::SignerKind;
 use payscan_core::registry::{Chain, SharedRegistry, Token};
 use payscan_core::store::outbound::OutboundTx;
-use payscan_core::store::{Payment, Store};
+use payscan_core::store::{Payment, Store, StoreError};
 use payscan_core::{clock, BaseUnits, PaymentId, PaymentStatus};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -374,15 +374,21 @@ async fn call_u256(provider: &RootProvider, to: Address, data: Vec<u8>) -> Resul
 }
 
 /// The sweep cron: while running, sweeps every completed payment's destination each interval.
+/// Whether it runs lives in the database, so any instance starts, stops or reads it; where chains
+/// are leased, an instance sweeps only the chains whose lease it holds, so each destination has
+/// one sweeper whatever the number of instances.
 pub struct SweepCron {
-    running: std::sync::atomic::AtomicBool,
+    store: Store,
     interval: Duration,
+    /// This instance's chain-lease holder name, when chains are leased.
+    lease_holder: Option<String>,
     wake: tokio::sync::Notify,
-    last: std::sync::Mutex<Option<CronRun>>,
+    /// When this instance last began a run.
+    last_local: std::sync::Mutex<Option<i64>>,
 }
 
 /// What one cron run did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CronRun {
@@ -394,73 +400,126 @@ pub struct CronRun {
 }
 
 impl SweepCron {
-    pub fn new(interval: Duration, running: bool) -> Self {
+    pub fn new(store: Store, interval: Duration, lease_holder: Option<String>) -> Self {
         Self {
-            running: std::sync::atomic::AtomicBool::new(running),
+            store,
             interval,
+            lease_holder,
             wake: tokio::sync::Notify::new(),
-            last: std::sync::Mutex::new(None),
+            last_local: std::sync::Mutex::new(None),
         }
     }
 
-    /// Starts it; the first run is now.
-    pub fn start(&self) {
-        self.running.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// Sets the state the configuration asks for, unless the database already has one.
+    pub async fn seed(&self, running: bool) -> Result<(), StoreError> {
+        self.store.seed_sweep_cron(running, clock::now_ms()).await
+    }
+
+    /// Starts it for every instance; the first run is now.
+    pub async fn start(&self) -> Result<(), StoreError> {
+        self.store.set_sweep_cron(true, clock::now_ms()).await?;
         self.wake.notify_one();
+        Ok(())
     }
 
-    pub fn stop(&self) {
-        self.running.store(false, std::sync::atomic::Ordering::SeqCst);
+    pub async fn stop(&self) -> Result<(), StoreError> {
+        self.store.set_sweep_cron(false, clock::now_ms()).await
     }
 
-    pub fn is_running(&self) -> bool {
-        self.running.load(std::sync::atomic::Ordering::SeqCst)
+    pub async fn is_running(&self) -> Result<bool, StoreError> {
+        Ok(self.store.sweep_cron().await?.running)
     }
 
     pub fn interval(&self) -> Duration {
         self.interval
     }
 
-    pub fn last_run(&self) -> Option<CronRun> {
-        self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    /// The last run of any instance.
+    pub async fn last_run(&self) -> Result<Option<CronRun>, StoreError> {
+        Ok(self.store.sweep_cron().await?.last_run.and_then(|text| serde_json::from_str(&text).ok()))
     }
 
-    /// Runs until cancelled, sweeping while started. A failing run is logged and counted; the
-    /// loop goes on.
+    fn last_local(&self) -> Option<i64> {
+        *self.last_local.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether a run is due: started, and never run here since it was started or not within
+    /// the interval.
+    async fn due(&self, now: i64) -> Result<bool, StoreError> {
+        let state = self.store.sweep_cron().await?;
+        if !state.running {
+            return Ok(false);
+        }
+        let interval = i64::try_from(self.interval.as_millis()).unwrap_or(i64::MAX / 4);
+        Ok(match self.last_local() {
+            None => true,
+            Some(last) => state.started_at.is_some_and(|started| started > last) || now - last >= interval,
+        })
+    }
+
+    /// The payments this instance sweeps: all of them, or those on the chains it follows.
+    async fn payments(&self, now: i64) -> Result<Vec<Payment>, StoreError> {
+        let payments = self.store.sweepable_payments(None, None).await?;
+        let Some(holder) = &self.lease_holder else { return Ok(payments) };
+        let held: Vec<_> = self
+            .store
+            .leases()
+            .await?
+            .into_iter()
+            .filter(|(_, h, expires_at)| h == holder && *expires_at > now)
+            .map(|(chain, ..)| chain)
+            .collect();
+        Ok(payments.into_iter().filter(|p| held.contains(&p.rail.chain_id)).collect())
+    }
+
+    async fn run_once(&self, sweeper: &Sweeper, now: i64) {
+        *self.last_local.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(now);
+        let mut run = CronRun { at: clock::rfc3339(now), ..Default::default() };
+        match self.payments(now).await {
+            Ok(payments) => {
+                for payment in &payments {
+                    match sweeper.sweep(payment, BaseUnits::ZERO).await.status {
+                        SweepStatus::Success => run.success += 1,
+                        SweepStatus::Error => run.error += 1,
+                        SweepStatus::Skipped => run.skipped += 1,
+                        SweepStatus::Built => run.built += 1,
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "sweep cron could not list payments");
+                run.error += 1;
+            }
+        }
+        if run.success + run.error > 0 {
+            info!(success = run.success, error = run.error, skipped = run.skipped, "sweep cron run");
+        }
+        let report = json!(run).to_string();
+        if let Err(e) = self.store.save_sweep_cron_run(&report, clock::now_ms()).await {
+            warn!(error = %e, "sweep cron could not record its run");
+        }
+    }
+
+    /// Runs until cancelled, sweeping while started (as the database says). A failing run is
+    /// logged and counted; the loop goes on.
     pub async fn run(
         self: Arc<Self>,
         sweeper: Arc<Sweeper>,
-        store: Store,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<(), std::convert::Infallible> {
+        // Another instance's start is seen within this.
+        let poll = self.interval.min(Duration::from_secs(1));
         loop {
-            if self.is_running() {
-                let mut run = CronRun { at: clock::rfc3339(clock::now_ms()), ..Default::default() };
-                match store.sweepable_payments(None, None).await {
-                    Ok(payments) => {
-                        for payment in &payments {
-                            match sweeper.sweep(payment, BaseUnits::ZERO).await.status {
-                                SweepStatus::Success => run.success += 1,
-                                SweepStatus::Error => run.error += 1,
-                                SweepStatus::Skipped => run.skipped += 1,
-                                SweepStatus::Built => run.built += 1,
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "sweep cron could not list payments");
-                        run.error += 1;
-                    }
-                }
-                if run.success + run.error > 0 {
-                    info!(success = run.success, error = run.error, skipped = run.skipped, "sweep cron run");
-                }
-                *self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(run);
+            let now = clock::now_ms();
+            match self.due(now).await {
+                Ok(true) => self.run_once(&sweeper, now).await,
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "sweep cron could not read its state"),
             }
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.interval) => {}
+                _ = tokio::time::sleep(poll) => {}
             }
         }
     }

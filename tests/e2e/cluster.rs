@@ -9,6 +9,7 @@ use alloy::primitives::U256;
 use payscan_core::store::Store;
 use payscan_core::ChainId;
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::support::*;
 
@@ -115,4 +116,60 @@ async fn an_api_instance_takes_payments_that_a_scanner_instance_follows() {
         StatusCode::NOT_FOUND
     );
     drop((api, scanner));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_cron_is_switched_from_any_instance_and_sweeps_once() {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(Backend::Postgres, &chain);
+    local_signer(&mut options);
+    options.env.push(("PAYSCAN_SWEEP_INTERVAL", "200ms".to_owned()));
+    let mut api_env = TestEnv::new(&options).await;
+    api_env.env.insert("PAYSCAN_ROLE".into(), "api".into());
+    let api_env = Arc::new(api_env);
+    let (api_daemon, api) = Daemon::start(api_env.clone()).await;
+    let mut scanners = Vec::new();
+    for _ in 0..2 {
+        let mut env = TestEnv { env: api_env.env.clone(), ..TestEnv::new(&options).await };
+        env.env.insert("PAYSCAN_ROLE".into(), "all".into());
+        scanners.push(Daemon::start(Arc::new(env)).await);
+    }
+    let store = Store::connect(&api_env.db.url).await.expect("store");
+    wait_until("the chain leased", || async { holder_of(&store, 31337).await.is_some() }).await;
+    let intent = completed(&api, &chain, "offer-cron", "1", "USDC").await;
+    let destination = address(&intent["destination"]);
+    let master: alloy::primitives::Address = MASTER.parse().expect("address");
+    let provider = chain.anvil.provider();
+    // The instances share the API instance's settings, its JWT secret among them.
+    let admin = api.admin();
+
+    // Started on the API instance, which runs no cron itself: every instance sees it running.
+    let (status, started) =
+        api.post("/api/payment/derived-destinations/cron/start", Some(&api.admin()), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    for (_, app) in &scanners {
+        let (_, seen) = app.get("/api/payment/derived-destinations/cron/status", Some(&admin)).await;
+        assert_eq!(seen["data"]["running"], true, "{seen}");
+    }
+    wait_until("the cron swept", || async {
+        payscan::devchain::balance_of(provider, chain.usdc, master).await.expect("balance") >= U256::from(1_000_000u64)
+    })
+    .await;
+    // Stopped from another instance.
+    let (_, app) = &scanners[1];
+    let (_, stopped) = app.post("/api/payment/derived-destinations/cron/stop", Some(&admin), &json!({})).await;
+    assert_eq!(stopped["data"]["running"], false, "{stopped}");
+    let (_, seen) = api.get("/api/payment/derived-destinations/cron/status", Some(&api.admin())).await;
+    assert_eq!(seen["data"]["running"], false, "{seen}");
+    assert!(seen["data"]["lastRun"]["at"].is_string(), "the run is visible from any instance: {seen}");
+
+    let id: payscan_core::PaymentId = intent["paymentId"].as_str().expect("id").parse().expect("id");
+    let swept = store.destination(&id).await.expect("read").expect("destination");
+    assert_eq!(swept.sweep_count, 1, "swept once, by one instance");
+    assert_eq!(payscan::devchain::balance_of(provider, chain.usdc, destination).await.expect("balance"), U256::ZERO);
+    assert_eq!(
+        payscan::devchain::balance_of(provider, chain.usdc, master).await.expect("balance"),
+        U256::from(1_000_000u64)
+    );
+    drop((api_daemon, scanners));
 }

@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
+use crate::support::proxy::{Faults, RpcProxy};
 use crate::support::*;
 
 const SELLER_WALLET: &str = "0x000000000000000000000000000000000000c0de";
@@ -43,7 +44,8 @@ both_backends!(a_release_pays_the_seller_once_and_a_refund_returns_to_the_payer,
     assert_eq!(app.post(&path, Some(&buyer), &json!({})).await.0, StatusCode::FORBIDDEN);
     // The seller's wallet must be known.
     let (status, unknown) = app.post(&path, Some(&admin), &json!({})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{unknown}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{unknown}");
+    assert_eq!(unknown["error"]["code"], "PAYOUT_ADDRESS_MISSING");
 
     let (status, released) = app.post(&path, Some(&admin), &json!({ "to": SELLER_WALLET })).await;
     assert_eq!(status, StatusCode::OK, "{released}");
@@ -159,5 +161,198 @@ both_backends!(a_built_release_is_confirmed_only_by_a_transaction_that_pays_the_
         ledger["data"].as_array().expect("entries").iter().filter(|e| e["kind"] == "released").collect();
     assert_eq!(released.len(), 1, "{ledger}");
     assert_eq!(released[0]["account"], chain.deployer.to_checksum(None), "the wallet that paid");
+    app.stop().await;
+});
+
+async fn put(app: &TestApp, path: &str, body: &Value) -> (StatusCode, Value) {
+    let response =
+        app.http.put(format!("{}{path}", app.url)).bearer_auth(app.admin()).json(body).send().await.expect("PUT");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+both_backends!(a_release_without_to_pays_the_admin_set_wallet_never_the_buyers_metadata, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(backend, &chain);
+    local_signer(&mut options);
+    let app = TestApp::spawn(options).await;
+    let admin = app.admin();
+    chain.fund(chain.usdc, PAYOUT_WALLET.parse().expect("address"), U256::from(10_000_000u64)).await;
+
+    // A hostile buyer names their own address as the seller's wallet.
+    let hostile = chain.payer;
+    let mut body = intent_body("offer-h1", "2", "USDC", &chain);
+    body["metadata"] = json!({ "sellerWallet": hostile, "sellerAddress": hostile });
+    let intent = app.intent("buyer-1", body).await;
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(2_000_000u64)).await;
+    chain.mine(THRESHOLD).await;
+    app.wait_for_status(id(&intent), "completed").await;
+    let hostile_before = usdc(&chain, hostile).await;
+
+    let path = format!("/api/payment/{}/release", id(&intent));
+    let (status, refused) = app.post(&path, Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["code"], "PAYOUT_ADDRESS_MISSING");
+    assert_eq!(app.payment(id(&intent)).await["status"], "completed", "nothing moved");
+
+    // The admin sets the seller's wallet on the store; bad ones are refused.
+    let store = "/api/admin/payment-config/stores/seller-1";
+    for bad in ["0x12", "0x0000000000000000000000000000000000000000"] {
+        let (status, body) = put(&app, store, &json!({ "payoutAddress": bad })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    let (status, saved) = put(&app, store, &json!({ "payoutAddress": SELLER_WALLET })).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (_, shown) = app.get(store, Some(&admin)).await;
+    let seller: Address = SELLER_WALLET.parse().expect("address");
+    assert_eq!(shown["data"]["payoutAddress"], seller.to_checksum(None), "{shown}");
+
+    let (status, released) = app.post(&path, Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{released}");
+    assert_eq!(released["data"]["status"], "released", "{released}");
+    assert_eq!(
+        released["data"]["settlement"]["payout"]["destination"]["account"],
+        seller.to_checksum(None),
+        "{released}"
+    );
+    assert_eq!(usdc(&chain, seller).await, U256::from(2_000_000u64));
+    assert_eq!(usdc(&chain, hostile).await, hostile_before, "the buyer's address received nothing");
+    app.stop().await;
+});
+
+both_backends!(a_repointed_intent_keeps_the_metadata_an_admin_wrote, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(AppOptions::new(backend, &chain)).await;
+    let mut body = intent_body("offer-m1", "2", "USDC", &chain);
+    body["metadata"] = json!({ "note": "buyer", "orderRef": "o-1" });
+    let intent = app.intent("buyer-1", body).await;
+    let edit = app
+        .http
+        .put(format!("{}/api/payment/{}", app.url, id(&intent)))
+        .bearer_auth(app.admin())
+        .json(&json!({ "metadata": { "note": "checked by support", "sellerWallet": SELLER_WALLET } }))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(edit.status(), StatusCode::OK);
+
+    // The buyer re-points the payment at another token, with metadata of their own.
+    let mut again = intent_body("offer-m1", "2", "USDT", &chain);
+    again["metadata"] = json!({ "note": "mine now", "sellerWallet": chain.payer, "gift": true });
+    let repointed = app.intent("buyer-1", again).await;
+    assert_eq!(repointed["paymentId"], intent["paymentId"]);
+    assert_eq!(repointed["repointed"], true, "{repointed}");
+    let metadata = &app.payment(id(&intent)).await["metadata"];
+    assert_eq!(metadata["note"], "checked by support", "{metadata}");
+    assert_eq!(metadata["sellerWallet"], SELLER_WALLET, "{metadata}");
+    assert_eq!(metadata["orderRef"], "o-1", "merged, not replaced: {metadata}");
+    assert_eq!(metadata["gift"], true, "{metadata}");
+    app.stop().await;
+});
+
+fn payout_body(chain: &TestChain, reference: &str) -> Value {
+    json!({
+        "userId": "seller-7",
+        "amount": "1",
+        "token": "USDC",
+        "chainId": chain.chain_id,
+        "destination": { "type": "address", "account": "0x000000000000000000000000000000000000d00d" },
+        "reference": reference,
+    })
+}
+
+both_backends!(a_reorg_under_an_inflight_release_sends_it_to_review_and_the_queue_goes_on, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let proxy = RpcProxy::start(&chain.anvil.url, Faults::default()).await;
+    let mut options = AppOptions::new(backend, &chain);
+    local_signer(&mut options);
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    let app = TestApp::spawn(options).await;
+    let admin = app.admin();
+    chain.fund(chain.usdc, PAYOUT_WALLET.parse().expect("address"), U256::from(10_000_000u64)).await;
+    chain.mine(2).await;
+    let sold = completed(&app, &chain, "offer-r1", "2", "USDC").await;
+
+    // The release is signed and recorded, but no broadcast reaches the node yet.
+    proxy.set(|f| f.fail_send = 1.0);
+    let path = format!("/api/payment/{}/release", id(&sold));
+    let release = {
+        let (http, url, token) = (app.http.clone(), app.url.clone(), admin.clone());
+        tokio::spawn(async move {
+            let response = http
+                .post(format!("{url}{path}"))
+                .bearer_auth(token)
+                .json(&json!({ "to": SELLER_WALLET }))
+                .send()
+                .await
+                .expect("release");
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while proxy.calls("eth_sendRawTransaction") == 0 {
+        assert!(std::time::Instant::now() < deadline, "the release was never sent");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A reorg takes the payment's money back while the release is in flight; then it lands.
+    chain.anvil.reorg(THRESHOLD + 1, &[]).await.expect("anvil_reorg");
+    app.wait_for_status(id(&sold), "pending").await;
+    proxy.set(|f| f.fail_send = 0.0);
+    let (status, answer) = release.await.expect("task");
+    assert!(status == StatusCode::OK, "the release answers with its payout: {status} {answer}");
+    let payout_id = answer["data"]["settlement"]["payout"]["payoutId"].as_str().expect("payout id").to_owned();
+    let review = app.wait_for_payout(&payout_id, "MANUAL_REVIEW").await;
+    assert!(review["lastError"].as_str().is_some_and(|e| e.contains("was mined")), "{review}");
+    assert_eq!(app.payment(id(&sold)).await["status"], "pending", "not released: its money is gone");
+    // The mined release is neither sent again nor given up.
+    for action in ["retry", "cancel"] {
+        let (status, refused) = app.post(&format!("/payouts/{payout_id}/{action}"), Some(&admin), &json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{action}: {refused}");
+    }
+    assert_eq!(usdc(&chain, SELLER_WALLET.parse().expect("address")).await, U256::from(2_000_000u64), "sent once");
+
+    // The queue goes on: another payout completes and the run answers.
+    let (status, created) = app.post("/payouts", Some(&admin), &payout_body(&chain, "after-reorg")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, run) = app.post("/admin/payouts/run", Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["data"]["processed"], 1, "{run}");
+    let (status, again) = app.post("/admin/payouts/run", Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    app.stop().await;
+});
+
+both_backends!(a_release_retried_after_a_reorg_took_the_money_back_is_never_signed, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(backend, &chain);
+    local_signer(&mut options);
+    // Retries often enough that one comes due once the wallet is funded.
+    options.env.push(("PAYSCAN_PAYOUT_RETRY", vec!["500ms"; 20].join(",")));
+    let app = TestApp::spawn(options).await;
+    let admin = app.admin();
+    let sold = completed(&app, &chain, "offer-r2", "2", "USDC").await;
+
+    // The payout wallet holds no USDC yet: the first attempt fails and a retry is scheduled.
+    let path = format!("/api/payment/{}/release", id(&sold));
+    let (status, answer) = app.post(&path, Some(&admin), &json!({ "to": SELLER_WALLET })).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let payout = &answer["data"]["settlement"]["payout"];
+    assert_eq!(payout["status"], "FAILED", "{answer}");
+    let payout_id = payout["payoutId"].as_str().expect("payout id").to_owned();
+
+    // A reorg takes the payment's money back; the wallet is funded; the retry comes due.
+    chain.anvil.reorg(THRESHOLD + 1, &[]).await.expect("anvil_reorg");
+    app.wait_for_status(id(&sold), "pending").await;
+    chain.fund(chain.usdc, PAYOUT_WALLET.parse().expect("address"), U256::from(10_000_000u64)).await;
+    let review = app.wait_for_payout(&payout_id, "MANUAL_REVIEW").await;
+    assert!(review["lastError"].as_str().is_some_and(|e| e.contains("nothing was sent")), "{review}");
+    assert_eq!(usdc(&chain, SELLER_WALLET.parse().expect("address")).await, U256::ZERO, "no release signed");
+
+    let (status, created) = app.post("/payouts", Some(&admin), &payout_body(&chain, "after-reorg-2")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, run) = app.post("/admin/payouts/run", Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["data"]["processed"], 1, "{run}");
     app.stop().await;
 });

@@ -55,9 +55,10 @@ both_backends!(a_template_overrides_its_store_which_overrides_the_default, |back
 
     // A template follows its store unless it opts out.
     let path = "/api/admin/payment-config/templates/tpl-1";
-    put(&app, path, &admin, &json!({ "allowedTokens": ["USDT"] })).await;
+    put(&app, path, &admin, &json!({ "allowedTokens": ["USDT"], "sellerId": "seller-1" })).await;
     assert_eq!(options(&app, "?sellerId=seller-1&templateId=tpl-1").await["source"], "store");
-    put(&app, path, &admin, &json!({ "allowedTokens": ["USDT"], "useShopDefault": false })).await;
+    put(&app, path, &admin, &json!({ "allowedTokens": ["USDT"], "useShopDefault": false, "sellerId": "seller-1" }))
+        .await;
     let item = options(&app, "?sellerId=seller-1&templateId=tpl-1").await;
     assert_eq!(item["source"], "item");
     assert_eq!(symbols(&item), ["USDT"]);
@@ -83,8 +84,14 @@ both_backends!(a_template_overrides_its_store_which_overrides_the_default, |back
         json!({ "allowedTokens": ["DOGE"] }),
         json!({ "useShopDefault": false }),
         json!({ "color": 1 }),
+        json!({ "sellerId": "seller-3" }),
     ] {
         let (status, body) = put(&app, "/api/admin/payment-config/stores/seller-3", &admin, &bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    // A template belongs to a seller and pays nobody.
+    for bad in [json!({ "allowedTokens": ["USDT"] }), json!({ "sellerId": "seller-1", "payoutAddress": MASTER })] {
+        let (status, body) = put(&app, "/api/admin/payment-config/templates/tpl-9", &admin, &bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
     let buyer = app.token("buyer-1", "buyer");
@@ -110,5 +117,41 @@ both_backends!(a_template_overrides_its_store_which_overrides_the_default, |back
         .expect("DELETE");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(options(&app, "?sellerId=seller-1").await["source"], "default");
+    app.stop().await;
+});
+
+both_backends!(a_template_of_another_seller_gives_a_buyer_nothing, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(AppOptions::new(backend, &chain)).await;
+    let admin = app.admin();
+    // seller-1 accepts USDC only; seller-2 has a template that accepts USDT.
+    let (status, body) =
+        put(&app, "/api/admin/payment-config/stores/seller-1", &admin, &json!({ "allowedTokens": ["USDC"] })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, template) = put(
+        &app,
+        "/api/admin/payment-config/templates/tpl-other",
+        &admin,
+        &json!({ "allowedTokens": ["USDT"], "useShopDefault": false, "sellerId": "seller-2" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{template}");
+    assert_eq!(template["data"]["sellerId"], "seller-2");
+
+    // A buyer of seller-1 names seller-2's template: seller-1's rails still apply.
+    let mut body = intent_body("offer-t1", "1", "USDT", &chain);
+    body["metadata"] = json!({ "templateId": "tpl-other" });
+    let (status, refused) =
+        app.post("/api/payment/request-network/intents", Some(&app.token("buyer-1", "buyer")), &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["code"], "RAIL_NOT_ALLOWED");
+    let shown = options(&app, "?sellerId=seller-1&templateId=tpl-other").await;
+    assert_eq!(shown["source"], "store");
+    assert_eq!(symbols(&shown), ["USDC"]);
+    // For its own seller the template applies.
+    let mut own = intent_body("offer-t2", "1", "USDT", &chain);
+    own["sellerId"] = json!("seller-2");
+    own["metadata"] = json!({ "templateId": "tpl-other" });
+    app.intent("buyer-1", own).await;
     app.stop().await;
 });

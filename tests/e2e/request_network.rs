@@ -464,3 +464,54 @@ both_backends!(with_one_configured_payee_each_payment_is_told_apart_by_its_refer
     assert_eq!(unpaid["transfers"], json!([]), "the other payment's money is not this one's");
     app.stop().await;
 });
+
+both_backends!(one_relayed_permit_per_payment_the_relayer_pays_gas_once, |backend| async move {
+    // Permits from throwaway keys, all for one payment: the relayer sends one, at once or later.
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(with_relayer(backend, &chain)).await;
+    let provider = chain.anvil.provider();
+    let payment = app.intent("buyer-1", rn_intent("offer-pr1", "1", "USDC", &chain)).await;
+    let path = format!("/api/payment/request-network/{}/permit", id(&payment));
+    let token = app.token("buyer-1", "buyer");
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let payer = PrivateKeySigner::random();
+        let (status, out) = checkout(&app, "buyer-1", id(&payment), payer.address()).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        bodies.push(sign(&payer, &out["data"]["permit"]["typedData"]));
+    }
+    let gas_before = provider.get_balance(relayer()).await.expect("eth");
+    let last = bodies.pop().expect("a permit");
+    let mut running = tokio::task::JoinSet::new();
+    for body in bodies {
+        let (http, url, path, token) = (app.http.clone(), app.url.clone(), path.clone(), token.clone());
+        running.spawn(async move {
+            let response =
+                http.post(format!("{url}{path}")).bearer_auth(token).json(&body).send().await.expect("permit");
+            let status = response.status();
+            (status, response.json::<Value>().await.expect("json"))
+        });
+    }
+    let mut relayed = Vec::new();
+    while let Some(done) = running.join_next().await {
+        let (status, body) = done.expect("task");
+        if status == StatusCode::OK {
+            assert_eq!(body["data"]["status"], "mined", "{body}");
+            relayed.push(body["data"]["txHash"].as_str().expect("hash").parse::<B256>().expect("hash"));
+        } else {
+            assert_eq!(status, StatusCode::CONFLICT, "{body}");
+            assert_eq!(body["error"]["code"], "PERMIT_ALREADY_RELAYED", "{body}");
+        }
+    }
+    assert_eq!(relayed.len(), 1, "exactly one of four concurrent permits is relayed");
+    // Later, with the first one mined: refused too.
+    let (status, refused) = app.post(&path, Some(&token), &last).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "PERMIT_ALREADY_RELAYED");
+    assert_eq!(provider.get_transaction_count(relayer()).await.expect("nonce"), 1, "one permit sent");
+    let spent = gas_before - provider.get_balance(relayer()).await.expect("eth");
+    let receipt = provider.get_transaction_receipt(relayed[0]).await.expect("receipt").expect("mined");
+    let one_permit = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+    assert_eq!(spent, one_permit, "the relayer paid the gas of one permit");
+    app.stop().await;
+});

@@ -261,3 +261,36 @@ both_backends!(a_sweep_whose_gas_costs_more_than_allowed_is_skipped, |backend| a
     );
     app.stop().await;
 });
+
+both_backends!(a_sweep_recorded_by_several_instances_at_once_is_booked_once, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(local(backend, &chain)).await;
+    let intent = completed(&app, &chain, "offer-d1", "2", "USDC").await;
+    let id: payscan_core::PaymentId = intent["paymentId"].as_str().expect("id").parse().expect("payment id");
+    // Each its own pool, as separate instances would be.
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(payscan_core::store::Store::connect(&app.env.db.url).await.expect("store"));
+    }
+    let payment = stores[0].payment(&id).await.expect("read").expect("payment");
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let mut running = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (store, payment, barrier) = (stores[i % 4].clone(), payment.clone(), barrier.clone());
+        running.spawn(async move {
+            barrier.wait().await;
+            let hash = alloy::primitives::B256::repeat_byte(0x5e);
+            store.record_sweep(&payment, 0, master(), payscan_core::BaseUnits(U256::from(2_000_000u64)), hash, 1).await
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        done.expect("task").expect("record_sweep");
+    }
+    let destination = stores[0].destination(&id).await.expect("read").expect("destination");
+    assert_eq!(destination.sweep_count, 1, "one sweep");
+    assert_eq!(destination.total_swept, payscan_core::BaseUnits(U256::from(2_000_000u64)));
+    let (_, ledger) = app.get("/transactions?userId=buyer-1&limit=200", Some(&app.admin())).await;
+    let swept = ledger["data"].as_array().expect("entries").iter().filter(|e| e["kind"] == "swept").count();
+    assert_eq!(swept, 2, "one pair of ledger rows (out of the destination, into the master): {ledger}");
+    app.stop().await;
+});

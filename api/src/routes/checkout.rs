@@ -196,7 +196,7 @@ fn uint(field: &str, value: &Value) -> Result<U256, ApiError> {
     responses(
         (status = 200, description = "Broadcast (`mined` or `pending`), or `already_approved`", body = Envelope<RelayedPermit>),
         (status = 400, description = "A check failed (`PERMIT_INVALID`) or bad input", body = ErrorBody),
-        (status = 409, description = "The payment is not pending or not on the Request Network rail (`INVALID_STATE`)", body = ErrorBody),
+        (status = 409, description = "The payment is not pending or not on the Request Network rail (`INVALID_STATE`), or another permit of this payment is in flight or mined (`PERMIT_ALREADY_RELAYED`)", body = ErrorBody),
         (status = 422, description = "The permit reverted on chain (`PERMIT_FAILED`)", body = ErrorBody),
         (status = 429, description = "The caller asked for more relays than `PAYSCAN_RATE_LIMIT_PERMITS` allows (`RATE_LIMITED`; `Retry-After` says when to try again)", body = ErrorBody),
         (status = 503, description = "No relayer, or not enough gas (`RELAYER_UNAVAILABLE`); the RPC is failing (`CHAIN_UNAVAILABLE`)", body = ErrorBody),

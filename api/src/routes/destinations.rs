@@ -257,7 +257,7 @@ pub(super) async fn sweep_all(
     security(("bearer" = []))
 )]
 pub(super) async fn cron_start(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
-    state.sweep_cron.start();
+    state.sweep_cron.start().await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, "sweep cron started");
     cron_status(State(state), Admin(admin)).await
 }
@@ -271,7 +271,7 @@ pub(super) async fn cron_start(State(state): State<AppState>, Admin(admin): Admi
     security(("bearer" = []))
 )]
 pub(super) async fn cron_stop(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
-    state.sweep_cron.stop();
+    state.sweep_cron.stop().await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, "sweep cron stopped");
     cron_status(State(state), Admin(admin)).await
 }
@@ -289,9 +289,9 @@ pub(super) async fn cron_status(State(state): State<AppState>, _admin: Admin) ->
     Ok(Json(json!({
         "success": true,
         "data": {
-            "running": cron.is_running(),
+            "running": cron.is_running().await?,
             "intervalSeconds": cron.interval().as_secs_f64(),
-            "lastRun": cron.last_run(),
+            "lastRun": cron.last_run().await?,
         },
     })))
 }

@@ -3,8 +3,10 @@
 
 use alloy::primitives::{Address, B256};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use payscan_core::registry::parse_address;
+use payscan_core::store::rails::RailScope;
 use payscan_core::store::Payment;
 use payscan_core::{PaymentId, PayoutKind};
 use payscan_custody::EscrowOutcome;
@@ -22,8 +24,8 @@ use crate::views;
 #[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct SettleBody {
-    /// Where the money goes; by default the seller's wallet from the payment's metadata
-    /// (`sellerWallet`) for a release, the address that paid for a refund.
+    /// Where the money goes; by default the payout address an admin set on the seller's store
+    /// for a release, the address that paid for a refund. The payment's metadata never decides.
     #[schema(value_type = Option<schemas::Address>)]
     to: Option<String>,
 }
@@ -41,6 +43,9 @@ async fn payment(state: &AppState, id: &str) -> Result<Payment, ApiError> {
     state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("payment not found"))
 }
 
+/// Where a settlement pays: the admin's `to`; else, for a release, the payout address an admin set
+/// on the seller's store, and for a refund the address that paid. Never the payment's metadata,
+/// which the buyer writes.
 async fn recipient(
     state: &AppState,
     payment: &Payment,
@@ -48,25 +53,38 @@ async fn recipient(
     to: Option<&str>,
 ) -> Result<Address, ApiError> {
     if let Some(to) = to {
-        return parse_address(to).map_err(|e| ApiError::validation(format!("to: {e}")));
+        let to = parse_address(to).map_err(|e| ApiError::validation(format!("to: {e}")))?;
+        if to.is_zero() {
+            return Err(ApiError::validation("to must not be the zero address"));
+        }
+        return Ok(to);
     }
     match kind {
-        PayoutKind::Release => ["sellerWallet", "sellerAddress"]
-            .iter()
-            .find_map(|key| payment.metadata.get(*key).and_then(Value::as_str))
-            .map(|a| parse_address(a).map_err(|e| ApiError::validation(format!("metadata sellerWallet: {e}"))))
-            .unwrap_or_else(|| {
-                Err(ApiError::validation(
-                    "the seller's wallet is unknown: pass `to`, or set metadata.sellerWallet on the intent",
-                ))
+        PayoutKind::Release => state
+            .store
+            .rail_config(RailScope::Store, &payment.seller_id)
+            .await?
+            .and_then(|store| store.payout_address)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "PAYOUT_ADDRESS_MISSING",
+                    format!(
+                        "seller {} has no payout address: pass `to`, or set payoutAddress on \
+                         /api/admin/payment-config/stores/{}",
+                        payment.seller_id, payment.seller_id
+                    ),
+                )
             }),
         _ => {
             let credits = state.store.credits_of(&payment.id).await?;
-            credits
-                .iter()
-                .find(|c| c.counted)
-                .map(|c| c.from)
-                .ok_or_else(|| ApiError::validation("no counted transfer names the buyer's address: pass `to`"))
+            credits.iter().filter(|c| c.counted).map(|c| c.from).find(|from| !from.is_zero()).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "REFUND_ADDRESS_UNKNOWN",
+                    "no counted transfer names the address that paid: pass `to`",
+                )
+            })
         }
     }
 }
@@ -117,9 +135,9 @@ async fn confirm(
 
 /// Release a payment's escrow.
 ///
-/// Pays a completed payment's escrow (the amount received) to the seller (`to`, else
-/// `metadata.sellerWallet`) from the payout wallet, at most once. With the build-only signer the
-/// answer carries the unsigned transfer.
+/// Pays a completed payment's escrow (the amount received) to the seller (`to`, else the
+/// `payoutAddress` of the seller's store configuration) from the payout wallet, at most once.
+/// With the build-only signer the answer carries the unsigned transfer.
 #[utoipa::path(
     post,
     path = "/api/payment/{id}/release",
@@ -129,6 +147,7 @@ async fn confirm(
     responses(
         (status = 200, description = "The settlement", body = Envelope<Settlement>),
         (status = 409, description = "Released or refunded already (`DUPLICATE_PAYOUT`), or the escrow is not funded (`INVALID_STATE`)", body = ErrorBody),
+        (status = 422, description = "No `to` and no payout address set for the seller (`PAYOUT_ADDRESS_MISSING`)", body = ErrorBody),
         (status = 503, description = "The payout wallet lacks gas (`RELAYER_UNAVAILABLE`) or the chain's RPC is failing (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -155,6 +174,7 @@ pub(super) async fn release(
     responses(
         (status = 200, description = "The settlement", body = Envelope<Settlement>),
         (status = 409, description = "Released or refunded already (`DUPLICATE_PAYOUT`), or the escrow is not funded (`INVALID_STATE`)", body = ErrorBody),
+        (status = 422, description = "No `to` and no counted transfer names the payer (`REFUND_ADDRESS_UNKNOWN`)", body = ErrorBody),
         (status = 503, description = "The payout wallet lacks gas (`RELAYER_UNAVAILABLE`) or the chain's RPC is failing (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
     ),
     security(("bearer" = []))

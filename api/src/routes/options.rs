@@ -36,8 +36,13 @@ pub(crate) async fn configs(
         Some(id) => state.store.rail_config(RailScope::Store, id).await?,
         None => None,
     };
+    // A template is a seller's: a buyer naming another seller's template gets nothing from it.
     let template = match template_id {
-        Some(id) => state.store.rail_config(RailScope::Template, id).await?,
+        Some(id) => state
+            .store
+            .rail_config(RailScope::Template, id)
+            .await?
+            .filter(|t| seller_id.is_some() && t.seller_id.as_deref() == seller_id),
         None => None,
     };
     Ok((store, template))
@@ -107,16 +112,56 @@ pub(super) struct ConfigBody {
     allowed_tokens: Vec<String>,
     /// Templates only: follow the store default (the default) instead of these lists.
     use_shop_default: Option<bool>,
+    /// Stores only: the seller's wallet, where a release without `to` pays. Absent: none (a
+    /// release must then name `to`).
+    #[schema(value_type = Option<schemas::Address>)]
+    payout_address: Option<String>,
+    /// Templates only, required: the seller the template belongs to; it applies to that seller's
+    /// checkouts only.
+    seller_id: Option<String>,
 }
 
-fn validate(
-    registry: &Registry,
-    scope: RailScope,
-    body: ConfigBody,
-) -> Result<(bool, Vec<payscan_core::ChainId>, Vec<String>), ApiError> {
+/// A configuration's fields once checked.
+struct Checked {
+    use_shop_default: bool,
+    chains: Vec<payscan_core::ChainId>,
+    tokens: Vec<String>,
+    payout_address: Option<alloy::primitives::Address>,
+    seller_id: Option<String>,
+}
+
+fn validate(registry: &Registry, scope: RailScope, body: ConfigBody) -> Result<Checked, ApiError> {
     if scope == RailScope::Store && body.use_shop_default.is_some() {
         return Err(ApiError::validation("useShopDefault applies to templates only"));
     }
+    if scope == RailScope::Store && body.seller_id.is_some() {
+        return Err(ApiError::validation("sellerId applies to templates only (a store is its seller)"));
+    }
+    if scope == RailScope::Template && body.payout_address.is_some() {
+        return Err(ApiError::validation("payoutAddress applies to stores only"));
+    }
+    let seller_id = match (scope, body.seller_id) {
+        (RailScope::Template, None) => {
+            return Err(ApiError::validation("sellerId is required: a template belongs to one seller"))
+        }
+        (_, Some(seller)) => {
+            super::check_id("sellerId", &seller)?;
+            Some(seller)
+        }
+        (_, None) => None,
+    };
+    let payout_address = body
+        .payout_address
+        .as_deref()
+        .map(|a| {
+            let address = payscan_core::registry::parse_address(a)
+                .map_err(|e| ApiError::validation(format!("payoutAddress: {e}")))?;
+            if address.is_zero() {
+                return Err(ApiError::validation("payoutAddress must not be the zero address"));
+            }
+            Ok(address)
+        })
+        .transpose()?;
     let mut chains = Vec::new();
     for chain in &body.allowed_chains {
         let text = match chain {
@@ -146,7 +191,13 @@ fn validate(
             tokens.push(upper);
         }
     }
-    Ok((body.use_shop_default.unwrap_or(scope == RailScope::Template), chains, tokens))
+    Ok(Checked {
+        use_shop_default: body.use_shop_default.unwrap_or(scope == RailScope::Template),
+        chains,
+        tokens,
+        payout_address,
+        seller_id,
+    })
 }
 
 fn config_view(config: &RailConfig) -> Value {
@@ -156,6 +207,8 @@ fn config_view(config: &RailConfig) -> Value {
         "useShopDefault": (config.scope == RailScope::Template).then_some(config.use_shop_default),
         "allowedChains": config.allowed_chains,
         "allowedTokens": config.allowed_tokens,
+        "payoutAddress": (config.scope == RailScope::Store).then(|| config.payout_address.map(|a| a.to_checksum(None))),
+        "sellerId": (config.scope == RailScope::Template).then_some(config.seller_id.as_deref()),
         "updatedBy": config.updated_by,
         "updatedAt": clock::rfc3339(config.updated_at),
     })
@@ -172,7 +225,9 @@ fn scope(kind: &str) -> Result<RailScope, ApiError> {
 /// Set a store's or template's rails.
 ///
 /// Sets a store's or template's rails (chain ids or short names, token symbols; an empty list
-/// leaves that dimension open; a template follows its store unless `useShopDefault: false`).
+/// leaves that dimension open; a template follows its store unless `useShopDefault: false`). A
+/// store may name its seller's `payoutAddress` (releases without `to` pay it); a template names
+/// the `sellerId` it belongs to. The body replaces the whole configuration.
 #[utoipa::path(
     put,
     path = "/api/admin/payment-config/{kind}/{id}",
@@ -193,13 +248,15 @@ pub(super) async fn put_config(
 ) -> Result<Json<Value>, ApiError> {
     let scope = scope(&kind)?;
     super::check_id("id", &id)?;
-    let (use_shop_default, allowed_chains, allowed_tokens) = validate(&state.registry.current(), scope, body)?;
+    let checked = validate(&state.registry.current(), scope, body)?;
     let config = RailConfig {
         scope,
         key: id,
-        use_shop_default,
-        allowed_chains,
-        allowed_tokens,
+        use_shop_default: checked.use_shop_default,
+        allowed_chains: checked.chains,
+        allowed_tokens: checked.tokens,
+        payout_address: checked.payout_address,
+        seller_id: checked.seller_id,
         updated_by: admin.user_id.clone(),
         updated_at: clock::now_ms(),
     };

@@ -556,8 +556,10 @@ pub(super) async fn edit(
         payment.status = status;
         event = Some(EventKind::Cancelled);
     }
+    let mut written = Vec::new();
     if let Some(metadata) = body.metadata {
         let mut merged = payment.metadata.as_object().cloned().unwrap_or_default();
+        written.extend(metadata.keys().cloned());
         merged.extend(metadata);
         payment.metadata = Value::Object(merged);
     }
@@ -565,6 +567,8 @@ pub(super) async fn edit(
     if !state.store.edit_payment(&mut tx, &payment, expected).await? {
         return Err(ApiError::conflict("INVALID_STATE", "the payment changed meanwhile; read it again"));
     }
+    // A buyer re-pointing the payment later keeps these keys as the admin wrote them.
+    state.store.note_admin_metadata_keys(&mut tx, &payment.id, written).await?;
     if let Some(kind) = event {
         let reason = json!(format!("set to {} by {}", payment.status, admin.user_id));
         let body = payment_event(kind, &payment, payment.confirmations, Some(("reason", reason)), now);

@@ -163,32 +163,43 @@ impl Store {
     ) -> Result<(), StoreError> {
         use crate::store::ledger::{Direction, EntryKind};
         let mut tx = self.begin().await?;
-        let row = sqlx::query("SELECT total_swept, sweep_count FROM destination_state WHERE payment_id = $1")
-            .bind(payment.id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let recorded: u64 =
-            row.as_ref().map(|r| r.try_get::<i64, _>(1)).transpose()?.map_or(Ok(0), u64::try_from).map_err(corrupt)?;
-        if recorded != number {
-            return Ok(());
-        }
-        let current: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
-        let total = current
-            .map(|t| t.parse::<BaseUnits>().map_err(corrupt))
-            .transpose()?
-            .unwrap_or_default()
-            .checked_add(amount)
-            .ok_or_else(|| corrupt("total swept overflows"))?;
         sqlx::query(
-            "INSERT INTO destination_state (payment_id, balance, refreshed_at, sweep_count, total_swept, swept_at) \
-             VALUES ($1, '0', $3, 1, $2, $3) ON CONFLICT (payment_id) DO UPDATE SET balance = '0', refreshed_at = $3, \
-             sweep_count = destination_state.sweep_count + 1, total_swept = $2, swept_at = $3",
+            "INSERT INTO destination_state (payment_id, balance, refreshed_at) VALUES ($1, '0', $2) \
+             ON CONFLICT (payment_id) DO NOTHING",
         )
         .bind(payment.id.as_str())
-        .bind(total.to_string())
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        // Compare-and-set on the count: of two instances recording the same sweep at once, the
+        // second waits on the row's lock, then finds the count moved on and writes nothing.
+        let taken = sqlx::query(
+            "UPDATE destination_state SET sweep_count = sweep_count + 1, balance = '0', refreshed_at = $2, \
+             swept_at = $2 WHERE payment_id = $1 AND sweep_count = $3",
+        )
+        .bind(payment.id.as_str())
+        .bind(now)
+        .bind(i64::try_from(number).map_err(corrupt)?)
+        .execute(&mut *tx)
+        .await?;
+        if taken.rows_affected() != 1 {
+            return Ok(());
+        }
+        let current: String = sqlx::query("SELECT total_swept FROM destination_state WHERE payment_id = $1")
+            .bind(payment.id.as_str())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let total = current
+            .parse::<BaseUnits>()
+            .map_err(corrupt)?
+            .checked_add(amount)
+            .ok_or_else(|| corrupt("total swept overflows"))?;
+        sqlx::query("UPDATE destination_state SET total_swept = $2 WHERE payment_id = $1")
+            .bind(payment.id.as_str())
+            .bind(total.to_string())
+            .execute(&mut *tx)
+            .await?;
         let (chain, token) = (payment.rail.chain_id, payment.rail.token.address);
         for (account, direction) in [(payment.destination, Direction::Out), (master, Direction::In)] {
             self.record_movement(
@@ -226,6 +237,69 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+}
+
+/// The sweep cron as the database holds it, shared by every instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepCronState {
+    pub running: bool,
+    /// When it was last started (its first run is due then).
+    pub started_at: Option<i64>,
+    /// The last run's report as JSON, whichever instance made it.
+    pub last_run: Option<String>,
+}
+
+impl Store {
+    /// Sets the cron's first state unless an instance or an admin set one before.
+    pub async fn seed_sweep_cron(&self, running: bool, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sweep_cron (id, running, started_at, updated_at) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(i64::from(running))
+        .bind(running.then_some(now))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Starts or stops the cron for every instance.
+    pub async fn set_sweep_cron(&self, running: bool, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sweep_cron (id, running, started_at, updated_at) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
+             started_at = COALESCE(excluded.started_at, sweep_cron.started_at), updated_at = excluded.updated_at",
+        )
+        .bind(i64::from(running))
+        .bind(running.then_some(now))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn sweep_cron(&self) -> Result<SweepCronState, StoreError> {
+        let row = sqlx::query("SELECT running, started_at, last_run FROM sweep_cron WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(SweepCronState::default()) };
+        Ok(SweepCronState {
+            running: row.try_get::<i64, _>(0)? != 0,
+            started_at: row.try_get(1)?,
+            last_run: row.try_get(2)?,
+        })
+    }
+
+    /// Records the report of a cron run.
+    pub async fn save_sweep_cron_run(&self, report: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sweep_cron SET last_run = $1, updated_at = $2 WHERE id = 1")
+            .bind(report)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

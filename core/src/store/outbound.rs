@@ -163,6 +163,22 @@ impl Store {
         Ok(id)
     }
 
+    /// How many transactions of `purpose` whose reference starts with `prefix` are in flight or
+    /// mined, read in `tx` (the caller holds the lock that serializes such sends).
+    pub async fn live_outbound_with_prefix(&self, tx: &mut Tx, purpose: &str, prefix: &str) -> Result<i64, StoreError> {
+        let len = i64::try_from(prefix.chars().count()).map_err(corrupt)?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM outbound_txs WHERE purpose = $1 AND substr(reference, 1, CAST($3 AS INTEGER)) = $2 \
+             AND status IN ('pending', 'mined')",
+        )
+        .bind(purpose)
+        .bind(prefix)
+        .bind(len)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// A transaction by what it was sent for.
     pub async fn outbound_by_reference(
         &self,

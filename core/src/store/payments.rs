@@ -294,6 +294,8 @@ impl Store {
     }
 
     /// Points a pending payment at another rail; followers see the change through its watch seq.
+    /// The buyer's `metadata` is merged into what the payment has: keys an admin wrote keep the
+    /// admin's values.
     pub async fn repoint_payment(
         &self,
         tx: &mut Tx,
@@ -303,6 +305,12 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError> {
+        let admin_keys = self.admin_metadata_keys(tx, &payment.id).await?;
+        let mut merged = payment.metadata.as_object().cloned().unwrap_or_default();
+        if let serde_json::Value::Object(buyer) = metadata {
+            merged.extend(buyer.into_iter().filter(|(key, _)| !admin_keys.contains(key)));
+        }
+        let metadata = serde_json::Value::Object(merged);
         let watch_seq = counters::next(tx, WATCH_SEQ).await?;
         sqlx::query(
             "UPDATE payments SET provider = $2, chain_id = $3, token_address = $4, token_symbol = $5, \
@@ -455,6 +463,37 @@ impl Store {
         );
         let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// The metadata keys an admin wrote on a payment (a buyer's re-pointed intent keeps them).
+    pub async fn admin_metadata_keys(&self, tx: &mut Tx, id: &PaymentId) -> Result<Vec<String>, StoreError> {
+        let row = sqlx::query("SELECT admin_metadata_keys FROM payments WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let text: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
+        text.map_or(Ok(Vec::new()), |t| serde_json::from_str(&t).map_err(corrupt))
+    }
+
+    /// Adds `written` to the metadata keys admins wrote on a payment.
+    pub async fn note_admin_metadata_keys(
+        &self,
+        tx: &mut Tx,
+        id: &PaymentId,
+        written: impl IntoIterator<Item = String>,
+    ) -> Result<(), StoreError> {
+        let mut keys = self.admin_metadata_keys(tx, id).await?;
+        for key in written {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        sqlx::query("UPDATE payments SET admin_metadata_keys = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(serde_json::to_string(&keys).map_err(corrupt)?)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// An admin's edit: status (already checked against the model), metadata, transaction hash.
