@@ -367,8 +367,9 @@ impl Payouts {
                 info!(payout_id = %payout.id, attempt = payout.attempts, tx = %out.tx_hash, nonce = out.nonce, "payout sent");
                 Ok(payout)
             }
-            // Recorded means it may be out there: tracking settles it, never a second send.
+            // The payment no longer holds the money: nothing was signed, and a person decides.
             Err(OutboundError::Refused(reason)) => self.review(payout, &reason, None).await,
+            // Recorded means it may be out there: tracking settles it, never a second send.
             Err(e) if self.store.outbound_by_reference(PURPOSE, &reference).await?.is_some() => {
                 warn!(payout_id = %payout.id, error = %e, "payout send reported an error after recording");
                 Ok(payout)

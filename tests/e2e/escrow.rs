@@ -193,6 +193,9 @@ both_backends!(a_release_without_to_pays_the_admin_set_wallet_never_the_buyers_m
     let (status, refused) = app.post(&path, Some(&admin), &json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert_eq!(refused["error"]["code"], "PAYOUT_ADDRESS_MISSING");
+    let zero = json!({ "to": "0x0000000000000000000000000000000000000000" });
+    let (status, burned) = app.post(&path, Some(&admin), &zero).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "never to the zero address: {burned}");
     assert_eq!(app.payment(id(&intent)).await["status"], "completed", "nothing moved");
 
     // The admin sets the seller's wallet on the store; bad ones are refused.
