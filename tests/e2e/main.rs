@@ -5,12 +5,14 @@
 mod support;
 
 mod admin;
+mod bounds;
 mod cli;
 mod cluster;
 mod destinations;
 mod errors;
 mod escrow;
 mod events;
+mod expiry;
 mod intents;
 mod ledger;
 mod openapi;
@@ -25,5 +27,6 @@ mod request_network;
 mod restart;
 mod rpc_faults;
 mod safety;
+mod secrets;
 mod sweeps;
 mod webhooks;

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use payscan_core::store::{Payment, Store};
-use payscan_core::PaymentId;
+use payscan_core::{clock, PaymentId};
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
@@ -46,6 +46,8 @@ struct Cursor {
     after: i64,
     last_progress: Option<Value>,
     queued: std::collections::VecDeque<Event>,
+    /// When the caller's token expires: the stream ends then, as a new request would be refused.
+    token_expiry: tokio::time::Instant,
 }
 
 impl Cursor {
@@ -100,7 +102,10 @@ pub(super) async fn events(
         })?,
         Some(Err(_)) => return Err(ApiError::validation("Last-Event-ID is not readable text")),
     };
+    let token_left = caller.expires_at.saturating_sub(u64::try_from(clock::now_ms() / 1000).unwrap_or(0));
+    let token_expiry = tokio::time::Instant::now() + Duration::from_secs(token_left);
     let mut cursor = Cursor {
+        token_expiry,
         signal: state.store.outbox_signal(),
         shutdown: state.shutdown.clone(),
         store: state.store.clone(),
@@ -112,12 +117,16 @@ pub(super) async fn events(
     cursor.fill().await?;
     let stream = stream::unfold(cursor, |mut cursor| async move {
         loop {
+            if tokio::time::Instant::now() >= cursor.token_expiry {
+                return None;
+            }
             if let Some(event) = cursor.queued.pop_front() {
                 return Some((Ok(event), cursor));
             }
             let woken = cursor.signal.clone();
             tokio::select! {
                 _ = cursor.shutdown.cancelled() => return None,
+                _ = tokio::time::sleep_until(cursor.token_expiry) => return None,
                 _ = tokio::time::timeout(POLL, woken.notified()) => {}
             }
             if let Err(e) = cursor.fill().await {
