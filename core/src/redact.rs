@@ -48,7 +48,9 @@ pub fn scrub_urls(text: &str) -> Cow<'_, str> {
         // The URL runs to the first character no URL in a message contains unescaped.
         let end = rest[at + 3..]
             .find(|c: char| {
-                c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '`' | '<' | '>' | '(' | ')' | '\\')
+                c.is_whitespace()
+                    || c.is_control()
+                    || matches!(c, '"' | '\'' | '`' | '<' | '>' | '(' | ')' | '{' | '}' | '|' | '^' | '\\')
             })
             .map_or(rest.len(), |i| at + 3 + i);
         out.push_str(&rest[..scheme_start]);
@@ -93,6 +95,11 @@ mod tests {
         assert_eq!(scrubbed, "a http://h.example/… then \"wss://w.example/…\".");
         assert!(!scrubbed.contains("K1") && !scrubbed.contains("K2"));
         assert_eq!(scrub_urls("no url here"), "no url here");
+        // A span's fields around a URL stay readable.
+        assert_eq!(
+            scrub_urls("Transport{url=http://h.example/v2/KEY}:request{method_names=eth_call}: sent"),
+            "Transport{url=http://h.example/…}:request{method_names=eth_call}: sent"
+        );
         assert_eq!(scrub_urls("odd ://SECRET"), "odd ://…");
         assert!(!scrub_urls("url=http://user:pa/ss@node.example/KEY end").contains("KEY"));
     }
