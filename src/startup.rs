@@ -56,7 +56,7 @@ impl Application {
 
         let metrics = prometheus::Registry::new_custom(Some("".into()), None).unwrap_or_default();
         let scanner_metrics = ScannerMetrics::register(&metrics)?;
-        let watch = Arc::new(WatchSet::new());
+        let watch = Arc::new(WatchSet::with_window(config.watch_window));
         watch.refresh(&store).await?;
 
         let mut tasks = Tasks::new();
@@ -96,6 +96,12 @@ impl Application {
                 dispatcher.run(cancel, idle_poll).await;
                 Ok::<_, std::convert::Infallible>(())
             });
+        }
+
+        if role.scans() {
+            let expiry =
+                crate::tasks::expire_payments(store.clone(), supervisor.clone(), config.expiry_interval, tasks.token());
+            tasks.spawn("payment-expiry", expiry);
         }
 
         let outbound = OutboundSettings {

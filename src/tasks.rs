@@ -2,10 +2,15 @@
 //! or panics is reported by name rather than vanishing.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
+use payscan_core::clock;
+use payscan_core::store::{Store, StoreError};
+use payscan_scanner::Supervisor;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// The daemon's background tasks.
 #[derive(Debug, Default)]
@@ -53,6 +58,34 @@ impl Tasks {
             if handle.await.is_err() {
                 error!(task = %name, "task did not stop cleanly");
             }
+        }
+    }
+}
+
+/// Cancels expired payments every `interval` until `cancel`: on the chains this instance follows
+/// (with leases, the chains whose lease it holds), so each chain's expiry runs where its cursor
+/// moves. A failed pass is logged and the next one tries again.
+pub async fn expire_payments(
+    store: Store,
+    supervisor: Arc<Supervisor>,
+    interval: Duration,
+    cancel: CancellationToken,
+) -> Result<(), StoreError> {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            _ = ticks.tick() => {}
+        }
+        let chains = supervisor.followed().await;
+        if chains.as_ref().is_some_and(Vec::is_empty) {
+            continue;
+        }
+        match payscan_core::expiry::cancel_expired(&store, chains.as_deref(), clock::now_ms()).await {
+            Ok(0) => {}
+            Ok(cancelled) => info!(target: "payscan::expiry", cancelled, "expired pending payments cancelled"),
+            Err(e) => warn!(target: "payscan::expiry", error = %e, "expiry pass failed; the next one retries"),
         }
     }
 }

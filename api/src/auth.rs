@@ -56,6 +56,8 @@ impl JwtVerifier {
 pub struct Caller {
     pub user_id: String,
     pub role: Role,
+    /// The token's `exp` (Unix seconds): a long-lived answer such as an event stream ends then.
+    pub expires_at: u64,
 }
 
 impl Caller {
@@ -87,7 +89,7 @@ impl FromRequestParts<AppState> for Caller {
         if claims.sub.trim().is_empty() || claims.sub.len() > 128 {
             return Err(ApiError::unauthorized("token subject is invalid"));
         }
-        Ok(Self { user_id: claims.sub, role: claims.role })
+        Ok(Self { user_id: claims.sub, role: claims.role, expires_at: claims.exp })
     }
 }
 

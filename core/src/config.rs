@@ -80,6 +80,18 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ),
     ("PAYSCAN_PAYMENT_TTL", "payment_ttl", "1h", "how long a new payment's expiresAt lies ahead"),
     (
+        "PAYSCAN_EXPIRY_INTERVAL",
+        "expiry_interval",
+        "30s",
+        "how often expired pending payments are cancelled (once their chain is scanned past expiresAt)",
+    ),
+    (
+        "PAYSCAN_WATCH_WINDOW",
+        "watch_window",
+        "24h",
+        "how long a cancelled or failed payment's address stays watched (late money recorded and announced)",
+    ),
+    (
         "PAYSCAN_ROLE",
         "role",
         "all",
@@ -375,6 +387,10 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub scanner: ScannerConfig,
     pub payment_ttl: Duration,
+    /// How often the expiry task runs.
+    pub expiry_interval: Duration,
+    /// How long a cancelled or failed payment's address stays watched.
+    pub watch_window: Duration,
     pub rn_payee: Option<Address>,
     pub role: Role,
     pub lease_ttl: Duration,
@@ -444,6 +460,18 @@ impl Sources<'_> {
     }
 }
 
+/// A syntax error in payscan.toml, by line and reason only: the offending line is never quoted,
+/// since it may hold the mnemonic or a key.
+fn toml_error(error: &toml::de::Error, text: &str) -> ConfigError {
+    let line = error.span().and_then(|span| text.get(..span.start)).map(|before| before.matches('\n').count() + 1);
+    // The message names what was expected, never the text found.
+    let reason = error.message().lines().next().unwrap_or("invalid TOML").to_owned();
+    match line {
+        Some(line) => ConfigError::new("payscan.toml", format!("line {line}: {reason}")),
+        None => ConfigError::new("payscan.toml", reason),
+    }
+}
+
 fn toml_text(value: &toml::Value) -> Result<String, String> {
     match value {
         toml::Value::String(s) => Ok(s.clone()),
@@ -470,7 +498,7 @@ impl Config {
     pub fn setting(name: &str) -> Result<Option<String>, ConfigError> {
         let (vars, file) = process_sources()?;
         let file: toml::Table = match file {
-            Some(text) => text.parse().map_err(|e| ConfigError::new("payscan.toml", format!("{e}")))?,
+            Some(text) => text.parse().map_err(|e| toml_error(&e, &text))?,
             None => toml::Table::new(),
         };
         Sources { env: &vars, file }.get(name)
@@ -479,7 +507,7 @@ impl Config {
     /// Builds the configuration from an environment lookup and the text of `payscan.toml`.
     pub fn from_sources(env: &HashMap<String, String>, file: Option<&str>) -> Result<Self, ConfigError> {
         let file: toml::Table = match file {
-            Some(text) => text.parse().map_err(|e| ConfigError::new("payscan.toml", format!("{e}")))?,
+            Some(text) => text.parse().map_err(|e| toml_error(&e, text))?,
             None => toml::Table::new(),
         };
         let known: Vec<&str> = SETTINGS.iter().map(|(_, key, ..)| *key).collect();
@@ -608,6 +636,11 @@ impl Config {
                 })?,
             },
             payment_ttl: sources.parsed("PAYSCAN_PAYMENT_TTL", parse_duration)?,
+            expiry_interval: sources.parsed("PAYSCAN_EXPIRY_INTERVAL", |s| match parse_duration(s)? {
+                d if d >= Duration::from_millis(10) => Ok(d),
+                _ => Err("expected a duration of at least 10ms".to_owned()),
+            })?,
+            watch_window: sources.parsed("PAYSCAN_WATCH_WINDOW", parse_duration)?,
             role: sources.parsed("PAYSCAN_ROLE", str::parse)?,
             lease_ttl: sources.parsed("PAYSCAN_LEASE_TTL", parse_duration)?,
             quotes: QuoteSettings {
@@ -807,6 +840,25 @@ mod tests {
         assert!(with("http://169.254.169.254/", Some("127.0.0.0/8")).is_err());
         let bad = with("https://hooks.example.com/", Some("127.0.0.0/40")).err().map(|e| e.setting);
         assert_eq!(bad.as_deref(), Some("PAYSCAN_WEBHOOK_ALLOW_NETWORKS"));
+    }
+
+    #[test]
+    fn a_broken_file_is_refused_without_quoting_it() {
+        let words = "legal winner thank year wave sausage worth useful legal winner thank yellow";
+        let broken = [
+            format!("mnemonic = \"{words}\nlisten = \"127.0.0.1:1\"\n"),
+            format!("mnemonic = {words}\n"),
+            format!("listen = \"127.0.0.1:1\"\nmnemonic = \"{words}\" oops\n"),
+        ];
+        for file in broken {
+            let err = Config::from_sources(&env_of(&minimal()), Some(&file)).err().map(|e| e.to_string());
+            let err = err.unwrap_or_default();
+            assert!(err.starts_with("payscan.toml"), "{err}");
+            assert!(err.contains("line "), "{err}");
+            for word in ["legal", "winner", "sausage", "yellow"] {
+                assert!(!err.contains(word), "the error quotes the file: {err}");
+            }
+        }
     }
 
     #[test]

@@ -4,12 +4,14 @@
 pub mod clock;
 pub mod config;
 pub mod event;
+pub mod expiry;
 pub mod ids;
 pub mod intent;
 pub mod money;
 pub mod outbound;
 pub mod quote;
 pub mod rails;
+pub mod redact;
 pub mod reference;
 pub mod registry;
 pub mod status;

@@ -22,7 +22,14 @@ pub enum AmountError {
     Zero,
     #[error("amount is too large")]
     Overflow,
+    /// Above [`MAX_AMOUNT`]: no real payment is that large, and sums of such amounts could wrap.
+    #[error("amount is above the largest payscan accepts, 10^30 base units")]
+    AboveMaximum,
 }
+
+/// The largest amount payscan takes, in base units: 10^12 tokens of 18 decimals, far above any
+/// real payment, and so far below U256's range that no sum payscan keeps can overflow.
+pub const MAX_AMOUNT: BaseUnits = BaseUnits(U256::from_limbs([0x4674_edea_4000_0000, 0x0c_9f2c_9cd0, 0, 0]));
 
 impl BaseUnits {
     pub const ZERO: Self = Self(U256::ZERO);
@@ -79,6 +86,21 @@ impl BaseUnits {
         let base = U256::from_str(digits).map_err(|_| AmountError::Overflow)?;
         let factor = U256::from(10u8).checked_pow(U256::from(scale as u64)).ok_or(AmountError::Overflow)?;
         base.checked_mul(factor).map(Self).ok_or(AmountError::Overflow)
+    }
+
+    /// [`Self::parse_token_units`] for an amount of money: also at most [`MAX_AMOUNT`].
+    pub fn parse_amount(text: &str, decimals: u8) -> Result<Self, AmountError> {
+        let amount = Self::parse_token_units(text, decimals)?;
+        amount.check_bound()
+    }
+
+    /// The amount itself if it is at most [`MAX_AMOUNT`].
+    pub fn check_bound(self) -> Result<Self, AmountError> {
+        if self > MAX_AMOUNT {
+            Err(AmountError::AboveMaximum)
+        } else {
+            Ok(self)
+        }
     }
 
     /// The amount in token units, without trailing zeros (`12500000` with 6 decimals is `"12.5"`).
@@ -178,6 +200,15 @@ mod tests {
         }
         assert_eq!(parse("1e9999", 6), Err(AmountError::Overflow));
         assert_eq!(parse("1e80", 18), Err(AmountError::Overflow));
+    }
+
+    #[test]
+    fn amounts_are_bounded() {
+        assert_eq!(MAX_AMOUNT.to_string(), format!("1{}", "0".repeat(30)));
+        assert_eq!(BaseUnits::parse_amount("1000000000000", 18), Ok(MAX_AMOUNT));
+        assert_eq!(BaseUnits::parse_amount("1000000000000.000000000000000001", 18), Err(AmountError::AboveMaximum));
+        assert_eq!(BaseUnits::parse_amount("1e70", 6), Err(AmountError::AboveMaximum));
+        assert_eq!(BaseUnits::parse_amount("12.5", 6).map(|a| a.to_string()).as_deref(), Ok("12500000"));
     }
 
     #[test]

@@ -65,10 +65,13 @@ pub enum QuoteError {
     Unavailable(String),
     #[error("the token is {deviation_bps} bps off its peg, beyond the {cap_bps} bps hard cap")]
     DepegLimitExceeded { deviation_bps: u64, cap_bps: u32 },
+    /// The settlement amount would be above [`crate::money::MAX_AMOUNT`].
+    #[error("the settlement amount is above the largest payscan accepts, 10^30 base units")]
+    TooLarge,
 }
 
-fn pow10(n: u8) -> U256 {
-    U256::from(10u8).pow(U256::from(n))
+fn pow10(n: u8) -> Option<U256> {
+    U256::from(10u8).checked_pow(U256::from(n))
 }
 
 /// The settlement amount of `usd_amount` (scaled by [`USD_DECIMALS`]) in a token of
@@ -93,9 +96,12 @@ pub fn compute(
         )));
     }
     let answer = U256::from(round.answer.unsigned_abs());
-    let one = pow10(round.decimals);
+    let broken =
+        || QuoteError::Unavailable(format!("the feed {} answers with {} decimals", round.feed, round.decimals));
+    let one = pow10(round.decimals).ok_or_else(broken)?;
     let distance = if answer > one { answer - one } else { one - answer };
-    let deviation_bps = u64::try_from(distance * U256::from(10_000u32) / one).unwrap_or(u64::MAX);
+    let deviation_bps =
+        distance.checked_mul(U256::from(10_000u32)).map_or(u64::MAX, |d| u64::try_from(d / one).unwrap_or(u64::MAX));
     if deviation_bps > u64::from(settings.hard_cap_bps) {
         return Err(QuoteError::DepegLimitExceeded { deviation_bps, cap_bps: settings.hard_cap_bps });
     }
@@ -103,14 +109,19 @@ pub fn compute(
     let depeg_adjustment_bps = if answer < one { signed } else { -signed };
     // settle = usd / price × (1 + rounding), in base units, rounded up:
     //   usd_amount × 10^feed × 10^token × (10000 + rounding) / (answer × 10^18 × 10000)
-    let numerator = usd_amount.0 * one * pow10(token_decimals) * U256::from(10_000u32 + settings.rounding_bps);
-    let denominator = answer * pow10(USD_DECIMALS) * U256::from(10_000u32);
-    let settle = numerator.div_ceil(denominator);
+    let numerator = pow10(token_decimals)
+        .and_then(|scale| usd_amount.0.checked_mul(one)?.checked_mul(scale))
+        .and_then(|n| n.checked_mul(U256::from(10_000u32.saturating_add(settings.rounding_bps))))
+        .ok_or(QuoteError::TooLarge)?;
+    let denominator = pow10(USD_DECIMALS)
+        .and_then(|scale| answer.checked_mul(scale)?.checked_mul(U256::from(10_000u32)))
+        .ok_or_else(broken)?;
+    let settle = BaseUnits(numerator.div_ceil(denominator)).check_bound().map_err(|_| QuoteError::TooLarge)?;
     let ttl = i64::try_from(settings.ttl.as_millis()).unwrap_or(i64::MAX / 4);
     Ok(Quote {
         usd_amount,
         round,
-        settle: BaseUnits(settle),
+        settle,
         depeg_adjustment_bps,
         rounding_bps: settings.rounding_bps,
         expires_at: now_ms + ttl,
@@ -186,6 +197,14 @@ mod tests {
             compute(usd("10"), 6, round(97_000_000, 60), &settings(), NOW_MS),
             Err(QuoteError::DepegLimitExceeded { deviation_bps: 300, cap_bps: 200 })
         );
+        // Nothing wraps: a feed of absurd decimals or an amount past the bound gives no quote.
+        let odd = FeedRound { decimals: 200, ..round(100_000_000, 60) };
+        assert!(matches!(compute(usd("10"), 6, odd, &settings(), NOW_MS), Err(QuoteError::Unavailable(_))));
+        let huge = BaseUnits(U256::MAX / U256::from(2u8));
+        assert_eq!(compute(huge, 6, round(100_000_000, 60), &settings(), NOW_MS), Err(QuoteError::TooLarge));
+        let just_over =
+            BaseUnits(crate::money::MAX_AMOUNT.0 * U256::from(10u8).pow(U256::from(12u8)) + U256::from(1u8));
+        assert_eq!(compute(just_over, 6, round(100_000_000, 60), &settings(), NOW_MS), Err(QuoteError::TooLarge));
         // At the cap itself a quote is still given.
         assert!(compute(usd("10"), 6, round(98_000_000, 60), &settings(), NOW_MS).is_ok());
     }

@@ -16,6 +16,7 @@ use alloy::rpc::client::RpcClient;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::Http;
 use alloy::transports::TransportError;
+use payscan_core::redact::{redact_url, scrub_urls};
 use payscan_core::store::outbound::{OutboundStatus, OutboundTx};
 use payscan_core::store::{Store, StoreError};
 use payscan_core::{clock, ChainId, EscrowState, PaymentId, PaymentStatus};
@@ -24,7 +25,8 @@ use tracing::{info, warn};
 /// Why a send or a tracking step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
-    #[error("rpc: {0}")]
+    /// Transport errors quote the URL they failed on: shown with every URL redacted.
+    #[error("rpc: {}", scrub_urls(&.0.to_string()))]
     Rpc(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -32,7 +34,7 @@ pub enum OutboundError {
     Sign(String),
     #[error("the network asks {asked} wei per gas, above the {cap} cap")]
     FeeAboveCap { asked: u128, cap: u128 },
-    #[error("rpc url `{0}` is invalid")]
+    #[error("rpc url `{}` is invalid", redact_url(.0))]
     BadUrl(String),
     /// Sent and recorded, not mined within the wait: tracking goes on.
     #[error("transaction {0} is not mined yet; the next run picks it up")]

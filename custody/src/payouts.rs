@@ -396,7 +396,7 @@ impl Payouts {
             }
             let sent = self.store.outbound_by_reference(PURPOSE, &other.attempt_reference()).await?;
             if sent.is_some_and(|o| o.status == "pending") {
-                promised += other.amount.0;
+                promised = promised.saturating_add(other.amount.0);
             }
         }
         let available = held.saturating_sub(promised);
@@ -569,7 +569,7 @@ impl Payouts {
         let expected = payout.status;
         let now = clock::now_ms();
         payout.failures += 1;
-        payout.last_error = Some(error.chars().take(500).collect());
+        payout.last_error = Some(payscan_core::redact::scrub_urls(error).chars().take(500).collect());
         payout.updated_at = now;
         let event = match self.settings.retry.get(payout.failures as usize - 1) {
             Some(delay) => {

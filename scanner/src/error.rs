@@ -1,18 +1,20 @@
 //! Follower errors, each saying whether the next tick may succeed.
 
 use alloy::transports::TransportError;
+use payscan_core::redact::{redact_url, scrub_urls};
 use payscan_core::store::StoreError;
 
 /// Why a follower tick failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FollowerError {
-    #[error("rpc: {0}")]
+    /// Transport errors quote the URL they failed on: shown with every URL redacted.
+    #[error("rpc: {}", scrub_urls(&.0.to_string()))]
     Rpc(#[from] TransportError),
     #[error("rpc answered without {0}")]
     Incomplete(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("rpc url `{0}` is invalid")]
+    #[error("rpc url `{}` is invalid", redact_url(.0))]
     BadUrl(String),
     /// The chain reorganised deeper than payscan may unwind: stop and wait for an operator.
     #[error("reorg below block {from} is deeper than the {max_depth}-block limit; the chain is stopped")]

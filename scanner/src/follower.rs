@@ -178,6 +178,7 @@ impl Follower {
         self.metrics.lag_seconds.with_label_values(&[&self.label]).set(age.max(0));
         let cursor = Checkpoint { number: end.number, hash: end.hash };
         self.store.save_checkpoint(&mut tx, self.chain.chain_id, cursor, now).await?;
+        self.store.save_cursor_time(&mut tx, self.chain.chain_id, end.timestamp).await?;
         self.store.commit_with_events(tx).await?;
         self.report_cursor(to, head);
         if credits > 0 {

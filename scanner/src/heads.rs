@@ -25,7 +25,7 @@ pub async fn follow(chain_id: ChainId, url: String, wake: Arc<Notify>, cancel: C
         match subscribe(&url, &wake, &cancel).await {
             Ok(()) => break,
             Err(e) => {
-                warn!(%chain_id, ws = %shown, error = %e, retry_in_s = backoff.as_secs(), "newHeads subscription lost; polling meanwhile");
+                warn!(%chain_id, ws = %shown, error = %payscan_core::redact::scrub_urls(&e), retry_in_s = backoff.as_secs(), "newHeads subscription lost; polling meanwhile");
             }
         }
         tokio::select! {

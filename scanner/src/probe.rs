@@ -6,6 +6,7 @@ use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
+use payscan_core::redact::scrub_urls;
 use payscan_core::registry::{redact_url, Chain};
 use serde::Serialize;
 
@@ -59,7 +60,7 @@ pub async fn probe(chain: &Chain, timeout: Duration) -> Result<ProbeReport, Foll
                     // Meaningful: a revert with a reason, not the bare revert of a contract without
                     // that function.
                     let reason = e.as_error_resp().and_then(|p| p.as_revert_data()).is_some_and(|d| !d.is_empty());
-                    (!code.is_empty(), !code.is_empty() && reason, Some(e.to_string()))
+                    (!code.is_empty(), !code.is_empty() && reason, Some(scrub_urls(&e.to_string()).into_owned()))
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -76,6 +76,13 @@ impl Supervisor {
         self
     }
 
+    /// The chains whose work is this instance's: with leases, those it follows now; without,
+    /// every chain (`None`).
+    pub async fn followed(&self) -> Option<Vec<ChainId>> {
+        self.lease.as_ref()?;
+        Some(self.running.lock().await.keys().copied().collect())
+    }
+
     /// The chains of `registry` this instance may follow now: all of them, or with leases those
     /// whose lease it took or renewed.
     async fn held(&self, registry: &Registry) -> Result<HashSet<ChainId>, FollowerError> {

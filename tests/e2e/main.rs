@@ -5,12 +5,14 @@
 mod support;
 
 mod admin;
+mod bounds;
 mod cli;
 mod cluster;
 mod destinations;
 mod errors;
 mod escrow;
 mod events;
+mod expiry;
 mod intents;
 mod ledger;
 mod limits;
@@ -26,6 +28,7 @@ mod request_network;
 mod restart;
 mod rpc_faults;
 mod safety;
+mod secrets;
 mod streams;
 mod sweeps;
 mod webhooks;

@@ -93,9 +93,24 @@ both_backends!(
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
         let cleanup = "/api/payment/payments/cleanup-pending";
         assert_eq!(app.post(cleanup, Some(&app.token("buyer-1", "buyer")), &json!({})).await.0, StatusCode::FORBIDDEN);
+        // Expired by the clock, but no block past expiresAt has been scanned yet.
         let (status, cleaned) = app.post(cleanup, Some(&admin), &json!({})).await;
         assert_eq!(status, StatusCode::OK, "{cleaned}");
-        assert_eq!(cleaned["cancelledCount"], 1);
+        assert_eq!(cleaned["cancelledCount"], 0);
+        // A block in a later second than expiresAt, once scanned, lets it expire.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        chain.mine(1).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, cleaned) = app.post(cleanup, Some(&admin), &json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{cleaned}");
+            if cleaned["cancelledCount"] == 1 {
+                break;
+            }
+            assert_eq!(cleaned["cancelledCount"], 0, "{cleaned}");
+            assert!(std::time::Instant::now() < deadline, "never cancelled");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         assert_eq!(app.payment(&id).await["status"], "cancelled");
         receiver.wait_for(&id, "payment.cancelled").await;
         // Money that comes late is still seen and announced, never lost.

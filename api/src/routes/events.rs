@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use payscan_core::store::{Payment, Store};
-use payscan_core::PaymentId;
+use payscan_core::{clock, PaymentId};
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
@@ -45,6 +45,8 @@ struct Cursor {
     after: i64,
     last_progress: Option<Value>,
     queued: std::collections::VecDeque<Event>,
+    /// When the caller's token expires: the stream ends then, as a new request would be refused.
+    token_expiry: tokio::time::Instant,
 }
 
 impl Cursor {
@@ -118,8 +120,11 @@ pub(super) async fn events(
         })?,
         Some(Err(_)) => return Err(ApiError::validation("Last-Event-ID is not readable text")),
     };
+    let token_left = caller.expires_at.saturating_sub(u64::try_from(clock::now_ms() / 1000).unwrap_or(0));
+    let token_expiry = tokio::time::Instant::now() + Duration::from_secs(token_left);
     let mut cursor = Cursor {
         feed: state.feed.subscribe(id.as_str())?,
+        token_expiry,
         shutdown: state.shutdown.clone(),
         id,
         after,
@@ -129,11 +134,15 @@ pub(super) async fn events(
     cursor.catch_up(&state.store, &payment).await?;
     let stream = stream::unfold(cursor, |mut cursor| async move {
         loop {
+            if tokio::time::Instant::now() >= cursor.token_expiry {
+                return None;
+            }
             if let Some(event) = cursor.queued.pop_front() {
                 return Some((Ok(event), cursor));
             }
             let item = tokio::select! {
                 _ = cursor.shutdown.cancelled() => return None,
+                _ = tokio::time::sleep_until(cursor.token_expiry) => return None,
                 item = cursor.feed.items.recv() => item,
             };
             match item {

@@ -176,6 +176,7 @@ async fn quote(state: &AppState, chain: &Chain, token: &Token, usd: &RawValue) -
     })?;
     quote::compute(usd_amount, token.decimals, round, &state.quotes, clock::now_ms()).map_err(|e| match e {
         QuoteError::Unavailable(why) => unavailable(why),
+        e @ QuoteError::TooLarge => ApiError::validation(e.to_string()),
         e @ QuoteError::DepegLimitExceeded { .. } => {
             ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "DEPEG_LIMIT_EXCEEDED", e.to_string())
         }

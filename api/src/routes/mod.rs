@@ -183,7 +183,7 @@ pub(crate) fn decimal_amount(raw: &RawValue, decimals: u8, unit: &str) -> Result
         Ok(serde_json::Value::Number(_)) => raw.get().to_owned(),
         _ => return Err(ApiError::validation("amount must be a number or a decimal string")),
     };
-    BaseUnits::parse_token_units(&text, decimals).map_err(|e| match e {
+    BaseUnits::parse_amount(&text, decimals).map_err(|e| match e {
         AmountError::TooPrecise { decimals } => {
             ApiError::validation(format!("amount has more than {decimals} decimals, the most {unit} allows"))
         }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
+use alloy::primitives::U512;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -14,7 +15,7 @@ use axum::Json;
 use futures_util::stream;
 use payscan_core::event::{payment_event, EventKind};
 use payscan_core::store::Payment;
-use payscan_core::{clock, BaseUnits, PaymentId, PaymentStatus};
+use payscan_core::{clock, PaymentId, PaymentStatus};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -66,8 +67,9 @@ pub(super) async fn of_user(
     super::payments::list_for(&state, &user, query.0).await
 }
 
-/// One status's count, and its (amount, received) sums per (chain, token symbol).
-type StatusTotals = (u64, BTreeMap<(u64, String), (BaseUnits, BaseUnits)>);
+/// One status's count, and its (amount, received) sums per (chain, token symbol). The sums are
+/// 512-bit: received amounts come from the chain, unbounded, and no count of them can wrap.
+type StatusTotals = (u64, BTreeMap<(u64, String), (U512, U512)>);
 
 /// Payment statistics.
 ///
@@ -113,9 +115,9 @@ async fn stats_for(state: &AppState, user: Option<String>) -> Result<Json<Value>
         }
         let (count, sums) = by_status.entry(status.as_str()).or_default();
         *count += 1;
-        let sum = sums.entry((chain_id.0, symbol.clone())).or_insert((BaseUnits::ZERO, BaseUnits::ZERO));
-        sum.0 = sum.0.checked_add(*amount).ok_or_else(|| ApiError::internal("amount sum overflows"))?;
-        sum.1 = sum.1.checked_add(*received).ok_or_else(|| ApiError::internal("received sum overflows"))?;
+        let sum = sums.entry((chain_id.0, symbol.clone())).or_insert((U512::ZERO, U512::ZERO));
+        sum.0 = sum.0.saturating_add(U512::saturating_from(amount.0));
+        sum.1 = sum.1.saturating_add(U512::saturating_from(received.0));
     }
     let count_of = |s: PaymentStatus| by_status.get(s.as_str()).map_or(0, |(c, _)| *c);
     let statuses: Vec<Value> = by_status
@@ -126,7 +128,7 @@ async fn stats_for(state: &AppState, user: Option<String>) -> Result<Json<Value>
                 "count": count,
                 "amounts": sums.iter().map(|((chain_id, symbol), (amount, received))| json!({
                     "chainId": chain_id, "token": symbol,
-                    "amountBaseUnits": amount, "amountReceivedBaseUnits": received,
+                    "amountBaseUnits": amount.to_string(), "amountReceivedBaseUnits": received.to_string(),
                 })).collect::<Vec<_>>(),
             })
         })
@@ -156,12 +158,16 @@ const EXPORT_PAGE: i64 = 500;
 const CSV_HEADER: &str = "paymentId,provider,status,escrowState,chainId,token,tokenAddress,amountBaseUnits,\
 amountReceivedBaseUnits,destination,txHash,buyerId,sellerId,sellerOfferId,purchaseRequestId,createdAt,completedAt\n";
 
-/// A CSV field, quoted when it holds a comma, quote or line break.
+/// A CSV field, quoted when it holds a comma, quote or line break. A field a spreadsheet would
+/// read as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return: ids and user
+/// ids come from buyers) is prefixed with `'`, so it stays text.
 fn csv_field(text: &str) -> String {
+    let text: std::borrow::Cow<'_, str> =
+        if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}").into() } else { text.into() };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text.into_owned()
     }
 }
 
@@ -328,8 +334,9 @@ async fn export_for(state: AppState, user: Option<String>, format: Format) -> Re
 /// Cancel expired pending payments.
 ///
 /// Pending payments that expired with
-/// nothing received become `cancelled`, each with its `payment.cancelled` event. Their
-/// destinations stay watched: money that still arrives is recorded and announced.
+/// nothing received become `cancelled`, each with its `payment.cancelled` event, once their
+/// chain's follower has scanned past the block at `expiresAt`. Their destinations stay watched
+/// for the watch window: money that still arrives then is recorded and announced.
 #[utoipa::path(
     post,
     path = "/api/payment/payments/cleanup-pending",
@@ -341,30 +348,7 @@ pub(super) async fn cleanup_pending(
     State(state): State<AppState>,
     Admin(admin): Admin,
 ) -> Result<Json<Value>, ApiError> {
-    let now = clock::now_ms();
-    let mut cancelled = 0u64;
-    for id in state.store.expired_pending(now, 10_000).await? {
-        let mut tx = state.store.begin().await?;
-        let Some(mut payment) = state.store.payment_for_update(&mut tx, &id).await? else { continue };
-        if payment.status != PaymentStatus::Pending || !payment.received.is_zero() {
-            continue;
-        }
-        payment.status = PaymentStatus::Cancelled;
-        payment.updated_at = now;
-        if !state.store.edit_payment(&mut tx, &payment, PaymentStatus::Pending).await? {
-            continue;
-        }
-        let body = payment_event(
-            EventKind::Cancelled,
-            &payment,
-            payment.confirmations,
-            Some(("reason", json!("expired"))),
-            now,
-        );
-        state.store.enqueue_event(&mut tx, payment.id.as_str(), EventKind::Cancelled.as_str(), &body, now).await?;
-        state.store.commit_with_events(tx).await?;
-        cancelled += 1;
-    }
+    let cancelled = payscan_core::expiry::cancel_expired(&state.store, None, clock::now_ms()).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, cancelled, "expired pending payments cancelled");
     Ok(Json(json!({
         "success": true,
@@ -647,7 +631,7 @@ pub(super) async fn create(
         body.blockchain.and_then(|b| b.network),
         body.metadata,
     );
-    let buyer = Caller { user_id: body.buyer_id, role: crate::auth::Role::Buyer };
+    let buyer = Caller { user_id: body.buyer_id, role: crate::auth::Role::Buyer, expires_at: admin.expires_at };
     let (data, quote) = super::intents::intent(&state, &buyer, intent).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, buyer = %buyer.user_id, "payment created by an admin");
     let mut answer = json!({ "success": true, "data": data });
@@ -655,4 +639,20 @@ pub(super) async fn create(
         map.insert("quote".into(), quote);
     }
     Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn formula_cells_stay_text() {
+        assert_eq!(csv_field("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-2+3"), "'-2+3");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(csv_field("buyer-1"), "buyer-1");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+    }
 }

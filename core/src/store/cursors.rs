@@ -32,7 +32,8 @@ impl Store {
         row.as_ref().map(checkpoint_from_row).transpose()
     }
 
-    /// Moves the cursor and keeps the hash of the block it now points at.
+    /// Moves the cursor and keeps the hash of the block it now points at. The block's timestamp
+    /// is unknown until [`Store::save_cursor_time`] says it (a rewind forgets it).
     pub async fn save_checkpoint(
         &self,
         tx: &mut Tx,
@@ -43,8 +44,10 @@ impl Store {
         let number = i64::try_from(checkpoint.number).map_err(corrupt)?;
         let hash = format!("{:#x}", checkpoint.hash);
         sqlx::query(
-            "INSERT INTO chain_cursors (chain_id, block_number, block_hash, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (chain_id) DO UPDATE SET block_number = $2, block_hash = $3, updated_at = $4",
+            "INSERT INTO chain_cursors (chain_id, block_number, block_hash, updated_at, block_timestamp) \
+             VALUES ($1, $2, $3, $4, NULL) \
+             ON CONFLICT (chain_id) DO UPDATE SET block_number = $2, block_hash = $3, updated_at = $4, \
+             block_timestamp = NULL",
         )
         .bind(chain_id.as_i64())
         .bind(number)
@@ -56,6 +59,17 @@ impl Store {
         sqlx::query("DELETE FROM block_hashes WHERE chain_id = $1 AND block_number < $2")
             .bind(chain_id.as_i64())
             .bind(number - KEEP_HASHES as i64)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The timestamp (Unix seconds) of the block the cursor points at, in the transaction that
+    /// moved it there: everything up to that time has been scanned.
+    pub async fn save_cursor_time(&self, tx: &mut Tx, chain_id: ChainId, timestamp: u64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE chain_cursors SET block_timestamp = $2 WHERE chain_id = $1")
+            .bind(chain_id.as_i64())
+            .bind(i64::try_from(timestamp).map_err(corrupt)?)
             .execute(&mut **tx)
             .await?;
         Ok(())

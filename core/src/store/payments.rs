@@ -106,6 +106,8 @@ pub struct WatchEntry {
     pub status: PaymentStatus,
     pub provider: Provider,
     pub reference: Option<PaymentReference>,
+    /// When the payment last changed (ms): a closed payment's watch window counts from then.
+    pub updated_at: i64,
 }
 
 pub(super) const COLUMNS: &str = "id, buyer_id, seller_id, seller_offer_id, purchase_request_id, provider, status, \
@@ -442,17 +444,26 @@ impl Store {
             .collect()
     }
 
-    /// Pending payments that expired before `now` with nothing received.
-    pub async fn expired_pending(&self, now: i64, limit: i64) -> Result<Vec<PaymentId>, StoreError> {
+    /// Pending payments that expired before `now` with nothing received, and whose chain's cursor
+    /// is past the block at their `expiresAt` (a lagging follower may not have seen a payment made
+    /// in time), with their chain.
+    pub async fn expired_pending(&self, now: i64, limit: i64) -> Result<Vec<(PaymentId, ChainId)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id FROM payments WHERE status = 'pending' AND expires_at < $1 AND received = '0' \
-             ORDER BY expires_at LIMIT $2",
+            "SELECT p.id, p.chain_id FROM payments p JOIN chain_cursors c ON c.chain_id = p.chain_id \
+             WHERE p.status = 'pending' AND p.expires_at < $1 AND p.received = '0' \
+             AND c.block_timestamp IS NOT NULL AND c.block_timestamp * 1000 > p.expires_at \
+             ORDER BY p.expires_at LIMIT $2",
         )
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|row| parse_column(row, "id")).collect()
+        rows.iter()
+            .map(|row| {
+                let chain_id: i64 = row.try_get(1)?;
+                Ok((parse_column(row, "id")?, ChainId(u64::try_from(chain_id).map_err(corrupt)?)))
+            })
+            .collect()
     }
 
     /// Completed-or-later payments without a transaction hash.
@@ -592,7 +603,7 @@ impl Store {
     /// Destinations created or re-pointed after `seq`, oldest first.
     pub async fn watch_changes(&self, after_seq: i64, limit: i64) -> Result<Vec<WatchEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT watch_seq, id, destination, status, provider, payment_reference FROM payments \
+            "SELECT watch_seq, id, destination, status, provider, payment_reference, updated_at FROM payments \
              WHERE watch_seq > $1 ORDER BY watch_seq LIMIT $2",
         )
         .bind(after_seq)
@@ -611,6 +622,7 @@ impl Store {
                         .try_get::<Option<String>, _>("payment_reference")?
                         .map(|r| r.parse().map_err(corrupt))
                         .transpose()?,
+                    updated_at: row.try_get("updated_at")?,
                 })
             })
             .collect()

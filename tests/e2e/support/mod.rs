@@ -449,6 +449,8 @@ impl TestApp {
 /// payscan as a separate process (`payscan serve`), for tests that kill it.
 pub struct Daemon {
     child: std::process::Child,
+    /// Every line the daemon printed so far.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -459,7 +461,7 @@ impl Daemon {
         let mut vars = env.env.clone();
         // Port 0: the daemon picks a free port and says which, so no other test can take it first.
         vars.insert("PAYSCAN_LISTEN".to_owned(), "127.0.0.1:0".to_owned());
-        vars.insert("RUST_LOG".to_owned(), "warn,payscan::startup=info".to_owned());
+        vars.entry("RUST_LOG".to_owned()).or_insert_with(|| "warn,payscan::startup=info".to_owned());
         vars.insert("NO_COLOR".to_owned(), "1".to_owned());
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_payscan"))
             .arg("serve")
@@ -471,17 +473,20 @@ impl Daemon {
             .expect("start payscan serve");
         let stdout = child.stdout.take().expect("stdout");
         let (found, address) = std::sync::mpsc::channel();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         // Reads the log until the listening line, then keeps draining so the daemon never blocks.
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("address=").nth(1).filter(|_| line.contains("payscan listening")) {
                     let _ = found.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
                 }
+                kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(line);
             }
         });
         let address =
             address.recv_timeout(Duration::from_secs(30)).expect("payscan serve did not say where it listens");
-        let daemon = Self { child };
+        let daemon = Self { child, log };
         let client = TestApp::client(format!("http://{address}"), None, env);
         let deadline = Instant::now() + Duration::from_secs(30);
         while client.http.get(format!("{}/api/payment/health", client.url)).send().await.is_err() {

@@ -107,7 +107,8 @@ impl RpcProxy {
             rng: StdRng::seed_from_u64(7),
         }));
         let state = ProxyState { upstream: upstream.to_owned(), http: reqwest::Client::new(), inner: inner.clone() };
-        let app = Router::new().route("/", post(forward)).with_state(state);
+        // Any path, as providers that take the API key in the path do.
+        let app = Router::new().route("/", post(forward)).fallback(forward).with_state(state);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
