@@ -74,17 +74,30 @@ impl ChainRpc {
         }))
     }
 
-    /// The given blocks, asked a few at a time; `None` for each this node does not have.
+    /// The given blocks, asked a few at a time; `None` for each this node does not have or whose
+    /// request failed (asked again by the caller). An error only when every request failed.
     pub async fn blocks(&self, numbers: &[u64]) -> Result<Vec<Option<BlockRef>>, FollowerError> {
         let mut blocks = Vec::with_capacity(numbers.len());
+        let mut first_error = None;
         for chunk in numbers.chunks(HEADER_CONCURRENCY) {
             let asks = chunk.iter().map(|&n| {
                 let rpc = self.clone();
                 async move { rpc.block(n).await }
             });
-            blocks.extend(futures_util::future::try_join_all(asks).await?);
+            for answer in futures_util::future::join_all(asks).await {
+                match answer {
+                    Ok(block) => blocks.push(block),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        blocks.push(None);
+                    }
+                }
+            }
         }
-        Ok(blocks)
+        match first_error {
+            Some(e) if blocks.iter().all(Option::is_none) => Err(e),
+            _ => Ok(blocks),
+        }
     }
 
     /// The number of the node's `finalized` block, where it serves one.
