@@ -1,7 +1,7 @@
 //! A chain follower: a checkpointed stage that asks `eth_getLogs` for registry-token `Transfer`
 //! logs over adaptive block ranges, matches their recipients against the watch set, credits the
 //! matches and moves its cursor, all in one transaction per range. The cursor never passes the
-//! head of the node that answered.
+//! head of the node that answered, nor, near the head, what the block headers prove complete.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
