@@ -73,6 +73,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ("PAYSCAN_MAX_BLOCK_RANGE", "max_block_range", "2000", "largest eth_getLogs block range a follower asks for"),
     ("PAYSCAN_RPC_TIMEOUT", "rpc_timeout", "10s", "time one RPC call may take before the endpoint counts as failing"),
     (
+        "PAYSCAN_RPC_MAX_ANSWER_BYTES",
+        "rpc_max_answer_bytes",
+        "67108864",
+        "largest RPC answer a follower reads (64 MiB); a larger one is refused unread as a failure of that endpoint",
+    ),
+    (
         "PAYSCAN_MAX_REORG_DEPTH",
         "max_reorg_depth",
         "128",
@@ -246,6 +252,7 @@ pub struct ScannerConfig {
     pub max_block_range: u64,
     pub max_reorg_depth: u64,
     pub rpc_timeout: Duration,
+    pub rpc_max_answer_bytes: usize,
 }
 
 /// A budget of `count` requests per `period`, refilled evenly, all of it usable at once.
@@ -630,6 +637,10 @@ impl Config {
                     _ => Err("expected a block count from 1 to 100000".to_owned()),
                 })?,
                 rpc_timeout: sources.parsed("PAYSCAN_RPC_TIMEOUT", parse_duration)?,
+                rpc_max_answer_bytes: sources.parsed("PAYSCAN_RPC_MAX_ANSWER_BYTES", |s| match s.parse::<usize>() {
+                    Ok(n) if (1024..=1 << 30).contains(&n) => Ok(n),
+                    _ => Err("expected a byte count from 1024 to 1073741824".to_owned()),
+                })?,
                 max_reorg_depth: sources.parsed("PAYSCAN_MAX_REORG_DEPTH", |s| match s.parse::<u64>() {
                     Ok(n) if (1..=10_000).contains(&n) => Ok(n),
                     _ => Err("expected a block count from 1 to 10000".to_owned()),

@@ -4,6 +4,8 @@ use alloy::transports::TransportError;
 use payscan_core::redact::{redact_url, scrub_urls};
 use payscan_core::store::StoreError;
 
+use crate::transport::HttpFailure;
+
 /// Why a follower tick failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FollowerError {
@@ -14,6 +16,9 @@ pub enum FollowerError {
     Incomplete(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Every endpoint asked to be left alone for now (`Retry-After`).
+    #[error("every rpc endpoint is rate limited")]
+    RateLimited,
     #[error("rpc url `{}` is invalid", redact_url(.0))]
     BadUrl(String),
     /// The chain reorganised deeper than payscan may unwind: stop and wait for an operator.
@@ -25,13 +30,26 @@ impl FollowerError {
     /// A stable label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Rpc(e) if e.is_error_resp() => "rpc_error_response",
-            Self::Rpc(e) if e.is_transport_error() => "rpc_transport",
-            Self::Rpc(_) => "rpc_other",
+            Self::Rpc(e) => match HttpFailure::of(e) {
+                Some(HttpFailure::RateLimited { .. }) => "rpc_rate_limited",
+                Some(HttpFailure::TooLarge { .. }) => "rpc_answer_too_large",
+                None if e.is_error_resp() => "rpc_error_response",
+                None if e.is_transport_error() => "rpc_transport",
+                None => "rpc_other",
+            },
+            Self::RateLimited => "rpc_rate_limited",
             Self::Incomplete(_) => "rpc_incomplete",
             Self::Store(_) => "store",
             Self::BadUrl(_) => "config",
             Self::ReorgTooDeep { .. } => "reorg_too_deep",
+        }
+    }
+
+    /// The HTTP-level failure (rate limit, answer too large) behind this error, if any.
+    pub fn http_failure(&self) -> Option<&HttpFailure> {
+        match self {
+            Self::Rpc(e) => HttpFailure::of(e),
+            _ => None,
         }
     }
 

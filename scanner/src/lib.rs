@@ -18,6 +18,7 @@ pub mod rpc;
 pub mod safety;
 pub mod status;
 pub mod supervisor;
+pub mod transport;
 pub mod watch;
 
 pub use dispatcher::Dispatcher;

@@ -12,6 +12,10 @@ pub struct ScannerMetrics {
     pub credits: IntCounterVec,
     pub rpc_errors: IntCounterVec,
     pub rpc_failovers: IntCounterVec,
+    pub rpc_rate_limited: IntCounterVec,
+    pub rpc_oversized: IntCounterVec,
+    pub incomplete_answers: IntCounterVec,
+    pub unproven_blocks: IntCounterVec,
     pub lag_seconds: IntGaugeVec,
     pub range_blocks: IntGaugeVec,
     pub watched: IntGauge,
@@ -54,6 +58,26 @@ impl ScannerMetrics {
             rpc_failovers: counter_vec(
                 "payscan_rpc_failovers_total",
                 "Times an RPC endpoint started failing and the others took over",
+                &["chain_id"],
+            )?,
+            rpc_rate_limited: counter_vec(
+                "payscan_rpc_rate_limited_total",
+                "Answers of 429 (or 503 with Retry-After): the endpoint is left alone for a while",
+                &["chain_id"],
+            )?,
+            rpc_oversized: counter_vec(
+                "payscan_rpc_oversized_answers_total",
+                "RPC answers refused unread for being larger than PAYSCAN_RPC_MAX_ANSWER_BYTES",
+                &["chain_id"],
+            )?,
+            incomplete_answers: counter_vec(
+                "payscan_log_answers_reasked_total",
+                "eth_getLogs answers asked again: they lacked logs the block headers promise, or came from another branch",
+                &["chain_id"],
+            )?,
+            unproven_blocks: counter_vec(
+                "payscan_unproven_blocks_total",
+                "Blocks committed without the logs their bloom suggests after repeated consistent answers (bloom false positives)",
                 &["chain_id"],
             )?,
             lag_seconds: gauge_vec("payscan_chain_lag_seconds", "Age of the cursor's block", &["chain_id"])?,

@@ -2,7 +2,8 @@
 //! coming back and a stale one (its head stuck while others move on) is set aside. With two or more
 //! endpoints answering, the head used is the second highest: one node cannot make payscan credit or
 //! confirm blocks that no other node has. Reads go to the preferred healthy endpoint and fail over
-//! to the next within the same call.
+//! to the next within the same call. An endpoint that answers 429 (or 503 with `Retry-After`) is
+//! left alone until then and the others serve meanwhile: backpressure, not a failing request.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -13,8 +14,10 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::error::FollowerError;
+use crate::metrics::ScannerMetrics;
 use crate::range::is_range_too_large;
 use crate::rpc::ChainRpc;
+use crate::transport::HttpFailure;
 
 struct Endpoint {
     rpc: ChainRpc,
@@ -23,11 +26,17 @@ struct Endpoint {
     head_advanced_at: Instant,
     failures: u32,
     retry_at: Option<Instant>,
+    /// Until when the endpoint asked to be left alone (`Retry-After`).
+    rate_limited_until: Option<Instant>,
 }
 
 impl Endpoint {
     fn backing_off(&self, now: Instant) -> bool {
         self.retry_at.is_some_and(|at| at > now)
+    }
+
+    fn rate_limited(&self, now: Instant) -> bool {
+        self.rate_limited_until.is_some_and(|at| at > now)
     }
 }
 
@@ -39,18 +48,22 @@ pub struct RpcPool {
     max_backoff: Duration,
     serving: usize,
     failovers: IntCounterVec,
+    rate_limited: IntCounterVec,
+    oversized: IntCounterVec,
     chain_label: String,
 }
 
 impl RpcPool {
     /// `poll` is the follower's poll interval: a failing endpoint is asked again after one poll,
-    /// then after twice that, and so on up to 30 polls.
+    /// then after twice that, and so on up to 30 polls. Answers larger than `max_answer` bytes are
+    /// refused unread, as a failure of the endpoint that sent them.
     pub fn new(
         urls: &[&str],
         timeout: Duration,
+        max_answer: usize,
         poll: Duration,
         stale_after: Duration,
-        failovers: IntCounterVec,
+        metrics: &ScannerMetrics,
         chain_label: String,
     ) -> Result<Self, FollowerError> {
         let now = Instant::now();
@@ -58,12 +71,13 @@ impl RpcPool {
             .iter()
             .map(|url| {
                 Ok(Endpoint {
-                    rpc: ChainRpc::http(url, timeout)?,
+                    rpc: ChainRpc::http_capped(url, timeout, max_answer)?,
                     label: redact_url(url),
                     head: None,
                     head_advanced_at: now,
                     failures: 0,
                     retry_at: None,
+                    rate_limited_until: None,
                 })
             })
             .collect::<Result<Vec<_>, FollowerError>>()?;
@@ -73,7 +87,9 @@ impl RpcPool {
             base_backoff: poll,
             max_backoff: (poll * 30).max(Duration::from_secs(1)),
             serving: 0,
-            failovers,
+            failovers: metrics.rpc_failovers.clone(),
+            rate_limited: metrics.rpc_rate_limited.clone(),
+            oversized: metrics.rpc_oversized.clone(),
             chain_label,
         })
     }
@@ -86,11 +102,16 @@ impl RpcPool {
     /// Asks every endpoint not backing off for its head and returns the cross-checked head.
     pub async fn head(&mut self) -> Result<u64, FollowerError> {
         let now = Instant::now();
-        // When every endpoint is backing off, ask them all anyway: waiting helps nobody.
+        // When every endpoint is backing off, ask them all anyway: waiting helps nobody. Except
+        // those that said when to come back: they are left alone until then.
         let all_backing_off = self.endpoints.iter().all(|e| e.backing_off(now));
+        if self.endpoints.iter().all(|e| e.rate_limited(now)) {
+            return Err(FollowerError::RateLimited);
+        }
         let mut asks = JoinSet::new();
         for (i, endpoint) in self.endpoints.iter().enumerate() {
-            if all_backing_off || !endpoint.backing_off(now) {
+            let ask = if all_backing_off { !endpoint.rate_limited(now) } else { !endpoint.backing_off(now) };
+            if ask {
                 let rpc = endpoint.rpc.clone();
                 asks.spawn(async move { (i, rpc.head().await) });
             }
@@ -142,10 +163,23 @@ impl RpcPool {
     }
 
     fn failed(&mut self, i: usize, error: &FollowerError) {
+        let now = Instant::now();
         let endpoint = &mut self.endpoints[i];
         endpoint.failures = endpoint.failures.saturating_add(1);
-        let backoff = self.base_backoff.saturating_mul(1 << endpoint.failures.min(10)).min(self.max_backoff);
-        endpoint.retry_at = Some(Instant::now() + backoff);
+        let mut backoff = self.base_backoff.saturating_mul(1 << endpoint.failures.min(10)).min(self.max_backoff);
+        match error.http_failure() {
+            Some(HttpFailure::RateLimited { retry_after, .. }) => {
+                // The endpoint's own word on when to come back beats our schedule.
+                if let Some(after) = retry_after {
+                    backoff = *after;
+                }
+                endpoint.rate_limited_until = Some(now + backoff);
+                self.rate_limited.with_label_values(&[&self.chain_label]).inc();
+            }
+            Some(HttpFailure::TooLarge { .. }) => self.oversized.with_label_values(&[&self.chain_label]).inc(),
+            None => {}
+        }
+        endpoint.retry_at = Some(now + backoff);
         if endpoint.failures == 1 && self.endpoints.len() > 1 {
             warn!(chain_id = %self.chain_label, rpc = %self.endpoints[i].label, error = %error, "rpc endpoint failing; using the others");
             self.failovers.with_label_values(&[&self.chain_label]).inc();
@@ -172,14 +206,29 @@ impl RpcPool {
         F: Fn(ChainRpc) -> Fut,
         Fut: Future<Output = Result<T, FollowerError>>,
     {
+        self.call_rotated(0, call).await
+    }
+
+    /// [`Self::call`], starting `skip` endpoints further down the order of preference: asking
+    /// again, the next endpoint answers first.
+    pub async fn call_rotated<T, F, Fut>(&mut self, skip: usize, call: F) -> Result<T, FollowerError>
+    where
+        F: Fn(ChainRpc) -> Fut,
+        Fut: Future<Output = Result<T, FollowerError>>,
+    {
         let mut last_error = None;
-        for i in self.live(Instant::now()) {
+        let mut order = self.live(Instant::now());
+        if !order.is_empty() {
+            let len = order.len();
+            order.rotate_left(skip % len);
+        }
+        for i in order {
             match call(self.endpoints[i].rpc.clone()).await {
                 Ok(value) => {
                     self.serving = i;
                     return Ok(value);
                 }
-                Err(FollowerError::Rpc(e)) if is_range_too_large(&e.to_string()) => return Err(FollowerError::Rpc(e)),
+                Err(FollowerError::Rpc(e)) if is_range_too_large(&e) => return Err(FollowerError::Rpc(e)),
                 Err(e) => {
                     self.failed(i, &e);
                     last_error = Some(e);

@@ -1,6 +1,10 @@
 //! The eth_getLogs block range: halved when a provider refuses a range as too large, grown again
 //! while answers stay small.
 
+use alloy::transports::TransportError;
+
+use crate::transport::HttpFailure;
+
 /// Adaptive block-range size.
 #[derive(Debug, Clone)]
 pub struct RangeSizer {
@@ -48,10 +52,31 @@ impl RangeSizer {
     }
 }
 
+/// Whether an RPC error is a refusal of the range or result set as too large. A rate limit (429,
+/// or 503 with `Retry-After`, however worded) is backpressure on the endpoint, never this.
+pub fn is_range_too_large(error: &TransportError) -> bool {
+    if HttpFailure::of(error).is_some() {
+        return false;
+    }
+    if let Some(http) = error.as_transport_err().and_then(|kind| kind.as_http_error()) {
+        if http.status == 429 || http.status == 503 {
+            return false;
+        }
+    }
+    refuses_range(&error.to_string())
+}
+
 /// Whether an RPC error message means the range or result set was too large. Providers word it
-/// differently (geth, erigon, Infura, Alchemy, QuickNode, Ankr, BSC nodes).
-pub fn is_range_too_large(message: &str) -> bool {
+/// differently (geth, erigon, Infura, Alchemy, QuickNode, Ankr, BSC nodes); rate limits ("limit
+/// exceeded", "too many requests") are worded alike and are told apart.
+pub fn refuses_range(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
+    if ["rate limit", "too many requests", "request rate", "entity too large", "payload too large"]
+        .iter()
+        .any(|needle| m.contains(needle))
+    {
+        return false;
+    }
     [
         "query returned more than",
         "more than 10000 results",
@@ -65,7 +90,6 @@ pub fn is_range_too_large(message: &str) -> bool {
         "exceeds max block range",
         "range too large",
         "range is too large",
-        "limit exceeded",
         "too large",
         "query timeout exceeded",
         "is limited to",
@@ -113,9 +137,18 @@ mod tests {
             "block range is too wide",
             "Query timeout exceeded. Consider reducing your block range",
         ] {
-            assert!(is_range_too_large(message), "{message}");
+            assert!(refuses_range(message), "{message}");
         }
-        assert!(!is_range_too_large("execution reverted"));
-        assert!(!is_range_too_large("header not found"));
+        assert!(!refuses_range("execution reverted"));
+        assert!(!refuses_range("header not found"));
+        for rate_limit in [
+            "HTTP error 429 with body: rate limit exceeded",
+            "limit exceeded",
+            "project ID request rate exceeded",
+            "Too Many Requests",
+            "413 Request Entity Too Large",
+        ] {
+            assert!(!refuses_range(rate_limit), "{rate_limit}");
+        }
     }
 }

@@ -3,15 +3,15 @@
 use std::time::Duration;
 
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, Bloom, B256, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::client::RpcClient;
 use alloy::rpc::types::{Filter, Log, TransactionReceipt, TransactionRequest};
 use alloy::sol_types::{SolCall, SolEvent};
-use alloy::transports::http::Http;
 
 use crate::abi::{IAggregatorV3, IERC20FeeProxy, IERC20};
 use crate::error::FollowerError;
+use crate::transport::{CappedHttp, DEFAULT_MAX_ANSWER_BYTES};
 use payscan_core::quote::FeedRound;
 
 /// A block's identity.
@@ -22,7 +22,12 @@ pub struct BlockRef {
     pub parent_hash: B256,
     /// Unix seconds.
     pub timestamp: u64,
+    /// Which addresses and topics the block's logs touch (with false positives, never negatives).
+    pub logs_bloom: Bloom,
 }
+
+/// Header requests in flight at once on one endpoint.
+const HEADER_CONCURRENCY: usize = 8;
 
 /// A chain's RPC endpoint.
 #[derive(Debug, Clone)]
@@ -33,11 +38,19 @@ pub struct ChainRpc {
 impl ChainRpc {
     /// An HTTP endpoint; each call gives up after `timeout`.
     pub fn http(url: &str, timeout: Duration) -> Result<Self, FollowerError> {
+        Self::http_capped(url, timeout, DEFAULT_MAX_ANSWER_BYTES)
+    }
+
+    /// An HTTP endpoint whose answers larger than `max_answer` bytes are refused unread.
+    pub fn http_capped(url: &str, timeout: Duration, max_answer: usize) -> Result<Self, FollowerError> {
         let parsed: reqwest::Url = url.parse().map_err(|_| FollowerError::BadUrl(url.to_owned()))?;
-        let client =
-            reqwest::Client::builder().timeout(timeout).build().map_err(|_| FollowerError::BadUrl(url.to_owned()))?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|_| FollowerError::BadUrl(url.to_owned()))?;
         let is_local = parsed.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost");
-        let rpc = RpcClient::new(Http::with_client(client, parsed), is_local);
+        let rpc = RpcClient::new(CappedHttp::new(client, parsed, max_answer), is_local);
         Ok(Self { provider: RootProvider::new(rpc) })
     }
 
@@ -57,7 +70,34 @@ impl ChainRpc {
             hash: b.header.hash,
             parent_hash: b.header.parent_hash,
             timestamp: b.header.timestamp,
+            logs_bloom: b.header.logs_bloom,
         }))
+    }
+
+    /// The given blocks, asked a few at a time; `None` for each this node does not have or whose
+    /// request failed (asked again by the caller). An error only when every request failed.
+    pub async fn blocks(&self, numbers: &[u64]) -> Result<Vec<Option<BlockRef>>, FollowerError> {
+        let mut blocks = Vec::with_capacity(numbers.len());
+        let mut first_error = None;
+        for chunk in numbers.chunks(HEADER_CONCURRENCY) {
+            let asks = chunk.iter().map(|&n| {
+                let rpc = self.clone();
+                async move { rpc.block(n).await }
+            });
+            for answer in futures_util::future::join_all(asks).await {
+                match answer {
+                    Ok(block) => blocks.push(block),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        blocks.push(None);
+                    }
+                }
+            }
+        }
+        match first_error {
+            Some(e) if blocks.iter().all(Option::is_none) => Err(e),
+            _ => Ok(blocks),
+        }
     }
 
     /// The number of the node's `finalized` block, where it serves one.
@@ -97,7 +137,6 @@ impl ChainRpc {
         })
     }
 
-    /// `Transfer` logs of the given token contracts in `[from, to]`.
     /// The tokens' `Transfer` logs and, with a fee proxy, its `TransferWithReferenceAndFee` logs,
     /// in one query.
     pub async fn transfer_logs(

@@ -1,11 +1,16 @@
 //! Reorgs on anvil (`anvil_reorg`, `evm_snapshot`/`evm_revert`): below and above the threshold, a
-//! transfer that moves to another block, one that disappears, depth 1 and depth 20. After each, the
-//! payment's state, its credits and the webhooks sent are exactly right.
+//! transfer that moves to another block, one that disappears, depth 1 and depth 20, and shallow
+//! reorgs right after a 1,500-block backfill in one range. After each, the payment's state, its
+//! credits and the webhooks sent are exactly right.
+
+use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
+use payscan::devchain;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::support::proxy::{Faults, RpcProxy};
 use crate::support::*;
 
 fn types(receiver: &Receiver, id: &str) -> Vec<String> {
@@ -175,5 +180,122 @@ both_backends!(a_reorg_deeper_than_the_limit_stops_the_chain_without_guessing, |
     let payment = app.payment(&id).await;
     assert_eq!(payment["status"], "completed");
     assert_eq!(types(&receiver, &id), ["payment.processing", "payment.completed"]);
+    app.stop().await;
+});
+
+/// A metric's value, by its full series name (`name{labels}`).
+async fn metric(app: &TestApp, series: &str) -> Option<u64> {
+    let text = app.http.get(format!("{}/metrics", app.url)).send().await.ok()?.text().await.ok()?;
+    text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok()).map(|v| v as u64)
+}
+
+/// payscan following the chain through `proxy`, its eth_getLogs range grown to the default 2,000.
+async fn following_with_full_range(backend: Backend, chain: &TestChain, proxy: &RpcProxy) -> (TestApp, Receiver) {
+    let mut options = AppOptions::new(backend, chain);
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&app, r#"payscan_log_range_blocks{chain_id="31337"}"#).await != Some(2000) {
+        assert!(Instant::now() < deadline, "the range never grew to 2000");
+        chain.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    (app, receiver)
+}
+
+/// Waits until the follower's cursor is at the chain's head.
+async fn wait_cursor_at_head(app: &TestApp, chain: &TestChain) {
+    let head = chain.anvil.head().await.expect("head");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, status) = app.get("/api/admin/scanner/status", Some(&app.admin())).await;
+        if status["data"]["chains"][0]["cursor"] == head {
+            return;
+        }
+        assert!(Instant::now() < deadline, "cursor never reached {head}: {status:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Another payment is found and completed: the chain is still followed.
+async fn still_following(app: &TestApp, chain: &TestChain, receiver: &Receiver, offer: &str) {
+    let intent = app.intent("buyer-1", intent_body(offer, "2", "USDC", chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(2_000_000u64)).await;
+    chain.mine(THRESHOLD).await;
+    receiver.wait_for(&id, "payment.completed").await;
+    assert_eq!(types(receiver, &id), ["payment.processing", "payment.completed"]);
+}
+
+both_backends!(a_one_block_reorg_right_after_a_1500_block_backfill_is_unwound, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let proxy = RpcProxy::start(&chain.anvil.url, Faults::default()).await;
+    let (app, receiver) = following_with_full_range(backend, &chain, &proxy).await;
+    let intent = app.intent("buyer-1", intent_body("offer-backfill", "5", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+    // payscan loses its node while the chain grows by 1,500 blocks, then scans them in one range.
+    proxy.set(|f| f.down = true);
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(5_000_000u64)).await;
+    chain.mine(1500).await;
+    // The last block carries a transfer to nobody watched, so that the block replacing it differs.
+    chain.pay(chain.usdt, MASTER.parse().expect("address"), U256::from(1u64)).await;
+    proxy.set(|f| f.down = false);
+    receiver.wait_for(&id, "payment.completed").await;
+    wait_cursor_at_head(&app, &chain).await;
+
+    chain.anvil.reorg(1, &[]).await.expect("anvil_reorg");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&app, r#"payscan_reorgs_total{chain_id="31337",outcome="unwound"}"#).await != Some(1) {
+        let too_deep = metric(&app, r#"payscan_reorgs_total{chain_id="31337",outcome="too_deep"}"#).await;
+        assert_eq!(too_deep, None, "a one-block reorg counted as too deep");
+        assert!(Instant::now() < deadline, "the reorg was never unwound");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    still_following(&app, &chain, &receiver, "offer-after").await;
+    let payment = app.payment(&id).await;
+    assert_eq!(payment["status"], "completed");
+    assert_eq!(payment["amountReceivedBaseUnits"], "5000000");
+    assert_eq!(transfers(&payment), [(true, false)], "credited once, untouched by the reorg");
+    assert_eq!(types(&receiver, &id), ["payment.processing", "payment.completed"]);
+    app.stop().await;
+});
+
+both_backends!(a_three_block_reorg_of_a_transfer_right_after_a_1500_block_backfill_is_unwound, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let proxy = RpcProxy::start(&chain.anvil.url, Faults::default()).await;
+    let (app, receiver) = following_with_full_range(backend, &chain, &proxy).await;
+    let intent = app.intent("buyer-1", intent_body("offer-shallow", "5", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+    // Funded beforehand: the reorg below replaces the transfer's block alone, not a mint.
+    chain.fund(chain.usdc, chain.payer, U256::from(5_000_000u64)).await;
+    proxy.set(|f| f.down = true);
+    chain.mine(1500).await;
+    let destination = address(&intent["destination"]);
+    let provider = chain.anvil.provider();
+    let tx = devchain::transfer(provider, chain.usdc, chain.payer, destination, U256::from(5_000_000u64))
+        .await
+        .expect("transfer");
+    let raw = chain.anvil.raw_transaction(tx).await.expect("raw tx");
+    chain.mine(1).await;
+    proxy.set(|f| f.down = false);
+    receiver.wait_for(&id, "payment.processing").await;
+    wait_cursor_at_head(&app, &chain).await;
+
+    // The transfer's block and the blocks either side are replaced; the transfer lands one later.
+    chain.anvil.reorg(3, &[(raw, 2)]).await.expect("anvil_reorg");
+    receiver.wait_for(&id, "payment.reverted").await;
+    chain.mine(THRESHOLD).await;
+    let completed = receiver.wait_for(&id, "payment.completed").await;
+    assert_eq!(completed.body["amountReceivedBaseUnits"], "5000000", "credited once");
+    let payment = app.payment(&id).await;
+    assert_eq!(payment["status"], "completed");
+    assert_eq!(transfers(&payment), [(true, false)], "one credit, revived in the new branch");
+    assert_eq!(
+        types(&receiver, &id),
+        ["payment.processing", "payment.reverted", "payment.processing", "payment.completed"]
+    );
+    still_following(&app, &chain, &receiver, "offer-after").await;
     app.stop().await;
 });

@@ -164,3 +164,109 @@ both_backends!(a_payment_created_and_paid_while_the_head_is_read_is_found, |back
     }
     app.stop().await;
 });
+
+/// A metric's value, by its full series name (`name{labels}`).
+async fn metric(app: &TestApp, series: &str) -> Option<u64> {
+    let text = app.http.get(format!("{}/metrics", app.url)).send().await.ok()?.text().await.ok()?;
+    text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok()).map(|v| v as u64)
+}
+
+/// Ten payments, one block apart, each completed exactly once.
+async fn ten_payments_complete_once(app: &TestApp, chain: &TestChain, receiver: &Receiver, prefix: &str) {
+    let mut ids = Vec::new();
+    for i in 0..10u64 {
+        ids.push(pay(app, chain, &format!("{prefix}-{i}"), 100_000 + i).await);
+        chain.mine(1).await;
+    }
+    chain.mine(THRESHOLD).await;
+    for id in &ids {
+        assert_completed_once(app, receiver, id).await;
+    }
+}
+
+both_backends!(a_node_that_drops_every_other_log_answer_loses_no_payment, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let proxy = RpcProxy::start(&chain.anvil.url, Faults { empty_logs_every_other: true, ..Default::default() }).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+
+    ten_payments_complete_once(&app, &chain, &receiver, "offer-empty").await;
+    let reasked = metric(&app, r#"payscan_log_answers_reasked_total{chain_id="31337"}"#).await;
+    assert!(reasked.is_some_and(|n| n > 0), "no answer was asked again: {reasked:?}");
+    app.stop().await;
+});
+
+both_backends!(a_load_balancer_over_a_node_20_blocks_behind_loses_no_payment, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let proxy = RpcProxy::start(&chain.anvil.url, Faults { lagging_backend: Some(20), ..Default::default() }).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+
+    ten_payments_complete_once(&app, &chain, &receiver, "offer-lagging").await;
+    app.stop().await;
+});
+
+both_backends!(a_rate_limited_endpoint_is_left_alone_and_the_range_keeps_its_size, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let limited = RpcProxy::start(&chain.anvil.url, Faults { rate_limit_logs: Some(3), ..Default::default() }).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, format!("{},{}", limited.url, chain.anvil.url))];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+
+    let mut ids = Vec::new();
+    for i in 0..3u64 {
+        ids.push(pay(&app, &chain, &format!("offer-limited-{i}"), 100_000 + i).await);
+        chain.mine(1).await;
+    }
+    chain.mine(THRESHOLD).await;
+    for id in &ids {
+        assert_completed_once(&app, &receiver, id).await;
+    }
+    let range = metric(&app, r#"payscan_log_range_blocks{chain_id="31337"}"#).await;
+    assert!(range.is_some_and(|blocks| blocks >= 100), "a rate limit shrank the range: {range:?}");
+
+    // Retry-After: 3 is honoured: after a 429 the limited endpoint hears nothing for a while, new
+    // blocks notwithstanding...
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let before = limited.rate_limited();
+    while limited.rate_limited() == before {
+        assert!(Instant::now() < deadline, "the limited endpoint was never asked again");
+        chain.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let calls = limited.total_calls();
+    let quiet = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < quiet {
+        chain.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(limited.total_calls(), calls, "asked within its Retry-After");
+    // ... and is asked again once it passed.
+    while limited.total_calls() == calls {
+        assert!(Instant::now() < deadline, "the limited endpoint was abandoned");
+        chain.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let limited_count = metric(&app, r#"payscan_rpc_rate_limited_total{chain_id="31337"}"#).await;
+    assert!(limited_count.is_some_and(|n| n >= 2), "{limited_count:?}");
+    app.stop().await;
+});
+
+both_backends!(an_rpc_answer_larger_than_the_cap_is_refused_and_another_endpoint_serves, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let huge = RpcProxy::start(&chain.anvil.url, Faults { oversized_logs: Some(8 << 20), ..Default::default() }).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, format!("{},{}", huge.url, chain.anvil.url))];
+    options.env.push(("PAYSCAN_RPC_MAX_ANSWER_BYTES", (1 << 20).to_string()));
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+
+    let id = pay(&app, &chain, "offer-huge", 100_000).await;
+    chain.mine(THRESHOLD).await;
+    assert_completed_once(&app, &receiver, &id).await;
+    assert!(huge.calls("eth_getLogs") > 0, "the oversized endpoint was never asked");
+    let refused = metric(&app, r#"payscan_rpc_oversized_answers_total{chain_id="31337"}"#).await;
+    assert!(refused.is_some_and(|n| n > 0), "no answer refused as too large: {refused:?}");
+    app.stop().await;
+});

@@ -1,7 +1,8 @@
 //! A JSON-RPC proxy in front of anvil that injects the faults real providers show: refused
 //! ranges, 429s, truncated bodies, dropped connections, slow answers, a node that is down, one whose
-//! head is stuck or runs ahead, one that lies about a log. A real part (anvil) behind it; only the
-//! faults are made up.
+//! head is stuck or runs ahead, one that lies about a log, a load balancer in front of a lagging
+//! node, one that drops every other eth_getLogs answer, one that rate-limits eth_getLogs, one that
+//! answers without end. A real part (anvil) behind it; only the faults are made up.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,16 @@ pub struct Faults {
     pub latency: Duration,
     /// eth_blockNumber waits this long before it asks anvil.
     pub head_latency: Duration,
+    /// Answer every other eth_getLogs with `[]` (a backend whose log index lags).
+    pub empty_logs_every_other: bool,
+    /// A load balancer over a node this many blocks behind and a caught-up one, either answering
+    /// any request: on the lagging node's turns the head is lower, newer blocks and receipts are
+    /// unknown and eth_getLogs stops at its head.
+    pub lagging_backend: Option<u64>,
+    /// Answer every eth_getLogs with 429, `Retry-After: <seconds>` and "rate limit exceeded".
+    pub rate_limit_logs: Option<u64>,
+    /// Answer eth_getLogs with `[]` followed by this many bytes of whitespace, streamed.
+    pub oversized_logs: Option<usize>,
 }
 
 impl Default for Faults {
@@ -60,6 +71,10 @@ impl Default for Faults {
             fail_send: 0.0,
             latency: Duration::ZERO,
             head_latency: Duration::ZERO,
+            empty_logs_every_other: false,
+            lagging_backend: None,
+            rate_limit_logs: None,
+            oversized_logs: None,
         }
     }
 }
@@ -69,6 +84,8 @@ struct Inner {
     calls: HashMap<String, usize>,
     refused: usize,
     faulted: usize,
+    rate_limited: usize,
+    log_answers: usize,
     rng: StdRng,
 }
 
@@ -104,6 +121,8 @@ impl RpcProxy {
             calls: HashMap::new(),
             refused: 0,
             faulted: 0,
+            rate_limited: 0,
+            log_answers: 0,
             rng: StdRng::seed_from_u64(7),
         }));
         let state = ProxyState { upstream: upstream.to_owned(), http: reqwest::Client::new(), inner: inner.clone() };
@@ -120,6 +139,11 @@ impl RpcProxy {
         self.inner.lock().expect("lock").faulted
     }
 
+    /// How many eth_getLogs were answered 429.
+    pub fn rate_limited(&self) -> usize {
+        self.inner.lock().expect("lock").rate_limited
+    }
+
     /// How many requests were refused as too wide a range.
     pub fn refused(&self) -> usize {
         self.inner.lock().expect("lock").refused
@@ -127,6 +151,11 @@ impl RpcProxy {
 
     pub fn set(&self, change: impl FnOnce(&mut Faults)) {
         change(&mut self.inner.lock().expect("lock").faults);
+    }
+
+    /// Requests of every method so far.
+    pub fn total_calls(&self) -> usize {
+        self.inner.lock().expect("lock").calls.values().sum()
     }
 
     pub fn calls(&self, method: &str) -> usize {
@@ -146,10 +175,22 @@ fn block_number(value: &Value) -> Option<u64> {
 
 async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) -> Response {
     let method = request["method"].as_str().unwrap_or_default().to_owned();
-    let (faults, hit, refusal) = {
+    let (faults, hit, refusal, lagging_turn, empty_logs) = {
         let mut inner = state.inner.lock().expect("lock");
         *inner.calls.entry(method.clone()).or_insert(0) += 1;
         let faults = inner.faults.clone();
+        let lagging_turn = match faults.lagging_backend {
+            Some(lag) if inner.rng.gen_bool(0.5) => Some(lag),
+            _ => None,
+        };
+        let mut empty_logs = false;
+        if method == "eth_getLogs" {
+            inner.log_answers += 1;
+            empty_logs = faults.empty_logs_every_other && inner.log_answers % 2 == 1;
+            if faults.rate_limit_logs.is_some() {
+                inner.rate_limited += 1;
+            }
+        }
         let send_fails = method == "eth_sendRawTransaction"
             && faults.fail_send > 0.0
             && inner.rng.gen_bool(faults.fail_send.min(1.0));
@@ -175,7 +216,7 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         if too_wide {
             inner.refused += 1;
         }
-        (faults, hit, too_wide || send_fails)
+        (faults, hit, too_wide || send_fails, lagging_turn, empty_logs)
     };
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
@@ -215,6 +256,31 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         }))
         .into_response();
     }
+    if let (Some(seconds), "eth_getLogs") = (faults.rate_limit_logs, method.as_str()) {
+        let body = json!({ "jsonrpc": "2.0", "id": request["id"],
+            "error": { "code": -32005, "message": "rate limit exceeded" } });
+        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", seconds.to_string())], Json(body)).into_response();
+    }
+    if let (Some(padding), "eth_getLogs") = (faults.oversized_logs, method.as_str()) {
+        let head = format!("{{\"jsonrpc\":\"2.0\",\"id\":{},\"result\":[]}}", request["id"]);
+        let chunks = std::iter::once(head.into_bytes())
+            .chain(std::iter::repeat_n(vec![b' '; 64 * 1024], padding.div_ceil(64 * 1024)))
+            .map(|chunk| Ok::<_, std::io::Error>(axum::body::Bytes::from(chunk)));
+        return (
+            StatusCode::OK,
+            [(CONTENT_TYPE, "application/json")],
+            Body::from_stream(futures_util::stream::iter(chunks)),
+        )
+            .into_response();
+    }
+    if empty_logs {
+        return Json(json!({ "jsonrpc": "2.0", "id": request["id"], "result": [] })).into_response();
+    }
+    if let Some(lag) = lagging_turn {
+        if let Some(response) = lagging_answer(&state, &request, &method, lag).await {
+            return response;
+        }
+    }
     if let (Some(head), "eth_blockNumber") = (faults.stale_head, method.as_str()) {
         return Json(json!({ "jsonrpc": "2.0", "id": request["id"], "result": format!("{head:#x}") })).into_response();
     }
@@ -244,6 +310,40 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
             .into_response();
     }
     Json(body).into_response()
+}
+
+/// What a node `lag` blocks behind anvil answers, where that differs from anvil's answer.
+async fn lagging_answer(state: &ProxyState, request: &Value, method: &str, lag: u64) -> Option<Response> {
+    let ask = |method: &str, params: Value| {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let request = state.http.post(&state.upstream).json(&body);
+        async move { request.send().await.ok()?.json::<Value>().await.ok() }
+    };
+    let head = block_number(&ask("eth_blockNumber", json!([])).await?["result"])?.saturating_sub(lag);
+    let answer =
+        |result: Value| Some(Json(json!({ "jsonrpc": "2.0", "id": request["id"], "result": result })).into_response());
+    match method {
+        "eth_blockNumber" => answer(json!(format!("{head:#x}"))),
+        "eth_getBlockByNumber" => match block_number(&request["params"][0]) {
+            Some(number) if number > head => answer(Value::Null),
+            _ => None,
+        },
+        "eth_getTransactionReceipt" => {
+            let receipt = ask(method, request["params"].clone()).await?["result"].clone();
+            match block_number(&receipt["blockNumber"]) {
+                Some(number) if number > head => answer(Value::Null),
+                _ => answer(receipt),
+            }
+        }
+        "eth_getLogs" => {
+            let mut logs = ask(method, request["params"].clone()).await?["result"].clone();
+            if let Some(list) = logs.as_array_mut() {
+                list.retain(|log| block_number(&log["blockNumber"]).is_some_and(|n| n <= head));
+            }
+            answer(logs)
+        }
+        _ => None,
+    }
 }
 
 /// keccak256("Transfer(address,address,uint256)").
