@@ -1,7 +1,8 @@
-//! The outbox dispatcher: claims due deliveries, signs each attempt afresh (Standard Webhooks,
-//! same `webhook-id` on every retry), posts it, and records the outcome. A failed delivery waits
-//! out the retry schedule and then goes to manual review; a crash mid-delivery only means the
-//! lease runs out and the same event is sent again, which receivers dedupe by `webhook-id`.
+//! The outbox dispatcher: claims due deliveries as far as each target has room, signs each attempt
+//! afresh (Standard Webhooks, same `webhook-id` on every retry), posts it through the outbound
+//! policy, and records the outcome as the attempt ends. A failed delivery waits out the retry
+//! schedule and then goes to manual review; a crash mid-delivery only means the lease runs out and
+//! the attempts that were still out are sent again, which receivers dedupe by `webhook-id`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
