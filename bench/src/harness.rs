@@ -169,6 +169,8 @@ pub fn settings(
         ("PAYSCAN_JWT_SECRET", JWT_SECRET.to_owned()),
         ("PAYSCAN_WEBHOOK_SECRET", webhook_secret.to_owned()),
         ("PAYSCAN_WEBHOOK_TARGETS", targets.join(",")),
+        // The benchmarks' receivers listen on 127.0.0.1.
+        ("PAYSCAN_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8".to_owned()),
         ("PAYSCAN_SELF_WEBHOOK", "false".to_owned()),
         ("PAYSCAN_WEBHOOK_RETRY", "200ms,400ms,800ms".to_owned()),
         // One benchmark buyer creates thousands of intents: throughput, not the per-buyer limit.
