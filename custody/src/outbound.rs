@@ -12,9 +12,7 @@ use alloy::eips::eip2718::Encodable2718;
 use alloy::network::TxSignerSync;
 use alloy::primitives::{Address, Bytes, TxKind, B256, U256};
 use alloy::providers::{Provider, RootProvider};
-use alloy::rpc::client::RpcClient;
 use alloy::signers::local::PrivateKeySigner;
-use alloy::transports::http::Http;
 use alloy::transports::TransportError;
 use payscan_core::redact::{redact_url, scrub_urls};
 use payscan_core::store::outbound::{OutboundStatus, OutboundTx};
@@ -121,12 +119,8 @@ impl Sender {
         signer: PrivateKeySigner,
         settings: OutboundSettings,
     ) -> Result<Self, OutboundError> {
-        let url: reqwest::Url = rpc_url.parse().map_err(|_| OutboundError::BadUrl(rpc_url.to_owned()))?;
-        let client = reqwest::Client::builder()
-            .timeout(settings.rpc_timeout)
-            .build()
-            .map_err(|_| OutboundError::BadUrl(rpc_url.to_owned()))?;
-        let provider = RootProvider::new(RpcClient::new(Http::with_client(client, url), false));
+        let provider = crate::rpc::connect(rpc_url, settings.rpc_timeout)
+            .ok_or_else(|| OutboundError::BadUrl(rpc_url.to_owned()))?;
         Ok(Self { store, provider, chain_id, signer, settings })
     }
 

@@ -154,8 +154,9 @@ impl Payouts {
         let chain = registry
             .chain(chain_id)
             .ok_or_else(|| PayoutError::Invalid(format!("chain {chain_id} is not in the registry")))?;
-        let url = chain.rpc_url.parse().map_err(|_| PayoutError::ChainUnavailable(chain_id))?;
-        Ok((RootProvider::new_http(url), chain.rpc_url.clone()))
+        let provider =
+            crate::rpc::provider(chain, self.outbound.rpc_timeout).ok_or(PayoutError::ChainUnavailable(chain_id))?;
+        Ok((provider, chain.rpc_url.clone()))
     }
 
     /// Queues a payout after checking its minimum and that the payout wallet can pay gas.

@@ -194,14 +194,13 @@ impl PermitRelay {
         Self { store, keys, registry, settings }
     }
 
-    fn provider(chain: &Chain) -> Result<RootProvider, PermitError> {
-        let url = chain.rpc_url.parse().map_err(|_| PermitError::ChainUnavailable(chain.chain_id))?;
-        Ok(RootProvider::new_http(url))
+    fn provider(&self, chain: &Chain) -> Result<RootProvider, PermitError> {
+        crate::rpc::provider(chain, self.settings.rpc_timeout).ok_or(PermitError::ChainUnavailable(chain.chain_id))
     }
 
     /// The relayer's balance and what one permit needs at today's fee.
     async fn gas(&self, chain: &Chain, relayer: Address) -> Result<(U256, U256), PermitError> {
-        let provider = Self::provider(chain)?;
+        let provider = self.provider(chain)?;
         let unavailable = |_| PermitError::ChainUnavailable(chain.chain_id);
         let fees = provider.estimate_eip1559_fees().await.map_err(unavailable)?;
         let required = U256::from(PERMIT_GAS) * U256::from(fees.max_fee_per_gas.min(self.settings.max_fee_cap));
@@ -244,7 +243,7 @@ impl PermitRelay {
         let Some(chain) = registry.chain(payment.rail.chain_id) else { return Ok(None) };
         let Some(token) = chain.token_by_address(payment.rail.token.address) else { return Ok(None) };
         let (Some(permit), Some(proxy)) = (&token.permit, chain.proxy_address) else { return Ok(None) };
-        let provider = Self::provider(chain)?;
+        let provider = self.provider(chain)?;
         let nonce =
             read_u256(&provider, chain, token.address, IERC20Permit::noncesCall { owner: payer }.abi_encode()).await?;
         let terms = PermitTerms {
@@ -298,7 +297,7 @@ impl PermitRelay {
                 terms.deadline
             )));
         }
-        let provider = Self::provider(chain)?;
+        let provider = self.provider(chain)?;
         let owner = terms.owner;
         // Someone may have submitted this very permit first (its nonce is then spent, so the
         // signature no longer checks out): the allowance the buyer wanted is there, a success.

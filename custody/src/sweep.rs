@@ -144,8 +144,8 @@ impl Sweeper {
         let Some(master) = self.keys.master_wallet() else {
             return Ok(SweepResult::new(payment, SweepStatus::Error).because("PAYSCAN_MASTER_WALLET is not set"));
         };
-        let provider =
-            RootProvider::new_http(chain.rpc_url.parse().map_err(|_| OutboundError::BadUrl(chain.rpc_url.clone()))?);
+        let provider = crate::rpc::provider(chain, self.settings.rpc_timeout)
+            .ok_or_else(|| OutboundError::BadUrl(chain.rpc_url.clone()))?;
         let number = self.store.sweep_count(&payment.id).await?;
         let reference = format!("{}:{number}", payment.id);
         if self.keys.kind() == SignerKind::Local {

@@ -200,3 +200,30 @@ both_backends!(duplicates_minimums_and_strangers_are_refused_and_a_cancelled_pay
     assert_eq!(refused["error"]["code"], "RELAYER_UNAVAILABLE");
     app.stop().await;
 });
+
+both_backends!(a_connection_lost_mid_answer_costs_a_payout_no_attempt, |backend| async move {
+    use crate::support::proxy::{Faults, RpcProxy};
+    let chain = TestChain::start(31337).await;
+    let proxy = RpcProxy::start(&chain.anvil.url, Faults::default()).await;
+    let mut options = options(backend, &chain);
+    options.rpc.push((chain.chain_id, proxy.url.clone()));
+    let app = TestApp::spawn(options).await;
+    let admin = app.admin();
+    chain.fund(chain.usdc, wallet(), U256::from(5_000_000u64)).await;
+    let (status, created) = app.post("/payouts", Some(&admin), &body(&chain, "ref-drop", "5")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["data"]["payoutId"].as_str().expect("id").to_owned();
+
+    // The sender's nonce read loses its connection twice: custody asks again, as it may for
+    // any read and for a broadcast of bytes already signed.
+    proxy.set(|f| f.drop_next = Some(("eth_getTransactionCount", 2)));
+    let (status, run) = app.post("/admin/payouts/run", Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["data"]["processed"], 1, "{run}");
+    assert_eq!(run["data"]["failed"], 0, "{run}");
+    let payout = app.wait_for_payout(&id, "COMPLETED").await;
+    assert_eq!(payout["attempts"], 1, "{payout}");
+    assert!(proxy.faulted() >= 2, "the connections were dropped");
+    assert_eq!(usdc(&chain, seller()).await, U256::from(5_000_000u64));
+    app.stop().await;
+});

@@ -56,6 +56,8 @@ pub struct Faults {
     pub rate_limit_logs: Option<u64>,
     /// Answer eth_getLogs with `[]` followed by this many bytes of whitespace, streamed.
     pub oversized_logs: Option<usize>,
+    /// The next this many calls of this method lose their connection mid-answer.
+    pub drop_next: Option<(&'static str, usize)>,
 }
 
 impl Default for Faults {
@@ -75,6 +77,7 @@ impl Default for Faults {
             lagging_backend: None,
             rate_limit_logs: None,
             oversized_logs: None,
+            drop_next: None,
         }
     }
 }
@@ -197,7 +200,17 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         if send_fails {
             inner.refused += 1;
         }
-        let hit = if faults.flaky > 0.0 && inner.rng.gen_bool(faults.flaky.min(1.0)) {
+        let drop_this = match &mut inner.faults.drop_next {
+            Some((name, left)) if *name == method && *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        };
+        let hit = if drop_this {
+            inner.faulted += 1;
+            Some(Hit::Dropped)
+        } else if faults.flaky > 0.0 && inner.rng.gen_bool(faults.flaky.min(1.0)) {
             inner.faulted += 1;
             Some([Hit::TooManyRequests, Hit::Truncated, Hit::Dropped, Hit::Slow][inner.rng.gen_range(0..4)])
         } else {
