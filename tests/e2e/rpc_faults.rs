@@ -192,6 +192,7 @@ both_backends!(a_node_that_drops_every_other_log_answer_loses_no_payment, |backe
     let (app, receiver) = TestApp::spawn_with_receiver(options).await;
 
     ten_payments_complete_once(&app, &chain, &receiver, "offer-empty").await;
+    assert!(proxy.withheld() > 0, "the node withheld no logs");
     let reasked = metric(&app, r#"payscan_log_answers_reasked_total{chain_id="31337"}"#).await;
     assert!(reasked.is_some_and(|n| n > 0), "no answer was asked again: {reasked:?}");
     app.stop().await;

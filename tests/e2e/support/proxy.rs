@@ -46,7 +46,9 @@ pub struct Faults {
     pub latency: Duration,
     /// eth_blockNumber waits this long before it asks anvil.
     pub head_latency: Duration,
-    /// Answer every other eth_getLogs with `[]` (a backend whose log index lags).
+    /// Answer every other eth_getLogs that has logs with `[]` (a backend whose log index lags).
+    /// Counting only answers with logs keeps the fault on the answers that matter, however the
+    /// follower's polls fall between blocks.
     pub empty_logs_every_other: bool,
     /// A load balancer over a node this many blocks behind and a caught-up one, either answering
     /// any request: on the lagging node's turns the head is lower, newer blocks and receipts are
@@ -89,6 +91,7 @@ struct Inner {
     faulted: usize,
     rate_limited: usize,
     log_answers: usize,
+    withheld: usize,
     rng: StdRng,
 }
 
@@ -126,6 +129,7 @@ impl RpcProxy {
             faulted: 0,
             rate_limited: 0,
             log_answers: 0,
+            withheld: 0,
             rng: StdRng::seed_from_u64(7),
         }));
         let state = ProxyState { upstream: upstream.to_owned(), http: reqwest::Client::new(), inner: inner.clone() };
@@ -156,6 +160,11 @@ impl RpcProxy {
         change(&mut self.inner.lock().expect("lock").faults);
     }
 
+    /// eth_getLogs answers that had logs and were answered with `[]`.
+    pub fn withheld(&self) -> usize {
+        self.inner.lock().expect("lock").withheld
+    }
+
     /// Requests of every method so far.
     pub fn total_calls(&self) -> usize {
         self.inner.lock().expect("lock").calls.values().sum()
@@ -178,7 +187,7 @@ fn block_number(value: &Value) -> Option<u64> {
 
 async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) -> Response {
     let method = request["method"].as_str().unwrap_or_default().to_owned();
-    let (faults, hit, refusal, lagging_turn, empty_logs) = {
+    let (faults, hit, refusal, lagging_turn) = {
         let mut inner = state.inner.lock().expect("lock");
         *inner.calls.entry(method.clone()).or_insert(0) += 1;
         let faults = inner.faults.clone();
@@ -186,10 +195,7 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
             Some(lag) if inner.rng.gen_bool(0.5) => Some(lag),
             _ => None,
         };
-        let mut empty_logs = false;
         if method == "eth_getLogs" {
-            inner.log_answers += 1;
-            empty_logs = faults.empty_logs_every_other && inner.log_answers % 2 == 1;
             if faults.rate_limit_logs.is_some() {
                 inner.rate_limited += 1;
             }
@@ -229,7 +235,7 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         if too_wide {
             inner.refused += 1;
         }
-        (faults, hit, too_wide || send_fails, lagging_turn, empty_logs)
+        (faults, hit, too_wide || send_fails, lagging_turn)
     };
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
@@ -286,9 +292,6 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         )
             .into_response();
     }
-    if empty_logs {
-        return Json(json!({ "jsonrpc": "2.0", "id": request["id"], "result": [] })).into_response();
-    }
     if let Some(lag) = lagging_turn {
         if let Some(response) = lagging_answer(&state, &request, &method, lag).await {
             return response;
@@ -309,6 +312,17 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         for log in body["result"].as_array_mut().into_iter().flatten() {
             if log["topics"][0] == TRANSFER_TOPIC {
                 log["data"] = json!(format!("0x{value:064x}"));
+            }
+        }
+    }
+    if faults.empty_logs_every_other && method == "eth_getLogs" {
+        let has_logs = body["result"].as_array().is_some_and(|logs| !logs.is_empty());
+        if has_logs {
+            let mut inner = state.inner.lock().expect("lock");
+            inner.log_answers += 1;
+            if inner.log_answers % 2 == 1 {
+                inner.withheld += 1;
+                body["result"] = json!([]);
             }
         }
     }
