@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod event;
 pub mod expiry;
+pub mod failpoint;
 pub mod ids;
 pub mod intent;
 pub mod money;

@@ -17,7 +17,7 @@ use alloy::transports::TransportError;
 use payscan_core::redact::{redact_url, scrub_urls};
 use payscan_core::store::outbound::{OutboundStatus, OutboundTx};
 use payscan_core::store::{Store, StoreError};
-use payscan_core::{clock, ChainId, EscrowState, PaymentId, PaymentStatus};
+use payscan_core::{clock, failpoint, ChainId, EscrowState, PaymentId, PaymentStatus};
 use tracing::{info, warn};
 
 /// Why a send or a tracking step failed.
@@ -196,6 +196,7 @@ impl Sender {
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.broadcast(&out).await?;
+        failpoint::reached("outbound.broadcast");
         Ok(out)
     }
 

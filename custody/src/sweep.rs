@@ -20,7 +20,7 @@ use payscan_core::config::SignerKind;
 use payscan_core::registry::{Chain, SharedRegistry, Token};
 use payscan_core::store::outbound::OutboundTx;
 use payscan_core::store::{Payment, Store, StoreError};
-use payscan_core::{clock, BaseUnits, PaymentId, PaymentStatus};
+use payscan_core::{clock, failpoint, BaseUnits, PaymentId, PaymentStatus};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tracing::{info, warn};
@@ -283,6 +283,7 @@ impl Sweeper {
             result.amount = Some(BaseUnits(balance));
             return Ok(result);
         };
+        failpoint::reached("sweep.mined");
         self.store.record_sweep(payment, number, master, BaseUnits(balance), moved, clock::now_ms()).await?;
         info!(payment_id = %payment.id, amount = %balance, tx = %moved, "destination swept");
         let mut result = SweepResult::new(payment, SweepStatus::Success);

@@ -7,7 +7,7 @@ use payscan_core::event::{payment_event, EventKind};
 use payscan_core::registry::Chain;
 use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::Store;
-use payscan_core::{EscrowState, PaymentStatus};
+use payscan_core::{failpoint, EscrowState, PaymentStatus};
 
 use crate::error::FollowerError;
 use crate::rpc::ChainRpc;
@@ -110,6 +110,7 @@ pub async fn evaluate(
             let body = payment_event(kind, &payment, threshold, None, now);
             store.enqueue_event(&mut tx, payment.id.as_str(), kind.as_str(), &body, now).await?;
             store.commit_with_events(tx).await?;
+            failpoint::reached("follower.confirmed");
         } else {
             tx.commit().await.map_err(payscan_core::store::StoreError::from)?;
         }

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use payscan_core::clock;
 use payscan_core::config::WebhookConfig;
 use payscan_core::outbound::{self, OutboundClient, OutboundPolicy};
 use payscan_core::store::outbox::AttemptOutcome;
 use payscan_core::store::{ClaimRoom, DeliveryStatus, DueDelivery, Store, StoreError};
 use payscan_core::webhook::{WebhookSecret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SELF_TARGET};
+use payscan_core::{clock, failpoint};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -205,6 +205,7 @@ impl Dispatcher {
             Err(_) => String::new(),
         };
         if status.is_success() {
+            failpoint::reached("dispatch.acknowledged");
             AttemptOutcome::Delivered { status: code }
         } else if code == 410 {
             AttemptOutcome::Gone { error: format!("HTTP 410: {body}") }

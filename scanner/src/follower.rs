@@ -13,7 +13,7 @@ use payscan_core::registry::{redact_url, Chain};
 use payscan_core::store::credits::ProxyPayment;
 use payscan_core::store::cursors::Checkpoint;
 use payscan_core::store::Store;
-use payscan_core::{clock, BaseUnits};
+use payscan_core::{clock, failpoint, BaseUnits};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
@@ -165,6 +165,7 @@ impl Follower {
             Scan::Scanned(scan) => scan,
             Scan::Retry(outcome) => return Ok(outcome),
         };
+        failpoint::reached("follower.logs_fetched");
         let (to, end, logs) = (scan.end.number, scan.end, scan.logs);
         self.range.observe(logs.len());
         self.metrics.range_blocks.with_label_values(&[&self.label]).set(self.range.get() as i64);
@@ -198,6 +199,7 @@ impl Follower {
         self.store.commit_with_events(tx).await?;
         self.report_cursor(to, head);
         if credits > 0 {
+            failpoint::reached("follower.credited");
             // New money changes what the same head means for confirmations.
             self.evaluated_head = None;
         }

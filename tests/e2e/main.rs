@@ -6,6 +6,7 @@ mod support;
 
 mod admin;
 mod bounds;
+mod chaos;
 mod cli;
 mod cluster;
 mod destinations;

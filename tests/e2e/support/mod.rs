@@ -21,7 +21,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
 
-pub use receiver::{Behaviour, Receiver, ReservedPort, Target};
+pub use receiver::{Answering, Behaviour, Receiver, ReservedPort, Target};
 
 /// The mnemonic payscan derives destinations from in tests (not anvil's, so destinations hold
 /// nothing until paid).
@@ -457,8 +457,14 @@ impl Daemon {
     /// Starts `payscan serve` with `env` and waits until its API answers. Returns the daemon and a
     /// client for it.
     pub async fn start(env: Arc<TestEnv>) -> (Self, TestApp) {
+        Self::start_with(env, &[]).await
+    }
+
+    /// [`Daemon::start`] with more settings for this run only (e.g. `PAYSCAN_FAILPOINTS`).
+    pub async fn start_with(env: Arc<TestEnv>, extra: &[(&str, String)]) -> (Self, TestApp) {
         use std::io::BufRead;
         let mut vars = env.env.clone();
+        vars.extend(extra.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
         // Port 0: the daemon picks a free port and says which, so no other test can take it first.
         vars.insert("PAYSCAN_LISTEN".to_owned(), "127.0.0.1:0".to_owned());
         vars.entry("RUST_LOG".to_owned()).or_insert_with(|| "warn,payscan::startup=info".to_owned());
@@ -484,12 +490,20 @@ impl Daemon {
                 kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(line);
             }
         });
-        let address =
-            address.recv_timeout(Duration::from_secs(30)).expect("payscan serve did not say where it listens");
-        let daemon = Self { child, log };
+        let mut daemon = Self { child, log };
+        let address = match address.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => address,
+            // Ended before it listened (a failpoint on a start-up step): a client of nothing.
+            Err(_) if daemon.exited() => "127.0.0.1:1".to_owned(),
+            Err(e) => panic!("payscan serve did not say where it listens: {e}"),
+        };
         let client = TestApp::client(format!("http://{address}"), None, env);
         let deadline = Instant::now() + Duration::from_secs(30);
         while client.http.get(format!("{}/api/payment/health", client.url)).send().await.is_err() {
+            // A failpoint may end it this early; the caller sees that in `exited`.
+            if daemon.exited() {
+                break;
+            }
             assert!(Instant::now() < deadline, "payscan serve did not come up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -498,6 +512,11 @@ impl Daemon {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether the process has ended (a failpoint aborted it).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
     }
 
     /// `kill -9`: no shutdown, no flush.

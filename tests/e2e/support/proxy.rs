@@ -195,10 +195,8 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
             Some(lag) if inner.rng.gen_bool(0.5) => Some(lag),
             _ => None,
         };
-        if method == "eth_getLogs" {
-            if faults.rate_limit_logs.is_some() {
-                inner.rate_limited += 1;
-            }
+        if method == "eth_getLogs" && faults.rate_limit_logs.is_some() {
+            inner.rate_limited += 1;
         }
         let send_fails = method == "eth_sendRawTransaction"
             && faults.fail_send > 0.0

@@ -45,12 +45,25 @@ pub struct Delivery {
     pub body: Value,
     /// False when this `webhook-id` had been processed before.
     pub first: bool,
+    /// When it was processed, just before the answer.
+    pub at: Instant,
 }
 
 #[derive(Default)]
 struct Inner {
     deliveries: Vec<Delivery>,
     unverified: usize,
+    /// Verified arrivals refused with 500 so far, by `webhook-id`.
+    refused: HashMap<String, usize>,
+}
+
+/// How a [`Receiver`] answers a delivery that verified.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Answering {
+    /// Waits this long, then processes the delivery and answers.
+    pub delay: Duration,
+    /// Answers 500 to the first this many arrivals of each `webhook-id`.
+    pub fail_first: usize,
 }
 
 /// A webhook receiver on 127.0.0.1.
@@ -67,6 +80,7 @@ struct ReceiverState {
     secret: String,
     inner: Arc<Mutex<Inner>>,
     failing: Arc<AtomicBool>,
+    answering: Answering,
 }
 
 impl Receiver {
@@ -77,11 +91,17 @@ impl Receiver {
 
     /// Listens on a port reserved earlier (one a target was configured with before it came up).
     pub async fn start_on(port: ReservedPort, secret: &str) -> Self {
+        Self::start_answering(port, secret, Answering::default()).await
+    }
+
+    /// [`Receiver::start_on`], answering as `answering` says.
+    pub async fn start_answering(port: ReservedPort, secret: &str, answering: Answering) -> Self {
         let listener = port.socket.listen(1024).expect("listen");
         let address = listener.local_addr().expect("address");
         let inner = Arc::new(Mutex::new(Inner::default()));
         let failing = Arc::new(AtomicBool::new(false));
-        let state = ReceiverState { secret: secret.to_owned(), inner: inner.clone(), failing: failing.clone() };
+        let state =
+            ReceiverState { secret: secret.to_owned(), inner: inner.clone(), failing: failing.clone(), answering };
         let app = Router::new().route("/hook", post(receive)).with_state(state);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -143,12 +163,23 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
     }
     let verified =
         standardwebhooks::Webhook::new(&state.secret).and_then(|webhook| webhook.verify(&body, &headers)).is_ok();
-    let mut inner = state.inner.lock().expect("lock");
     if !verified {
-        inner.unverified += 1;
+        state.inner.lock().expect("lock").unverified += 1;
         return StatusCode::UNAUTHORIZED;
     }
     let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    if state.answering.fail_first > 0 {
+        let mut inner = state.inner.lock().expect("lock");
+        let refused = inner.refused.entry(id.clone()).or_insert(0);
+        if *refused < state.answering.fail_first {
+            *refused += 1;
+            return StatusCode::INTERNAL_SERVER_ERROR;
+        }
+    }
+    if !state.answering.delay.is_zero() {
+        tokio::time::sleep(state.answering.delay).await;
+    }
+    let mut inner = state.inner.lock().expect("lock");
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let first = !inner.deliveries.iter().any(|d| d.id == id);
     inner.deliveries.push(Delivery {
@@ -156,6 +187,7 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
         id,
         body,
         first,
+        at: Instant::now(),
     });
     StatusCode::OK
 }
