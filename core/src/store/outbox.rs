@@ -2,7 +2,7 @@
 //! one delivery per (event, target) that the dispatcher claims, signs and sends until it succeeds
 //! or its retries run out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use sqlx::Row;
@@ -44,6 +44,9 @@ pub struct DueDelivery {
     /// Attempts made so far, this one included.
     pub attempt: u32,
     pub payload: String,
+    /// This claim's fencing token: the attempt's outcome is written only while the delivery
+    /// still carries it, that is, while no later claim took the delivery over.
+    pub claim_token: i64,
 }
 
 /// One delivery as an operator sees it.
@@ -215,6 +218,8 @@ impl Store {
         }
         let rows = query.fetch_all(&mut *tx).await?;
         let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        // One token per claim: random, so instances need no shared sequence to tell claims apart.
+        let claim_token: i64 = rand::random();
         let mut taken: HashMap<String, usize> = HashMap::new();
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -235,15 +240,17 @@ impl Store {
                 target,
                 attempt: u32::try_from(attempts + 1).map_err(corrupt)?,
                 payload: row.try_get("payload")?,
+                claim_token,
             });
         }
         if !claimed.is_empty() {
             // One statement for the whole claim: ids are integers the database gave out.
             let ids = claimed.iter().map(|d| d.delivery_id.to_string()).collect::<Vec<_>>().join(",");
             sqlx::query(&format!(
-                "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1 WHERE id IN ({ids})"
+                "UPDATE webhook_deliveries SET lease_until = $1, claim_token = $2, attempts = attempts + 1 WHERE id IN ({ids})"
             ))
             .bind(lease_until)
+            .bind(claim_token)
             .execute(&mut *tx)
             .await?;
         }
@@ -253,31 +260,35 @@ impl Store {
 
     /// Records finished attempts in one transaction: each delivered, gone, retried after the
     /// schedule's next delay, or handed to manual review once the schedule is used up. Returns
-    /// each delivery's new status, in order.
+    /// each delivery's new status, in order, or `None` where the attempt's claim was superseded
+    /// (its lease ran out and another claim took the delivery): that outcome is dropped, so an
+    /// attempt that outlived its lease never overwrites what the next claim's attempt recorded.
     pub async fn finish_attempts(
         &self,
         attempts: &[(DueDelivery, AttemptOutcome)],
         retry: &[Duration],
         now: i64,
-    ) -> Result<Vec<DeliveryStatus>, StoreError> {
-        let mut statuses = Vec::with_capacity(attempts.len());
-        // Attempts that end alike (nearly all: delivered with the same HTTP status) share one
-        // UPDATE; the ids are integers the database gave out.
-        let mut groups: Vec<(Ending, Vec<String>)> = Vec::new();
+    ) -> Result<Vec<Option<DeliveryStatus>>, StoreError> {
+        let mut endings = Vec::with_capacity(attempts.len());
+        // Attempts that end alike under one claim (nearly all: delivered with the same HTTP
+        // status) share one UPDATE; the ids are integers the database gave out.
+        let mut groups: Vec<((Ending, i64), Vec<String>)> = Vec::new();
         for (delivery, outcome) in attempts {
-            let key = ending(delivery.attempt, outcome, retry, now);
-            statuses.push(key.status);
+            let key = (ending(delivery.attempt, outcome, retry, now), delivery.claim_token);
+            endings.push(key.0.status);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, ids)) => ids.push(delivery.delivery_id.to_string()),
                 None => groups.push((key, vec![delivery.delivery_id.to_string()])),
             }
         }
+        let mut written = HashSet::new();
         let mut tx = self.begin().await?;
-        for (Ending { status, next_at, code, error }, ids) in groups {
+        for ((Ending { status, next_at, code, error }, claim_token), ids) in groups {
             let delivered_at = (status == DeliveryStatus::Delivered).then_some(now);
-            sqlx::query(&format!(
+            let rows = sqlx::query(&format!(
                 "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, lease_until = NULL, \
-                 last_status = $3, last_error = $4, delivered_at = $5 WHERE id IN ({})",
+                 last_status = $3, last_error = $4, delivered_at = $5 \
+                 WHERE id IN ({}) AND claim_token = $6 RETURNING id",
                 ids.join(",")
             ))
             .bind(status.as_str())
@@ -285,11 +296,19 @@ impl Store {
             .bind(code.map(i64::from))
             .bind(error)
             .bind(delivered_at)
-            .execute(&mut *tx)
+            .bind(claim_token)
+            .fetch_all(&mut *tx)
             .await?;
+            for row in rows {
+                written.insert(row.try_get::<i64, _>(0)?);
+            }
         }
         tx.commit().await?;
-        Ok(statuses)
+        Ok(attempts
+            .iter()
+            .zip(endings)
+            .map(|((delivery, _), status)| written.contains(&delivery.delivery_id).then_some(status))
+            .collect())
     }
 
     /// Puts deliveries in manual review or gone back in the queue with a fresh retry schedule, and makes

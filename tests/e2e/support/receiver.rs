@@ -49,12 +49,57 @@ pub struct Delivery {
     pub at: Instant,
 }
 
+/// One request that reached a [`Receiver`], whatever it was answered.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub id: String,
+    pub timestamp: String,
+    pub signature: String,
+    pub body: Bytes,
+    pub verified: bool,
+    pub status: StatusCode,
+    /// When it arrived.
+    pub at: Instant,
+}
+
 #[derive(Default)]
 struct Inner {
     deliveries: Vec<Delivery>,
+    arrivals: Vec<Arrival>,
     unverified: usize,
     /// Verified arrivals refused with 500 so far, by `webhook-id`.
     refused: HashMap<String, usize>,
+    /// Verified arrivals not answered yet, by `webhook-id`.
+    in_flight: HashMap<String, usize>,
+    /// `webhook-id`s that arrived while an earlier arrival of the same id was still unanswered.
+    overlapping: Vec<String>,
+}
+
+/// Counts one arrival in flight until dropped, answered or abandoned by its sender.
+struct InFlight {
+    inner: Arc<Mutex<Inner>>,
+    id: String,
+}
+
+impl InFlight {
+    fn enter(inner: &Arc<Mutex<Inner>>, id: &str) -> Self {
+        let mut guard = inner.lock().expect("lock");
+        let count = guard.in_flight.entry(id.to_owned()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            guard.overlapping.push(id.to_owned());
+        }
+        Self { inner: inner.clone(), id: id.to_owned() }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = guard.in_flight.get_mut(&self.id) {
+            *count = count.saturating_sub(1);
+        }
+    }
 }
 
 /// How a [`Receiver`] answers a delivery that verified.
@@ -64,6 +109,8 @@ pub struct Answering {
     pub delay: Duration,
     /// Answers 500 to the first this many arrivals of each `webhook-id`.
     pub fail_first: usize,
+    /// Waits this long before each of those 500s.
+    pub refuse_delay: Duration,
 }
 
 /// A webhook receiver on 127.0.0.1.
@@ -118,6 +165,17 @@ impl Receiver {
         self.inner.lock().expect("lock").deliveries.clone()
     }
 
+    /// Every request that reached it, in arrival order, refused ones included.
+    pub fn all_arrivals(&self) -> Vec<Arrival> {
+        self.inner.lock().expect("lock").arrivals.clone()
+    }
+
+    /// `webhook-id`s that arrived again while an earlier arrival of theirs was still unanswered:
+    /// one event delivered concurrently.
+    pub fn overlapping(&self) -> Vec<String> {
+        self.inner.lock().expect("lock").overlapping.clone()
+    }
+
     pub fn unverified(&self) -> usize {
         self.inner.lock().expect("lock").unverified
     }
@@ -158,21 +216,45 @@ impl Receiver {
 }
 
 async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let at = Instant::now();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let id = header("webhook-id");
+    let verified =
+        standardwebhooks::Webhook::new(&state.secret).and_then(|webhook| webhook.verify(&body, &headers)).is_ok();
+    let status = answer_verified(&state, &id, verified, &body).await;
+    state.inner.lock().expect("lock").arrivals.push(Arrival {
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        id,
+        body,
+        verified,
+        status,
+        at,
+    });
+    status
+}
+
+async fn answer_verified(state: &ReceiverState, id: &str, verified: bool, body: &Bytes) -> StatusCode {
     if state.failing.load(Ordering::SeqCst) {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
-    let verified =
-        standardwebhooks::Webhook::new(&state.secret).and_then(|webhook| webhook.verify(&body, &headers)).is_ok();
     if !verified {
         state.inner.lock().expect("lock").unverified += 1;
         return StatusCode::UNAUTHORIZED;
     }
-    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let _in_flight = InFlight::enter(&state.inner, id);
     if state.answering.fail_first > 0 {
-        let mut inner = state.inner.lock().expect("lock");
-        let refused = inner.refused.entry(id.clone()).or_insert(0);
-        if *refused < state.answering.fail_first {
-            *refused += 1;
+        let refuse = {
+            let mut inner = state.inner.lock().expect("lock");
+            let refused = inner.refused.entry(id.to_owned()).or_insert(0);
+            let refuse = *refused < state.answering.fail_first;
+            if refuse {
+                *refused += 1;
+            }
+            refuse
+        };
+        if refuse {
+            tokio::time::sleep(state.answering.refuse_delay).await;
             return StatusCode::INTERNAL_SERVER_ERROR;
         }
     }
@@ -180,11 +262,11 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
         tokio::time::sleep(state.answering.delay).await;
     }
     let mut inner = state.inner.lock().expect("lock");
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let first = !inner.deliveries.iter().any(|d| d.id == id);
     inner.deliveries.push(Delivery {
         event_type: body["type"].as_str().unwrap_or_default().to_owned(),
-        id,
+        id: id.to_owned(),
         body,
         first,
         at: Instant::now(),
