@@ -83,6 +83,18 @@ pub enum AttemptOutcome {
 /// The longest wait a target's `Retry-After` can impose on one retry.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
 
+/// How far, at most, each retry's delay is stretched at random, in percent: deliveries that
+/// failed together (a target down for everyone) spread out instead of retrying in lockstep.
+pub const RETRY_JITTER_PERCENT: u32 = 10;
+
+/// `delay` stretched by a random share of [`RETRY_JITTER_PERCENT`]: within
+/// `[delay, delay * (1 + RETRY_JITTER_PERCENT / 100)]`.
+pub fn jittered(delay: Duration, rng: &mut impl rand::Rng) -> Duration {
+    let most = delay.as_micros() * u128::from(RETRY_JITTER_PERCENT) / 100;
+    let extra = rng.gen_range(0..=most);
+    delay.saturating_add(Duration::from_micros(u64::try_from(extra).unwrap_or(u64::MAX)))
+}
+
 /// What a claim may take: at most `limit` deliveries, and per target only as many as keep its
 /// in-flight count (`in_flight`, deliveries already out) within `per_target`.
 #[derive(Debug, Clone, Copy)]
@@ -101,8 +113,14 @@ struct Ending {
     error: Option<String>,
 }
 
-/// How one attempt leaves its delivery.
-fn ending(attempt: u32, outcome: &AttemptOutcome, retry: &[Duration], now: i64) -> Ending {
+/// How one attempt leaves its delivery; `stretch` turns the schedule's delay into the wait.
+fn ending(
+    attempt: u32,
+    outcome: &AttemptOutcome,
+    retry: &[Duration],
+    now: i64,
+    stretch: impl FnOnce(Duration) -> Duration,
+) -> Ending {
     let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2);
     let clip = |error: &str| Some(error.chars().take(500).collect::<String>());
     match outcome {
@@ -115,7 +133,7 @@ fn ending(attempt: u32, outcome: &AttemptOutcome, retry: &[Duration], now: i64) 
         AttemptOutcome::Failed { status, error, retry_after } => match retry.get(attempt.saturating_sub(1) as usize) {
             Some(delay) => {
                 let asked = retry_after.map_or(Duration::ZERO, |wait| wait.min(RETRY_AFTER_CAP));
-                let next_at = now.saturating_add(millis((*delay).max(asked)));
+                let next_at = now.saturating_add(millis(stretch(*delay).max(asked)));
                 Ending { status: DeliveryStatus::Pending, next_at, code: *status, error: clip(error) }
             }
             None => Ending { status: DeliveryStatus::ManualReview, next_at: now, code: *status, error: clip(error) },
@@ -274,7 +292,8 @@ impl Store {
         // status) share one UPDATE; the ids are integers the database gave out.
         let mut groups: Vec<((Ending, i64), Vec<String>)> = Vec::new();
         for (delivery, outcome) in attempts {
-            let key = (ending(delivery.attempt, outcome, retry, now), delivery.claim_token);
+            let stretch = |delay| jittered(delay, &mut rand::thread_rng());
+            let key = (ending(delivery.attempt, outcome, retry, now, stretch), delivery.claim_token);
             endings.push(key.0.status);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, ids)) => ids.push(delivery.delivery_id.to_string()),
@@ -404,7 +423,7 @@ mod tests {
     #[test]
     fn retry_after_stretches_the_schedule_within_a_bound() {
         let retry = [Duration::from_secs(30), Duration::from_secs(60)];
-        let at = |attempt, outcome: &AttemptOutcome| ending(attempt, outcome, &retry, 1_000);
+        let at = |attempt, outcome: &AttemptOutcome| ending(attempt, outcome, &retry, 1_000, |d| d);
         assert_eq!(at(1, &failed(None)).next_at, 31_000);
         // Shorter than the schedule: the schedule holds.
         assert_eq!(at(1, &failed(Some(Duration::from_secs(5)))).next_at, 31_000);
@@ -415,5 +434,28 @@ mod tests {
         assert_eq!(at(3, &failed(Some(Duration::from_secs(5)))).status, DeliveryStatus::ManualReview);
         let gone = at(1, &AttemptOutcome::Gone { error: "HTTP 410".to_owned() });
         assert_eq!((gone.status, gone.code), (DeliveryStatus::Gone, Some(410)));
+    }
+
+    #[test]
+    fn jitter_stretches_each_retry_by_at_most_a_tenth() {
+        let mut rng = rand::thread_rng();
+        for delay in [Duration::ZERO, Duration::from_millis(1), Duration::from_millis(300), Duration::from_secs(120)] {
+            let most = delay + delay / 10;
+            let waits: Vec<Duration> = (0..2_000).map(|_| jittered(delay, &mut rng)).collect();
+            for wait in &waits {
+                assert!(*wait >= delay && *wait <= most, "{delay:?} stretched to {wait:?}");
+            }
+            if delay >= Duration::from_millis(300) {
+                // Spread over the range, not one fixed stretch.
+                let (low, high) = (waits.iter().min().copied(), waits.iter().max().copied());
+                assert!(low < Some(delay + delay / 50) && high > Some(most - delay / 50), "{low:?}..{high:?}");
+            }
+        }
+        // Saturates instead of overflowing.
+        assert!(jittered(Duration::MAX, &mut rng) == Duration::MAX);
+        // A failed attempt's next time is the jittered delay.
+        let retry = [Duration::from_secs(30)];
+        let next = ending(1, &failed(None), &retry, 0, |d| jittered(d, &mut rng)).next_at;
+        assert!((30_000..=33_000).contains(&next), "{next}");
     }
 }
