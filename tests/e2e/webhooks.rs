@@ -494,3 +494,47 @@ both_backends!(an_attempt_that_outlived_its_claim_does_not_overwrite_the_next_cl
     assert_eq!(receiver.events_for("pay-fenced").len(), 1);
     receiver.stop();
 });
+
+both_backends!(a_failing_target_gets_the_same_event_signed_afresh_on_schedule_until_it_answers, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.self_webhook = false;
+    // Each delay at least a second, so that each attempt's `webhook-timestamp` (in seconds) differs.
+    let schedule = [1000u64, 1100, 1200, 1300, 1400].map(Duration::from_millis);
+    options.retry = "1s,1100ms,1200ms,1300ms,1400ms";
+    let answering = Answering { fail_first: 5, ..Default::default() };
+    let (app, receiver) = TestApp::spawn_with_receiver_answering(options, answering).await;
+
+    let id = cancelled_payment(&app, &chain, "offer-retries").await;
+    let payment = app.wait_for_deliveries(&id, 1).await;
+    let delivery = delivery_to(&payment, &receiver.url);
+    assert_eq!(delivery["status"], "delivered", "{delivery}");
+    assert_eq!(delivery["attempts"], 6, "five refusals, then the answer: {delivery}");
+    assert_eq!(delivery["lastStatus"], 200, "{delivery}");
+
+    let arrivals = receiver.all_arrivals();
+    let statuses: Vec<u16> = arrivals.iter().map(|a| a.status.as_u16()).collect();
+    assert_eq!(statuses, [500, 500, 500, 500, 500, 200], "{arrivals:?}");
+    let webhook_id = delivery["webhookId"].as_str().expect("webhook id");
+    let signer = standardwebhooks::Webhook::new(&app.webhook_secret).expect("secret");
+    for arrival in &arrivals {
+        assert_eq!(arrival.id, webhook_id, "the same webhook-id on every attempt");
+        assert_eq!(arrival.body, arrivals[0].body, "the same body on every attempt");
+        assert!(arrival.verified, "{arrival:?}");
+        // Signed for its own timestamp, as an independent implementation signs it.
+        let timestamp: i64 = arrival.timestamp.parse().expect("timestamp");
+        assert_eq!(arrival.signature, signer.sign(webhook_id, timestamp, &arrival.body).expect("sign"));
+    }
+    let timestamps: std::collections::HashSet<&str> = arrivals.iter().map(|a| a.timestamp.as_str()).collect();
+    let signatures: std::collections::HashSet<&str> = arrivals.iter().map(|a| a.signature.as_str()).collect();
+    assert_eq!((timestamps.len(), signatures.len()), (6, 6), "each attempt signed afresh: {arrivals:?}");
+    // At the schedule, stretched by at most 10 % plus what a loaded machine adds (the outcome's
+    // commit and the dispatcher's next look at the queue).
+    let tolerance = Duration::from_secs(1);
+    for (n, (pair, delay)) in arrivals.windows(2).zip(schedule).enumerate() {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= delay, "retry {} came {gap:?} after the attempt before, sooner than {delay:?}", n + 1);
+        assert!(gap <= delay + delay / 10 + tolerance, "retry {} came {gap:?} after the attempt before", n + 1);
+    }
+    app.stop().await;
+});
