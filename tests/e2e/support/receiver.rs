@@ -73,12 +73,15 @@ struct Inner {
     in_flight: HashMap<String, usize>,
     /// `webhook-id`s that arrived while an earlier arrival of the same id was still unanswered.
     overlapping: Vec<String>,
+    /// `webhook-id`s whose sender went away before the answer (a killed instance).
+    abandoned: Vec<String>,
 }
 
 /// Counts one arrival in flight until dropped, answered or abandoned by its sender.
 struct InFlight {
     inner: Arc<Mutex<Inner>>,
     id: String,
+    answered: bool,
 }
 
 impl InFlight {
@@ -89,7 +92,12 @@ impl InFlight {
         if *count > 1 {
             guard.overlapping.push(id.to_owned());
         }
-        Self { inner: inner.clone(), id: id.to_owned() }
+        Self { inner: inner.clone(), id: id.to_owned(), answered: false }
+    }
+
+    fn answer(mut self, status: StatusCode) -> StatusCode {
+        self.answered = true;
+        status
     }
 }
 
@@ -98,6 +106,9 @@ impl Drop for InFlight {
         let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(count) = guard.in_flight.get_mut(&self.id) {
             *count = count.saturating_sub(1);
+        }
+        if !self.answered {
+            guard.abandoned.push(self.id.clone());
         }
     }
 }
@@ -176,6 +187,16 @@ impl Receiver {
         self.inner.lock().expect("lock").overlapping.clone()
     }
 
+    /// Arrivals being handled right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().expect("lock").in_flight.values().sum()
+    }
+
+    /// `webhook-id`s whose sender went away before it answered, in the order they were cut off.
+    pub fn abandoned(&self) -> Vec<String> {
+        self.inner.lock().expect("lock").abandoned.clone()
+    }
+
     pub fn unverified(&self) -> usize {
         self.inner.lock().expect("lock").unverified
     }
@@ -242,7 +263,7 @@ async fn answer_verified(state: &ReceiverState, id: &str, verified: bool, body: 
         state.inner.lock().expect("lock").unverified += 1;
         return StatusCode::UNAUTHORIZED;
     }
-    let _in_flight = InFlight::enter(&state.inner, id);
+    let in_flight = InFlight::enter(&state.inner, id);
     if state.answering.fail_first > 0 {
         let refuse = {
             let mut inner = state.inner.lock().expect("lock");
@@ -255,7 +276,7 @@ async fn answer_verified(state: &ReceiverState, id: &str, verified: bool, body: 
         };
         if refuse {
             tokio::time::sleep(state.answering.refuse_delay).await;
-            return StatusCode::INTERNAL_SERVER_ERROR;
+            return in_flight.answer(StatusCode::INTERNAL_SERVER_ERROR);
         }
     }
     if !state.answering.delay.is_zero() {
@@ -271,7 +292,8 @@ async fn answer_verified(state: &ReceiverState, id: &str, verified: bool, body: 
         first,
         at: Instant::now(),
     });
-    StatusCode::OK
+    drop(inner);
+    in_flight.answer(StatusCode::OK)
 }
 
 /// How a [`Target`] answers whatever reaches it.
