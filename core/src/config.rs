@@ -833,6 +833,27 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_secret_under_24_bytes_stops_start_up_without_being_printed() {
+        use base64::Engine;
+        let with_secret = |bytes: &[u8]| {
+            let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes));
+            let mut env = minimal();
+            env.retain(|(k, _)| *k != "PAYSCAN_WEBHOOK_SECRET");
+            let mut env = env_of(&env);
+            env.insert("PAYSCAN_WEBHOOK_SECRET".to_owned(), secret.clone());
+            (Config::from_sources(&env, None), secret)
+        };
+        let (refused, secret) = with_secret(b"twenty-three bytes long");
+        let refused = refused.expect_err("a 23-byte secret is refused");
+        assert_eq!(refused.setting, "PAYSCAN_WEBHOOK_SECRET");
+        let line = refused.to_string();
+        assert!(line.contains("23 bytes") && line.contains("at least 24"), "{line}");
+        let body = secret.trim_start_matches("whsec_");
+        assert!(!line.contains(body) && !line.contains("twenty-three"), "the secret was printed: {line}");
+        assert!(with_secret(b"twenty-four bytes long!!").0.is_ok());
+    }
+
+    #[test]
     fn internal_webhook_targets_need_the_allow_list() {
         let with = |targets: &'static str, allow: Option<&'static str>| {
             let mut env = minimal();

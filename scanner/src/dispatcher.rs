@@ -70,7 +70,8 @@ pub struct Dispatcher {
     self_http: OutboundClient,
     secret: Arc<WebhookSecret>,
     retry: Arc<[Duration]>,
-    timeout: Duration,
+    /// How long a claim holds its deliveries; past it, another claim may take them over.
+    lease: Duration,
     metrics: ScannerMetrics,
     batch: usize,
     per_target: usize,
@@ -87,7 +88,8 @@ impl Dispatcher {
             self_http: OutboundClient::new(OutboundPolicy::unrestricted(), config.timeout)?,
             secret: Arc::new(config.secret.clone()),
             retry: Arc::from(config.retry.clone()),
-            timeout: config.timeout,
+            // A lease only has to outlive one attempt; after a crash the delivery is retried soon.
+            lease: config.timeout + Duration::from_secs(5),
             metrics,
             batch: 256,
             per_target: config.concurrency,
@@ -102,11 +104,17 @@ impl Dispatcher {
         self
     }
 
+    /// Claims hold their deliveries for `lease` instead of the attempt timeout and a margin
+    /// (tests use a lease shorter than an attempt to have a claim taken over).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
     /// The claim step: what is due, as far as each target has room beside the deliveries it
     /// already has in flight. Each claimed delivery counts in flight until it is dropped.
     pub async fn claim(&self) -> Result<Vec<Claimed>, StoreError> {
-        // A lease only has to outlive one attempt; after a crash the delivery is retried soon.
-        let lease = self.timeout + Duration::from_secs(5);
+        let lease = self.lease;
         let in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let room = ClaimRoom { limit: self.batch, per_target: self.per_target, in_flight: &in_flight };
         let due = self.store.claim_deliveries(room, lease, clock::now_ms()).await?;
@@ -149,11 +157,19 @@ impl Dispatcher {
         Ok(DispatchOutcome::Attempted(count))
     }
 
-    /// Commits finished attempts' outcomes at once and reports them.
+    /// Commits finished attempts' outcomes at once and reports them. An outcome whose claim a
+    /// later claim superseded is dropped: that claim's attempt decides the delivery.
     pub async fn record(&self, finished: &[(DueDelivery, AttemptOutcome)]) -> Result<(), StoreError> {
         let statuses = self.store.finish_attempts(finished, &self.retry, clock::now_ms()).await?;
         for ((delivery, outcome), status) in finished.iter().zip(statuses) {
-            self.report(delivery, outcome, status);
+            match status {
+                Some(status) => self.report(delivery, outcome, status),
+                None => {
+                    self.metrics.deliveries.with_label_values(&["superseded"]).inc();
+                    info!(event_id = %delivery.event_id, target = %delivery.target, attempt = delivery.attempt,
+                        "webhook attempt outlived its claim; its outcome is dropped for the later claim's");
+                }
+            }
         }
         Ok(())
     }

@@ -95,7 +95,11 @@ impl ScannerMetrics {
                 "Payments held back by a failed Transaction Safety check",
                 &["chain_id"],
             )?,
-            deliveries: counter_vec("payscan_webhook_deliveries_total", "Delivery attempts, by outcome", &["outcome"])?,
+            deliveries: counter_vec(
+                "payscan_webhook_deliveries_total",
+                "Delivery attempts, by outcome (superseded: the attempt outlived its claim and its outcome was dropped)",
+                &["outcome"],
+            )?,
             outbox_depth: gauge("payscan_outbox_depth", "Deliveries not yet delivered")?,
         })
     }

@@ -22,6 +22,11 @@ const RETRY_MIN: [i64; 8] = [5, 30, 120, 360, 720, 1440, 1440, 1440];
 /// takes, so every delivery is due.
 const MARGIN_MS: i64 = 60_000;
 
+/// A retry's delay stretched by the dispatcher's largest jitter (a tenth), and the margin.
+fn past_retry(delay_min: i64) -> i64 {
+    delay_min * 60_000 * 11 / 10 + MARGIN_MS
+}
+
 fn set_clock(file: &Path, shift_ms: i64) {
     std::fs::write(file, shift_ms.to_string()).expect("clock file");
 }
@@ -112,20 +117,20 @@ both_backends!(
         // Three days and more pass, one retry at a time; the target answers nothing throughout.
         let mut shift = 0;
         for (n, delay_min) in (2..).zip(&RETRY_MIN[..7]) {
-            shift += delay_min * 60_000 + MARGIN_MS;
+            shift += past_retry(*delay_min);
             set_clock(&clock, shift);
             until_progress(&store, &down, n, "a retry of every delivery", |(d, w, _)| d == 0 && w == EVENTS).await;
             rss_peak = rss_peak.max(rss_kib(daemon.pid()));
         }
-        // Three days after it went down, nothing is due until each delivery's next retry.
-        set_clock(&clock, 72 * 3_600_000 + MARGIN_MS);
+        assert!(shift > 72 * 3_600_000, "down for {} h only", shift / 3_600_000);
+        // More than three days after it went down, nothing is due before each delivery's next retry.
         let before = progress(&store, &down, 8).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(progress(&store, &down, 8).await, before, "nothing was due before its turn");
         assert_eq!(before.1, EVENTS);
 
         // Back: the next retry delivers everything, once.
-        shift += RETRY_MIN[7] * 60_000 + MARGIN_MS;
+        shift += past_retry(RETRY_MIN[7]);
         let answering = Answering { clock_shift_ms: shift, ..Answering::default() };
         let back = Receiver::start_answering(down_port, &env.webhook_secret, answering).await;
         set_clock(&clock, shift);

@@ -1,7 +1,7 @@
 //! Several instances on one PostgreSQL: each chain followed by one leaseholder at a time, taken
 //! over when it dies; any instance serves the API; `--role` splits the API from the scanner.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -172,4 +172,100 @@ async fn the_sweep_cron_is_switched_from_any_instance_and_sweeps_once() {
         U256::from(1_000_000u64)
     );
     drop((api_daemon, scanners));
+}
+
+/// Deliveries claimed and not finished: `(webhook-id, claim token, lease end in ms)`.
+async fn leased(store: &Store) -> Vec<(String, i64, i64)> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT e.id, d.claim_token, d.lease_until FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
+         WHERE d.status = 'pending' AND d.lease_until > $1",
+    )
+    .bind(payscan_core::clock::now_ms())
+    .fetch_all(store.pool())
+    .await
+    .expect("leased deliveries");
+    rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_drain_a_thousand_events_without_overlap_when_one_dies() {
+    const EVENTS: usize = 1_000;
+    const SLOTS: usize = 10;
+    let chain = TestChain::start(31337).await;
+    let port = ReservedPort::new();
+    let mut options = AppOptions::new(Backend::Postgres, &chain);
+    options.targets = vec![port.url()];
+    options.self_webhook = false;
+    // Few slots per instance and a target that takes its time: the drain lasts seconds, every
+    // instance has claims out, and an id sent by two at once would be seen overlapping.
+    options.env.push(("PAYSCAN_WEBHOOK_CONCURRENCY", SLOTS.to_string()));
+    let env = Arc::new(TestEnv::new(&options).await);
+    let answering = Answering { delay: Duration::from_millis(300), ..Default::default() };
+    let receiver = Receiver::start_answering(port, &env.webhook_secret, answering).await;
+    let store = Store::connect(&env.db.url).await.expect("store").with_webhook_targets(vec![receiver.url.clone()]);
+
+    let mut daemons = Vec::new();
+    for _ in 0..3 {
+        daemons.push(Daemon::start(env.clone()).await);
+    }
+    let mut ids = HashSet::new();
+    for batch in 0..EVENTS / 100 {
+        let mut tx = store.begin().await.expect("begin");
+        for n in batch * 100..(batch + 1) * 100 {
+            let subject = format!("drain-{n}");
+            let body = json!({ "type": "payment.processing", "intentId": subject, "n": n });
+            let now = payscan_core::clock::now_ms();
+            let id = store.enqueue_event(&mut tx, &subject, "payment.processing", &body, now).await.expect("event");
+            ids.insert(id.to_string());
+        }
+        store.commit_with_events(tx).await.expect("commit");
+    }
+
+    // A quarter drained, and more deliveries out than two instances may have: the one killed
+    // has some in flight.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.arrivals().len() < EVENTS / 4 || receiver.in_flight() <= 2 * SLOTS {
+        assert!(Instant::now() < deadline, "the three instances never had their slots full together");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (victim, _) = daemons.remove(0);
+    victim.kill9();
+    let (killed_at, killed_ms) = (Instant::now(), payscan_core::clock::now_ms());
+    let at_kill = receiver.arrivals().len();
+    assert!(at_kill < EVENTS, "the drain was over before the kill");
+    // The claims still out after the survivors' attempts (300 ms each) have ended are the dead
+    // instance's: the same claim, still leased, a while later.
+    let out_then = leased(&store).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let out_now = leased(&store).await;
+    let orphaned: Vec<&(String, i64, i64)> = out_then.iter().filter(|claim| out_now.contains(claim)).collect();
+    assert!(!orphaned.is_empty(), "the killed instance left no claim behind");
+
+    wait_until("every event delivered", || async { receiver.arrivals().len() >= EVENTS }).await;
+    wait_until("every delivery recorded", || async {
+        store.deliveries_in("delivered", 2 * EVENTS as i64).await.expect("deliveries").len() == EVENTS
+    })
+    .await;
+    let arrivals = receiver.arrivals();
+    let delivered: HashSet<String> = arrivals.keys().cloned().collect();
+    assert_eq!(delivered, ids, "every event reached the target, and nothing else did");
+    assert!(store.deliveries_in("pending", 10).await.expect("deliveries").is_empty());
+    assert!(store.deliveries_in("manual_review", 10).await.expect("deliveries").is_empty());
+    assert_eq!(receiver.unverified(), 0);
+    assert!(receiver.overlapping().is_empty(), "delivered by two at once: {:?}", receiver.overlapping());
+
+    // What the dead instance had claimed came back once its leases ran out, not before, not later.
+    let first_arrival: HashMap<String, Instant> =
+        receiver.all_arrivals().into_iter().rev().map(|a| (a.id, a.at)).collect();
+    let tolerance = Duration::from_secs(5);
+    for (id, _, lease_until) in &orphaned {
+        let expiry = killed_at + Duration::from_millis(u64::try_from(lease_until - killed_ms).unwrap_or(0));
+        let at = first_arrival[id];
+        assert!(at + Duration::from_millis(50) >= expiry, "{id} was taken over before its lease ran out");
+        assert!(at <= expiry + tolerance, "{id} came {:?} after its lease ran out", at - expiry);
+    }
+    let again = arrivals.values().filter(|n| **n > 1).count();
+    assert!(again <= SLOTS, "only what the dead instance had in flight came again: {again}");
+    drop(daemons);
 }

@@ -4,6 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::U256;
+use payscan_core::config::WebhookConfig;
+use payscan_core::store::outbox::AttemptOutcome;
+use payscan_core::store::Store;
+use payscan_core::webhook::WebhookSecret;
+use payscan_scanner::dispatcher::DispatchOutcome;
+use payscan_scanner::{Dispatcher, ScannerMetrics};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -400,4 +406,135 @@ both_backends!(a_crash_during_a_slow_attempt_resends_nothing_that_succeeded, |ba
     let arrivals = receiver.arrivals();
     assert_eq!(arrivals.len(), ids.len(), "{arrivals:?}");
     assert!(arrivals.values().all(|n| *n == 1), "the healthy target got deliveries again: {arrivals:?}");
+});
+
+/// A dispatcher of its own on `store`, as one instance of a cluster runs it, with no receiver of
+/// its own: deliveries go to the store's targets only.
+fn dispatcher(store: &Store, secret: &str, retry: Vec<Duration>) -> (Dispatcher, ScannerMetrics) {
+    payscan::telemetry::init_for_tests();
+    payscan::telemetry::install_tls_provider();
+    let config = WebhookConfig {
+        secret: WebhookSecret::parse(secret).expect("secret"),
+        targets: Vec::new(),
+        self_target: false,
+        retry,
+        timeout: Duration::from_secs(5),
+        allow_networks: vec!["127.0.0.0/8".parse().expect("network")],
+        concurrency: 16,
+    };
+    let metrics = ScannerMetrics::register(&prometheus::Registry::new()).expect("metrics");
+    (Dispatcher::new(store.clone(), &config, metrics.clone()).expect("dispatcher"), metrics)
+}
+
+/// Writes one event about `subject` to the outbox.
+async fn enqueue(store: &Store, subject: &str) {
+    let mut tx = store.begin().await.expect("begin");
+    let body = json!({ "type": "payment.processing", "intentId": subject, "status": "processing" });
+    store
+        .enqueue_event(&mut tx, subject, "payment.processing", &body, payscan_core::clock::now_ms())
+        .await
+        .expect("enqueue");
+    store.commit_with_events(tx).await.expect("commit");
+}
+
+both_backends!(an_attempt_that_outlived_its_claim_does_not_overwrite_the_next_claims_outcome, |backend| async move {
+    let dir = TempDir::new();
+    let db = Database::fresh(backend, &dir).await;
+    let secret = WebhookSecret::generate();
+    // The first arrival is refused, slowly: it outlives the first claim's lease.
+    let answering = Answering { fail_first: 1, refuse_delay: Duration::from_secs(2), ..Default::default() };
+    let receiver = Receiver::start_answering(ReservedPort::new(), &secret, answering).await;
+    let store = Store::connect(&db.url).await.expect("store").with_webhook_targets(vec![receiver.url.clone()]);
+    let retry = vec![Duration::from_millis(100); 3];
+    // Two instances on one database; the first holds its claims for 300 ms only.
+    let (first, first_metrics) = dispatcher(&store, &secret, retry.clone());
+    let first = first.with_lease(Duration::from_millis(300));
+    let (second, _) = dispatcher(&store, &secret, retry);
+    enqueue(&store, "pay-fenced").await;
+
+    let claimed = first.claim().await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let slow = claimed[0].delivery.clone();
+    let attempt = tokio::spawn({
+        let first = first.clone();
+        async move {
+            let outcome = first.deliver(&slow).await;
+            (slow, outcome)
+        }
+    });
+    // The lease runs out while the first attempt waits for its answer; the second instance
+    // claims the delivery and gets it through.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let taken = second.claim().await.expect("claim");
+    assert_eq!(taken.len(), 1, "the lapsed claim is taken over");
+    let fast = taken[0].delivery.clone();
+    let outcome = second.deliver(&fast).await;
+    assert!(matches!(outcome, AttemptOutcome::Delivered { status: 200 }), "{outcome:?}");
+    second.record(&[(fast, outcome)]).await.expect("record");
+    drop(taken);
+
+    // The first attempt ends in a failure, after the delivery succeeded.
+    let (slow, outcome) = attempt.await.expect("attempt");
+    assert!(matches!(outcome, AttemptOutcome::Failed { status: Some(500), .. }), "{outcome:?}");
+    first.record(&[(slow, outcome)]).await.expect("record");
+    drop(claimed);
+
+    let delivered = store.deliveries_in("delivered", 10).await.expect("deliveries");
+    assert_eq!(delivered.len(), 1, "the delivery stays delivered: {delivered:?}");
+    let (_, record) = &delivered[0];
+    assert_eq!((record.attempts, record.last_status, record.last_error.as_deref()), (2, Some(200), None), "{record:?}");
+    assert!(store.deliveries_in("pending", 10).await.expect("deliveries").is_empty());
+    assert_eq!(first_metrics.deliveries.with_label_values(&["superseded"]).get(), 1);
+    // Nothing is due again: a failure written over the success would be retried after 100 ms.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(first.try_dispatch().await.expect("dispatch"), DispatchOutcome::Empty);
+    assert_eq!(second.try_dispatch().await.expect("dispatch"), DispatchOutcome::Empty);
+    let statuses: Vec<u16> = receiver.all_arrivals().iter().map(|a| a.status.as_u16()).collect();
+    assert_eq!(statuses, [200, 500], "the fast answer came first, then the slow refusal, and nothing after");
+    assert_eq!(receiver.events_for("pay-fenced").len(), 1);
+    receiver.stop();
+});
+
+both_backends!(a_failing_target_gets_the_same_event_signed_afresh_on_schedule_until_it_answers, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.self_webhook = false;
+    // Each delay at least a second, so that each attempt's `webhook-timestamp` (in seconds) differs.
+    let schedule = [1000u64, 1100, 1200, 1300, 1400].map(Duration::from_millis);
+    options.retry = "1s,1100ms,1200ms,1300ms,1400ms";
+    let answering = Answering { fail_first: 5, ..Default::default() };
+    let (app, receiver) = TestApp::spawn_with_receiver_answering(options, answering).await;
+
+    let id = cancelled_payment(&app, &chain, "offer-retries").await;
+    let payment = app.wait_for_deliveries(&id, 1).await;
+    let delivery = delivery_to(&payment, &receiver.url);
+    assert_eq!(delivery["status"], "delivered", "{delivery}");
+    assert_eq!(delivery["attempts"], 6, "five refusals, then the answer: {delivery}");
+    assert_eq!(delivery["lastStatus"], 200, "{delivery}");
+
+    let arrivals = receiver.all_arrivals();
+    let statuses: Vec<u16> = arrivals.iter().map(|a| a.status.as_u16()).collect();
+    assert_eq!(statuses, [500, 500, 500, 500, 500, 200], "{arrivals:?}");
+    let webhook_id = delivery["webhookId"].as_str().expect("webhook id");
+    let signer = standardwebhooks::Webhook::new(&app.webhook_secret).expect("secret");
+    for arrival in &arrivals {
+        assert_eq!(arrival.id, webhook_id, "the same webhook-id on every attempt");
+        assert_eq!(arrival.body, arrivals[0].body, "the same body on every attempt");
+        assert!(arrival.verified, "{arrival:?}");
+        // Signed for its own timestamp, as an independent implementation signs it.
+        let timestamp: i64 = arrival.timestamp.parse().expect("timestamp");
+        assert_eq!(arrival.signature, signer.sign(webhook_id, timestamp, &arrival.body).expect("sign"));
+    }
+    let timestamps: std::collections::HashSet<&str> = arrivals.iter().map(|a| a.timestamp.as_str()).collect();
+    let signatures: std::collections::HashSet<&str> = arrivals.iter().map(|a| a.signature.as_str()).collect();
+    assert_eq!((timestamps.len(), signatures.len()), (6, 6), "each attempt signed afresh: {arrivals:?}");
+    // At the schedule, stretched by at most 10 % plus what a loaded machine adds (the outcome's
+    // commit and the dispatcher's next look at the queue).
+    let tolerance = Duration::from_secs(1);
+    for (n, (pair, delay)) in arrivals.windows(2).zip(schedule).enumerate() {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= delay, "retry {} came {gap:?} after the attempt before, sooner than {delay:?}", n + 1);
+        assert!(gap <= delay + delay / 10 + tolerance, "retry {} came {gap:?} after the attempt before", n + 1);
+    }
+    app.stop().await;
 });

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use payscan_core::webhook::{SignedHeaders, WebhookError, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use payscan_core::webhook::{SignedHeaders, WebhookError};
 use payscan_core::{clock, PaymentId, PayoutId};
 use serde_json::{json, Value};
 
@@ -40,17 +40,7 @@ pub(super) async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let header = |name: &'static str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized(format!("missing or unreadable {name} header")))
-    };
-    let signed = SignedHeaders {
-        id: header(HEADER_ID)?,
-        timestamp: header(HEADER_TIMESTAMP)?,
-        signature: header(HEADER_SIGNATURE)?,
-    };
+    let signed = SignedHeaders::from_headers(&headers).map_err(|e| ApiError::unauthorized(e.to_string()))?;
     state.webhook_secret.verify(&signed, &body, clock::now_ms() / 1000).map_err(|e| match e {
         WebhookError::Stale => ApiError::unauthorized("webhook timestamp outside the 5 minute tolerance"),
         _ => ApiError::unauthorized("invalid webhook signature"),

@@ -2,7 +2,7 @@
 //! one delivery per (event, target) that the dispatcher claims, signs and sends until it succeeds
 //! or its retries run out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use sqlx::Row;
@@ -44,6 +44,9 @@ pub struct DueDelivery {
     /// Attempts made so far, this one included.
     pub attempt: u32,
     pub payload: String,
+    /// This claim's fencing token: the attempt's outcome is written only while the delivery
+    /// still carries it, that is, while no later claim took the delivery over.
+    pub claim_token: i64,
 }
 
 /// One delivery as an operator sees it.
@@ -80,6 +83,18 @@ pub enum AttemptOutcome {
 /// The longest wait a target's `Retry-After` can impose on one retry.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
 
+/// How far, at most, each retry's delay is stretched at random, in percent: deliveries that
+/// failed together (a target down for everyone) spread out instead of retrying in lockstep.
+pub const RETRY_JITTER_PERCENT: u32 = 10;
+
+/// `delay` stretched by a random share of [`RETRY_JITTER_PERCENT`]: within
+/// `[delay, delay * (1 + RETRY_JITTER_PERCENT / 100)]`.
+pub fn jittered(delay: Duration, rng: &mut impl rand::Rng) -> Duration {
+    let most = delay.as_micros() * u128::from(RETRY_JITTER_PERCENT) / 100;
+    let extra = rng.gen_range(0..=most);
+    delay.saturating_add(Duration::from_micros(u64::try_from(extra).unwrap_or(u64::MAX)))
+}
+
 /// What a claim may take: at most `limit` deliveries, and per target only as many as keep its
 /// in-flight count (`in_flight`, deliveries already out) within `per_target`.
 #[derive(Debug, Clone, Copy)]
@@ -98,8 +113,14 @@ struct Ending {
     error: Option<String>,
 }
 
-/// How one attempt leaves its delivery.
-fn ending(attempt: u32, outcome: &AttemptOutcome, retry: &[Duration], now: i64) -> Ending {
+/// How one attempt leaves its delivery; `stretch` turns the schedule's delay into the wait.
+fn ending(
+    attempt: u32,
+    outcome: &AttemptOutcome,
+    retry: &[Duration],
+    now: i64,
+    stretch: impl FnOnce(Duration) -> Duration,
+) -> Ending {
     let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2);
     let clip = |error: &str| Some(error.chars().take(500).collect::<String>());
     match outcome {
@@ -112,7 +133,7 @@ fn ending(attempt: u32, outcome: &AttemptOutcome, retry: &[Duration], now: i64) 
         AttemptOutcome::Failed { status, error, retry_after } => match retry.get(attempt.saturating_sub(1) as usize) {
             Some(delay) => {
                 let asked = retry_after.map_or(Duration::ZERO, |wait| wait.min(RETRY_AFTER_CAP));
-                let next_at = now.saturating_add(millis((*delay).max(asked)));
+                let next_at = now.saturating_add(millis(stretch(*delay).max(asked)));
                 Ending { status: DeliveryStatus::Pending, next_at, code: *status, error: clip(error) }
             }
             None => Ending { status: DeliveryStatus::ManualReview, next_at: now, code: *status, error: clip(error) },
@@ -215,6 +236,8 @@ impl Store {
         }
         let rows = query.fetch_all(&mut *tx).await?;
         let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        // One token per claim: random, so instances need no shared sequence to tell claims apart.
+        let claim_token: i64 = rand::random();
         let mut taken: HashMap<String, usize> = HashMap::new();
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -235,15 +258,17 @@ impl Store {
                 target,
                 attempt: u32::try_from(attempts + 1).map_err(corrupt)?,
                 payload: row.try_get("payload")?,
+                claim_token,
             });
         }
         if !claimed.is_empty() {
             // One statement for the whole claim: ids are integers the database gave out.
             let ids = claimed.iter().map(|d| d.delivery_id.to_string()).collect::<Vec<_>>().join(",");
             sqlx::query(&format!(
-                "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1 WHERE id IN ({ids})"
+                "UPDATE webhook_deliveries SET lease_until = $1, claim_token = $2, attempts = attempts + 1 WHERE id IN ({ids})"
             ))
             .bind(lease_until)
+            .bind(claim_token)
             .execute(&mut *tx)
             .await?;
         }
@@ -253,31 +278,36 @@ impl Store {
 
     /// Records finished attempts in one transaction: each delivered, gone, retried after the
     /// schedule's next delay, or handed to manual review once the schedule is used up. Returns
-    /// each delivery's new status, in order.
+    /// each delivery's new status, in order, or `None` where the attempt's claim was superseded
+    /// (its lease ran out and another claim took the delivery): that outcome is dropped, so an
+    /// attempt that outlived its lease never overwrites what the next claim's attempt recorded.
     pub async fn finish_attempts(
         &self,
         attempts: &[(DueDelivery, AttemptOutcome)],
         retry: &[Duration],
         now: i64,
-    ) -> Result<Vec<DeliveryStatus>, StoreError> {
-        let mut statuses = Vec::with_capacity(attempts.len());
-        // Attempts that end alike (nearly all: delivered with the same HTTP status) share one
-        // UPDATE; the ids are integers the database gave out.
-        let mut groups: Vec<(Ending, Vec<String>)> = Vec::new();
+    ) -> Result<Vec<Option<DeliveryStatus>>, StoreError> {
+        let mut endings = Vec::with_capacity(attempts.len());
+        // Attempts that end alike under one claim (nearly all: delivered with the same HTTP
+        // status) share one UPDATE; the ids are integers the database gave out.
+        let mut groups: Vec<((Ending, i64), Vec<String>)> = Vec::new();
         for (delivery, outcome) in attempts {
-            let key = ending(delivery.attempt, outcome, retry, now);
-            statuses.push(key.status);
+            let stretch = |delay| jittered(delay, &mut rand::thread_rng());
+            let key = (ending(delivery.attempt, outcome, retry, now, stretch), delivery.claim_token);
+            endings.push(key.0.status);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, ids)) => ids.push(delivery.delivery_id.to_string()),
                 None => groups.push((key, vec![delivery.delivery_id.to_string()])),
             }
         }
+        let mut written = HashSet::new();
         let mut tx = self.begin().await?;
-        for (Ending { status, next_at, code, error }, ids) in groups {
+        for ((Ending { status, next_at, code, error }, claim_token), ids) in groups {
             let delivered_at = (status == DeliveryStatus::Delivered).then_some(now);
-            sqlx::query(&format!(
+            let rows = sqlx::query(&format!(
                 "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, lease_until = NULL, \
-                 last_status = $3, last_error = $4, delivered_at = $5 WHERE id IN ({})",
+                 last_status = $3, last_error = $4, delivered_at = $5 \
+                 WHERE id IN ({}) AND claim_token = $6 RETURNING id",
                 ids.join(",")
             ))
             .bind(status.as_str())
@@ -285,11 +315,19 @@ impl Store {
             .bind(code.map(i64::from))
             .bind(error)
             .bind(delivered_at)
-            .execute(&mut *tx)
+            .bind(claim_token)
+            .fetch_all(&mut *tx)
             .await?;
+            for row in rows {
+                written.insert(row.try_get::<i64, _>(0)?);
+            }
         }
         tx.commit().await?;
-        Ok(statuses)
+        Ok(attempts
+            .iter()
+            .zip(endings)
+            .map(|((delivery, _), status)| written.contains(&delivery.delivery_id).then_some(status))
+            .collect())
     }
 
     /// Puts deliveries in manual review or gone back in the queue with a fresh retry schedule, and makes
@@ -385,7 +423,7 @@ mod tests {
     #[test]
     fn retry_after_stretches_the_schedule_within_a_bound() {
         let retry = [Duration::from_secs(30), Duration::from_secs(60)];
-        let at = |attempt, outcome: &AttemptOutcome| ending(attempt, outcome, &retry, 1_000);
+        let at = |attempt, outcome: &AttemptOutcome| ending(attempt, outcome, &retry, 1_000, |d| d);
         assert_eq!(at(1, &failed(None)).next_at, 31_000);
         // Shorter than the schedule: the schedule holds.
         assert_eq!(at(1, &failed(Some(Duration::from_secs(5)))).next_at, 31_000);
@@ -396,5 +434,28 @@ mod tests {
         assert_eq!(at(3, &failed(Some(Duration::from_secs(5)))).status, DeliveryStatus::ManualReview);
         let gone = at(1, &AttemptOutcome::Gone { error: "HTTP 410".to_owned() });
         assert_eq!((gone.status, gone.code), (DeliveryStatus::Gone, Some(410)));
+    }
+
+    #[test]
+    fn jitter_stretches_each_retry_by_at_most_a_tenth() {
+        let mut rng = rand::thread_rng();
+        for delay in [Duration::ZERO, Duration::from_millis(1), Duration::from_millis(300), Duration::from_secs(120)] {
+            let most = delay + delay / 10;
+            let waits: Vec<Duration> = (0..2_000).map(|_| jittered(delay, &mut rng)).collect();
+            for wait in &waits {
+                assert!(*wait >= delay && *wait <= most, "{delay:?} stretched to {wait:?}");
+            }
+            if delay >= Duration::from_millis(300) {
+                // Spread over the range, not one fixed stretch.
+                let (low, high) = (waits.iter().min().copied(), waits.iter().max().copied());
+                assert!(low < Some(delay + delay / 50) && high > Some(most - delay / 50), "{low:?}..{high:?}");
+            }
+        }
+        // Saturates instead of overflowing.
+        assert!(jittered(Duration::MAX, &mut rng) == Duration::MAX);
+        // A failed attempt's next time is the jittered delay.
+        let retry = [Duration::from_secs(30)];
+        let next = ending(1, &failed(None), &retry, 0, |d| jittered(d, &mut rng)).next_at;
+        assert!((30_000..=33_000).contains(&next), "{next}");
     }
 }

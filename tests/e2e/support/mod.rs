@@ -344,11 +344,16 @@ impl TestApp {
 
     /// payscan with one more webhook target: a receiver that knows payscan's signing secret. The
     /// target's port is reserved first, since the secret exists only once payscan is configured.
-    pub async fn spawn_with_receiver(mut options: AppOptions<'_>) -> (Self, Receiver) {
+    pub async fn spawn_with_receiver(options: AppOptions<'_>) -> (Self, Receiver) {
+        Self::spawn_with_receiver_answering(options, Answering::default()).await
+    }
+
+    /// [`TestApp::spawn_with_receiver`], the receiver answering as `answering` says.
+    pub async fn spawn_with_receiver_answering(mut options: AppOptions<'_>, answering: Answering) -> (Self, Receiver) {
         let port = receiver::ReservedPort::new();
         options.targets.push(port.url());
         let app = Self::spawn(options).await;
-        let receiver = Receiver::start_on(port, &app.webhook_secret).await;
+        let receiver = Receiver::start_answering(port, &app.webhook_secret, answering).await;
         (app, receiver)
     }
 

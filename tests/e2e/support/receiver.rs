@@ -49,12 +49,68 @@ pub struct Delivery {
     pub at: Instant,
 }
 
+/// One request that reached a [`Receiver`], whatever it was answered.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub id: String,
+    pub timestamp: String,
+    pub signature: String,
+    pub body: Bytes,
+    pub verified: bool,
+    pub status: StatusCode,
+    /// When it arrived.
+    pub at: Instant,
+}
+
 #[derive(Default)]
 struct Inner {
     deliveries: Vec<Delivery>,
+    arrivals: Vec<Arrival>,
     unverified: usize,
     /// Verified arrivals refused with 500 so far, by `webhook-id`.
     refused: HashMap<String, usize>,
+    /// Verified arrivals not answered yet, by `webhook-id`.
+    in_flight: HashMap<String, usize>,
+    /// `webhook-id`s that arrived while an earlier arrival of the same id was still unanswered.
+    overlapping: Vec<String>,
+    /// `webhook-id`s whose sender went away before the answer (a killed instance).
+    abandoned: Vec<String>,
+}
+
+/// Counts one arrival in flight until dropped, answered or abandoned by its sender.
+struct InFlight {
+    inner: Arc<Mutex<Inner>>,
+    id: String,
+    answered: bool,
+}
+
+impl InFlight {
+    fn enter(inner: &Arc<Mutex<Inner>>, id: &str) -> Self {
+        let mut guard = inner.lock().expect("lock");
+        let count = guard.in_flight.entry(id.to_owned()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            guard.overlapping.push(id.to_owned());
+        }
+        Self { inner: inner.clone(), id: id.to_owned(), answered: false }
+    }
+
+    fn answer(mut self, status: StatusCode) -> StatusCode {
+        self.answered = true;
+        status
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = guard.in_flight.get_mut(&self.id) {
+            *count = count.saturating_sub(1);
+        }
+        if !self.answered {
+            guard.abandoned.push(self.id.clone());
+        }
+    }
 }
 
 /// How a [`Receiver`] answers a delivery that verified.
@@ -64,6 +120,8 @@ pub struct Answering {
     pub delay: Duration,
     /// Answers 500 to the first this many arrivals of each `webhook-id`.
     pub fail_first: usize,
+    /// Waits this long before each of those 500s.
+    pub refuse_delay: Duration,
     /// The sender's clock runs this far ahead (payscan's test clock): `webhook-timestamp` is
     /// checked against it instead of this machine's.
     pub clock_shift_ms: i64,
@@ -121,6 +179,27 @@ impl Receiver {
         self.inner.lock().expect("lock").deliveries.clone()
     }
 
+    /// Every request that reached it, in arrival order, refused ones included.
+    pub fn all_arrivals(&self) -> Vec<Arrival> {
+        self.inner.lock().expect("lock").arrivals.clone()
+    }
+
+    /// `webhook-id`s that arrived again while an earlier arrival of theirs was still unanswered:
+    /// one event delivered concurrently.
+    pub fn overlapping(&self) -> Vec<String> {
+        self.inner.lock().expect("lock").overlapping.clone()
+    }
+
+    /// Arrivals being handled right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().expect("lock").in_flight.values().sum()
+    }
+
+    /// `webhook-id`s whose sender went away before it answered, in the order they were cut off.
+    pub fn abandoned(&self) -> Vec<String> {
+        self.inner.lock().expect("lock").abandoned.clone()
+    }
+
     pub fn unverified(&self) -> usize {
         self.inner.lock().expect("lock").unverified
     }
@@ -161,40 +240,65 @@ impl Receiver {
 }
 
 async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    if state.failing.load(Ordering::SeqCst) {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
+    let at = Instant::now();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let id = header("webhook-id");
     let verified = match state.answering.clock_shift_ms {
         0 => standardwebhooks::Webhook::new(&state.secret).and_then(|webhook| webhook.verify(&body, &headers)).is_ok(),
         shift => verify_shifted(&state.secret, &headers, &body, shift),
     };
+    let status = answer_verified(&state, &id, verified, &body).await;
+    state.inner.lock().expect("lock").arrivals.push(Arrival {
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        id,
+        body,
+        verified,
+        status,
+        at,
+    });
+    status
+}
+
+async fn answer_verified(state: &ReceiverState, id: &str, verified: bool, body: &Bytes) -> StatusCode {
+    if state.failing.load(Ordering::SeqCst) {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
     if !verified {
         state.inner.lock().expect("lock").unverified += 1;
         return StatusCode::UNAUTHORIZED;
     }
-    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let in_flight = InFlight::enter(&state.inner, id);
     if state.answering.fail_first > 0 {
-        let mut inner = state.inner.lock().expect("lock");
-        let refused = inner.refused.entry(id.clone()).or_insert(0);
-        if *refused < state.answering.fail_first {
-            *refused += 1;
-            return StatusCode::INTERNAL_SERVER_ERROR;
+        let refuse = {
+            let mut inner = state.inner.lock().expect("lock");
+            let refused = inner.refused.entry(id.to_owned()).or_insert(0);
+            let refuse = *refused < state.answering.fail_first;
+            if refuse {
+                *refused += 1;
+            }
+            refuse
+        };
+        if refuse {
+            tokio::time::sleep(state.answering.refuse_delay).await;
+            return in_flight.answer(StatusCode::INTERNAL_SERVER_ERROR);
         }
     }
     if !state.answering.delay.is_zero() {
         tokio::time::sleep(state.answering.delay).await;
     }
     let mut inner = state.inner.lock().expect("lock");
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let first = !inner.deliveries.iter().any(|d| d.id == id);
     inner.deliveries.push(Delivery {
         event_type: body["type"].as_str().unwrap_or_default().to_owned(),
-        id,
+        id: id.to_owned(),
         body,
         first,
         at: Instant::now(),
     });
-    StatusCode::OK
+    drop(inner);
+    in_flight.answer(StatusCode::OK)
 }
 
 /// The Standard Webhooks check with the sender's clock `shift_ms` ahead: the signature still by
