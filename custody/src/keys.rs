@@ -217,6 +217,25 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_keys_and_signers_prints_no_key() {
+        let keys = Keys::from_config(&mnemonic_keys(), &custody(SignerKind::Local, Some(KEY))).expect("keys");
+        let signer = keys.destination_signer(DerivationIndex::new(1).expect("index")).expect("signer");
+        let destination_key = alloy::hex::encode(signer.to_bytes());
+        let printed = [
+            format!("{keys:?}"),
+            format!("{keys:#?}"),
+            format!("{signer:?} {signer:#?}"),
+            format!("{:?}", keys.relayer()),
+            format!("{:#?}", keys.payout()),
+        ];
+        for printed in printed {
+            for secret in [&KEY[2..], &KEY[2..18], &destination_key, &destination_key[..16], "test test", "junk"] {
+                assert!(!printed.contains(secret), "`{secret}` printed: {printed}");
+            }
+        }
+    }
+
+    #[test]
     fn build_only_holds_no_destination_key() {
         let keys = Keys::from_config(&mnemonic_keys(), &custody(SignerKind::BuildOnly, None)).expect("keys");
         let index = DerivationIndex::new(0).expect("index");
