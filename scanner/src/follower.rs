@@ -219,7 +219,7 @@ impl Follower {
     /// no reorg within the limit reaches, only the end block is read.
     async fn scan(&mut self, checkpoint: Checkpoint, head: u64) -> Result<Scan, FollowerError> {
         let from = checkpoint.number + 1;
-        let mut to = head.min(from + self.range.get() - 1);
+        let mut to = self.range.end(from, head);
         let window_start = head.saturating_sub(self.max_reorg_depth);
         let mut headers = Vec::new();
         if to >= window_start {
@@ -256,7 +256,7 @@ impl Follower {
                         return Err(FollowerError::Rpc(e));
                     }
                     debug!(range = self.range.get(), "rpc refused the range; halving it");
-                    to = to.min(from + self.range.get() - 1);
+                    to = self.range.end(from, to);
                     headers.retain(|h| h.number <= to);
                     end = headers.last().copied();
                     logs.retain(|&(block, _), _| block <= to);
