@@ -696,11 +696,12 @@ impl Progress {
         self.logs += logs;
         let elapsed = self.since.elapsed();
         if elapsed >= Self::EVERY {
-            let secs = elapsed.as_secs_f64();
+            let ms = elapsed.as_millis().max(1);
+            let per_s = |n: u128| (n * 1000 + ms / 2) / ms;
             if head > cursor {
                 info!(
-                    blocks_per_s = (self.blocks as f64 / secs).round(),
-                    logs_per_s = (self.logs as f64 / secs).round(),
+                    blocks_per_s = u64::try_from(per_s(u128::from(self.blocks))).unwrap_or(u64::MAX),
+                    logs_per_s = u64::try_from(per_s(self.logs as u128)).unwrap_or(u64::MAX),
                     cursor,
                     head,
                     lag_blocks = head - cursor,
