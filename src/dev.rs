@@ -25,13 +25,24 @@ pub const DEV_MNEMONIC: &str =
 const DEV_CHAIN_ID: u64 = 31337;
 
 /// What `payscan dev pay` needs to find the running dev setup.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DevState {
     api_url: String,
     rpc_url: String,
     buyer_token: String,
     admin_token: String,
+}
+
+impl std::fmt::Debug for DevState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevState")
+            .field("api_url", &self.api_url)
+            .field("rpc_url", &payscan_core::redact::RedactedUrl(&self.rpc_url))
+            .field("buyer_token", &"[REDACTED]")
+            .field("admin_token", &"[REDACTED]")
+            .finish()
+    }
 }
 
 /// Signs an API token (HS256) for `sub` with `role`.

@@ -49,7 +49,7 @@ pub fn anvil_binary() -> PathBuf {
 }
 
 /// How to start anvil.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AnvilOptions {
     pub chain_id: u64,
     /// Mine a block every N seconds; `None` mines one per transaction.
@@ -61,6 +61,20 @@ pub struct AnvilOptions {
     pub no_mining: bool,
     /// Start from a state anvil dumped (`--load-state`), its blocks and receipts included.
     pub load_state: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AnvilOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnvilOptions")
+            .field("chain_id", &self.chain_id)
+            .field("block_time", &self.block_time)
+            .field("port", &self.port)
+            .field("mnemonic", &self.mnemonic.as_ref().map(|_| "[REDACTED]"))
+            .field("accounts", &self.accounts)
+            .field("no_mining", &self.no_mining)
+            .field("load_state", &self.load_state)
+            .finish()
+    }
 }
 
 impl Default for AnvilOptions {

@@ -6,6 +6,8 @@
 pub mod dev;
 pub mod devchain;
 pub mod ops;
+#[cfg(debug_assertions)]
+mod panic_drill;
 pub mod startup;
 pub mod tasks;
 pub mod telemetry;

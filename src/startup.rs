@@ -143,6 +143,8 @@ impl Application {
         if role.serves_api() {
             tasks.spawn("sse-feed", feed.clone().run(tasks.token()));
         }
+        #[cfg(debug_assertions)]
+        crate::panic_drill::spawn_if_asked(&mut tasks, &config, keys.clone(), registry.clone());
         let state = AppState {
             store: store.clone(),
             registry,

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 
 use crate::outbound::{self, OutboundPolicy};
 use crate::quote::QuoteSettings;
+use crate::redact::{RedactedOverrides, RedactedUrls};
 use crate::webhook::WebhookSecret;
 use crate::{BaseUnits, ChainId};
 
@@ -222,8 +223,8 @@ impl fmt::Debug for KeySource {
     }
 }
 
-/// Webhook delivery settings.
-#[derive(Debug, Clone)]
+/// Webhook delivery settings. Target URLs may carry a token: Debug shows their labels.
+#[derive(Clone)]
 pub struct WebhookConfig {
     pub secret: WebhookSecret,
     pub targets: Vec<String>,
@@ -234,6 +235,20 @@ pub struct WebhookConfig {
     pub allow_networks: Vec<ipnet::IpNet>,
     /// Deliveries in flight to one target at a time.
     pub concurrency: usize,
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("secret", &self.secret)
+            .field("targets", &RedactedUrls(&self.targets))
+            .field("self_target", &self.self_target)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("allow_networks", &self.allow_networks)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
 }
 
 impl WebhookConfig {
@@ -381,8 +396,9 @@ impl fmt::Debug for CustodyConfig {
     }
 }
 
-/// The validated configuration.
-#[derive(Debug, Clone)]
+/// The validated configuration. Debug prints no secret: keys as `[REDACTED]`, URLs as their
+/// labels (an RPC URL's path, query or userinfo often holds a provider's API key).
+#[derive(Clone)]
 pub struct Config {
     pub database_url: SecretString,
     pub listen: SocketAddr,
@@ -405,6 +421,32 @@ pub struct Config {
     pub custody: CustodyConfig,
     pub rate_limits: RateLimits,
     pub sse_max_streams: usize,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &self.database_url)
+            .field("listen", &self.listen)
+            .field("chains_path", &self.chains_path)
+            .field("tokens_path", &self.tokens_path)
+            .field("rpc_overrides", &RedactedOverrides(&self.rpc_overrides))
+            .field("keys", &self.keys)
+            .field("jwt_secret", &self.jwt_secret)
+            .field("webhook", &self.webhook)
+            .field("scanner", &self.scanner)
+            .field("payment_ttl", &self.payment_ttl)
+            .field("expiry_interval", &self.expiry_interval)
+            .field("watch_window", &self.watch_window)
+            .field("rn_payee", &self.rn_payee)
+            .field("role", &self.role)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("quotes", &self.quotes)
+            .field("custody", &self.custody)
+            .field("rate_limits", &self.rate_limits)
+            .field("sse_max_streams", &self.sse_max_streams)
+            .finish()
+    }
 }
 
 /// A setting that stopped start-up.
@@ -923,6 +965,81 @@ mod tests {
         let config = Config::from_sources(&env_of(&env), None).expect("valid");
         assert!(config.custody.payout_key.is_some(), "the payout key defaults to the relayer key");
         assert!(!format!("{config:?}").contains("59c6995e"), "a key in Debug output");
+    }
+
+    /// Every secret a configuration can hold, and where it goes.
+    const MNEMONIC: &str = "legal winner thank year wave sausage worth useful legal winner thank yellow";
+    const XPRV: &str = "xprv9xpXFhFpqdQK3TmytPBqXtGSwS3DLjojFhTGht8gwAAii8py5X6pxeBnQ6ehJiyJ6nDjWGJfZ95WxByFXVkDxHXrqu53WCRGypk2ttuqncb";
+    const RELAYER: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+    const PAYOUT: &str = "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+    const JWT: &str = "jwt-secret-JWTSECRETJWTSECRETJWTSECRET";
+
+    fn loaded_with_every_secret(key: (&'static str, &'static str)) -> Config {
+        let env = env_of(&[
+            key,
+            ("PAYSCAN_JWT_SECRET", JWT),
+            ("PAYSCAN_WEBHOOK_SECRET", SECRET),
+            ("DATABASE_URL", "postgres://payscan:DBPASSWORD@db.internal:5432/payscan"),
+            ("PAYSCAN_RPC_1", "https://eth.example/v2/RPCPATHKEY,https://user:RPCUSERINFO@eth2.example/?key=RPCQUERY"),
+            ("PAYSCAN_WEBHOOK_TARGETS", "https://hooks.example.com/in/HOOKPATHTOKEN?token=HOOKQUERYTOKEN"),
+            ("PAYSCAN_SIGNER", "local"),
+            ("PAYSCAN_RELAYER_KEY", RELAYER),
+            ("PAYSCAN_PAYOUT_KEY", PAYOUT),
+        ]);
+        Config::from_sources(&env, None).expect("valid")
+    }
+
+    /// Substrings of each secret that no Debug output may contain.
+    fn secret_parts() -> Vec<&'static str> {
+        let webhook_key = SECRET.trim_start_matches("whsec_");
+        vec![
+            "legal winner",
+            "sausage",
+            XPRV,
+            &XPRV[4..30],
+            RELAYER,
+            &RELAYER[..16],
+            PAYOUT,
+            &PAYOUT[..16],
+            "whsec_",
+            webhook_key,
+            "JWTSECRET",
+            "DBPASSWORD",
+            "RPCPATHKEY",
+            "RPCUSERINFO",
+            "RPCQUERY",
+            "HOOKPATHTOKEN",
+            "HOOKQUERYTOKEN",
+        ]
+    }
+
+    fn assert_no_secret(what: &str, printed: &str) {
+        for part in secret_parts() {
+            assert!(!printed.contains(part), "{what} prints `{part}`:\n{printed}");
+        }
+    }
+
+    #[test]
+    fn debug_of_a_config_prints_no_secret() {
+        for key in [("PAYSCAN_MNEMONIC", MNEMONIC), ("PAYSCAN_XPRV", XPRV)] {
+            let config = loaded_with_every_secret(key);
+            for printed in [format!("{config:?}"), format!("{config:#?}")] {
+                assert_no_secret("Config", &printed);
+                assert!(printed.contains("[REDACTED]"), "{printed}");
+                // What an operator needs to read stays: the endpoints' labels.
+                assert!(printed.contains("https://eth.example/…"), "{printed}");
+                assert!(printed.contains("https://eth2.example/…"), "{printed}");
+                assert!(printed.contains("https://hooks.example.com/…"), "{printed}");
+            }
+            for printed in [
+                format!("{:?} {:#?}", config.keys, config.keys),
+                format!("{:?} {:#?}", config.webhook, config.webhook),
+                format!("{:?} {:#?}", config.custody, config.custody),
+                format!("{:?} {:#?}", config.webhook.secret, config.database_url),
+            ] {
+                assert_no_secret("a part of Config", &printed);
+            }
+        }
     }
 
     #[test]

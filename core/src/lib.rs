@@ -1,6 +1,9 @@
 //! payscan's shared domain: the chain and token registry, money and status types, configuration,
 //! the database store and the signing of webhooks. It knows no HTTP server and no chain follower.
 
+// Money is integers in base units: no float arithmetic anywhere in this crate.
+#![deny(clippy::float_arithmetic)]
+
 pub mod clock;
 pub mod config;
 pub mod event;

@@ -46,6 +46,11 @@ impl BaseUnits {
         Self(self.0.saturating_sub(other.0))
     }
 
+    /// The sum of `amounts` (a payment's partial transfers), or `None` where it would wrap.
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Self>) -> Option<Self> {
+        amounts.into_iter().try_fold(Self::ZERO, Self::checked_add)
+    }
+
     /// Parses a positive amount written in token units (`"12.5"`, `12.5`, `1e3`) exactly into base
     /// units. The text is read digit by digit: a JSON number is never a float here.
     pub fn parse_token_units(text: &str, decimals: u8) -> Result<Self, AmountError> {
@@ -169,7 +174,10 @@ impl<'de> Deserialize<'de> for BaseUnits {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use alloy::primitives::U512;
+    use proptest::prelude::*;
+
     use super::*;
 
     fn parse(s: &str, d: u8) -> Result<String, AmountError> {
@@ -209,6 +217,105 @@ mod tests {
         assert_eq!(BaseUnits::parse_amount("1000000000000.000000000000000001", 18), Err(AmountError::AboveMaximum));
         assert_eq!(BaseUnits::parse_amount("1e70", 6), Err(AmountError::AboveMaximum));
         assert_eq!(BaseUnits::parse_amount("12.5", 6).map(|a| a.to_string()).as_deref(), Ok("12500000"));
+    }
+
+    /// 1,000 cases, or `PROPTEST_CASES` (the README's 100,000-case run).
+    pub(crate) fn cases() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000);
+        ProptestConfig::with_cases(cases)
+    }
+
+    /// Any U256, weighted toward the edges: small, around 10^k and near the top.
+    fn amount() -> impl Strategy<Value = U256> {
+        prop_oneof![
+            (1u64..1_000).prop_map(U256::from),
+            any::<[u64; 4]>().prop_map(U256::from_limbs),
+            (0u8..78, 0u64..3)
+                .prop_map(|(k, d)| U256::from(10u8).saturating_pow(U256::from(k)).saturating_sub(U256::from(d))),
+            (0u64..3).prop_map(|d| U256::MAX - U256::from(d)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        /// Base units written as token units and read back are the same base units, for every
+        /// precision a token may have, whether written plainly, with trailing zeros or with an
+        /// exponent.
+        #[test]
+        fn token_units_round_trip(value in amount(), decimals in 0u8..=36, zeros in 0usize..4, shift in 0i64..4) {
+            prop_assume!(!value.is_zero());
+            let amount = BaseUnits(value);
+            let text = amount.to_token_units(decimals);
+            prop_assert_eq!(BaseUnits::parse_token_units(&text, decimals), Ok(amount), "{}", text);
+            let padded = if text.contains('.') { format!("{text}{}", "0".repeat(zeros)) } else { text.clone() };
+            prop_assert_eq!(BaseUnits::parse_token_units(&padded, decimals), Ok(amount), "{}", padded);
+            // The same number with its point moved `shift` places left and an exponent to match.
+            let (int_part, frac_part) = padded.split_once('.').unwrap_or((&padded, ""));
+            let digits = format!("{int_part}{frac_part}");
+            let point = int_part.len() as i64 - shift;
+            if point > 0 {
+                let at = point as usize;
+                let exponent = format!("{}.{}e{shift}", &digits[..at], &digits[at..]);
+                prop_assert_eq!(BaseUnits::parse_token_units(&exponent, decimals), Ok(amount), "{}", exponent);
+            }
+        }
+
+        /// Text of integer and fraction digits parses to exactly int × 10^d + frac, or is refused
+        /// as too precise or too large; it never rounds and never wraps.
+        #[test]
+        fn parsing_is_exact_or_refused(int_part in "[0-9]{0,40}", frac_part in "[0-9]{0,40}", decimals in 0u8..=36) {
+            prop_assume!(!int_part.is_empty() || !frac_part.is_empty());
+            let text = format!("{int_part}.{frac_part}");
+            let parsed = BaseUnits::parse_token_units(&text, decimals);
+            let significant = frac_part.trim_end_matches('0');
+            let digits = format!("{int_part}{significant}");
+            let exact = U512::from_str_radix(if digits.is_empty() { "0" } else { &digits }, 10)
+                .ok()
+                .and_then(|n| n.checked_mul(U512::from(10u8).pow(U512::from(usize::from(decimals).saturating_sub(significant.len())))));
+            match parsed {
+                Ok(amount) => {
+                    prop_assert!(significant.len() <= usize::from(decimals));
+                    prop_assert_eq!(Some(U512::from(amount.0)), exact);
+                }
+                Err(AmountError::TooPrecise { .. }) => prop_assert!(significant.len() > usize::from(decimals)),
+                Err(AmountError::Zero) => prop_assert!(digits.trim_start_matches('0').is_empty()),
+                Err(AmountError::Overflow) => prop_assert!(exact.is_none_or(|n| n > U512::from(U256::MAX))),
+                Err(other) => prop_assert!(false, "{} refused as {:?}", text, other),
+            }
+        }
+
+        /// A payment's partial transfers sum exactly or not at all: `checked_sum` is the true sum
+        /// when it fits in U256 and `None` when it does not; amounts within [`MAX_AMOUNT`] always fit.
+        #[test]
+        fn partial_sums_never_wrap(parts in proptest::collection::vec(amount(), 0..12), bounded in proptest::collection::vec(0u128..=u128::MAX, 0..64)) {
+            let exact = parts.iter().fold(U512::ZERO, |sum, part| sum + U512::from(*part));
+            let sum = BaseUnits::checked_sum(parts.iter().map(|p| BaseUnits(*p)));
+            if exact > U512::from(U256::MAX) {
+                prop_assert_eq!(sum, None);
+            } else {
+                prop_assert_eq!(sum.map(|s| U512::from(s.0)), Some(exact));
+            }
+            let capped = bounded.iter().map(|b| BaseUnits(U256::from(*b) % (MAX_AMOUNT.0 + U256::from(1u8))));
+            prop_assert!(BaseUnits::checked_sum(capped).is_some());
+        }
+
+        /// Covered means received ≥ the amount, to the base unit: one unit short is underpaid,
+        /// the exact amount has no excess, and what is over is the excess.
+        #[test]
+        fn tolerance_edges_are_exact(due in amount(), delta in 0u64..3, over in any::<bool>()) {
+            let due = BaseUnits(due);
+            let received = if over { due.checked_add(BaseUnits(U256::from(delta))) } else { Some(BaseUnits(due.0.saturating_sub(U256::from(delta)))) };
+            let Some(received) = received else { return Ok(()) };
+            let covered = received >= due;
+            prop_assert_eq!(covered, over || delta == 0 || due.is_zero());
+            let excess = received.saturating_sub(due);
+            if covered {
+                prop_assert_eq!(due.checked_add(excess), Some(received));
+            } else {
+                prop_assert!(excess.is_zero());
+            }
+        }
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn compute(
     //   usd_amount × 10^feed × 10^token × (10000 + rounding) / (answer × 10^18 × 10000)
     let numerator = pow10(token_decimals)
         .and_then(|scale| usd_amount.0.checked_mul(one)?.checked_mul(scale))
-        .and_then(|n| n.checked_mul(U256::from(10_000u32.saturating_add(settings.rounding_bps))))
+        .and_then(|n| n.checked_mul(U256::from(10_000u32) + U256::from(settings.rounding_bps)))
         .ok_or(QuoteError::TooLarge)?;
     let denominator = pow10(USD_DECIMALS)
         .and_then(|scale| answer.checked_mul(scale)?.checked_mul(U256::from(10_000u32)))
@@ -124,12 +124,15 @@ pub fn compute(
         settle,
         depeg_adjustment_bps,
         rounding_bps: settings.rounding_bps,
-        expires_at: now_ms + ttl,
+        expires_at: now_ms.saturating_add(ttl),
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use alloy::primitives::U512;
+    use proptest::prelude::*;
+
     use super::*;
 
     const NOW_MS: i64 = 1_800_000_000_000;
@@ -156,6 +159,63 @@ mod tests {
 
     fn usd(text: &str) -> BaseUnits {
         BaseUnits::parse_token_units(text, USD_DECIMALS).unwrap_or(BaseUnits::ZERO)
+    }
+
+    proptest! {
+        #![proptest_config(crate::money::tests::cases())]
+
+        /// A quote is the exact settlement amount rounded up to the base unit, for any amount,
+        /// token and feed precision, price, margin and clock; where that amount does not fit, the
+        /// quote is refused, never wrapped.
+        #[test]
+        fn quote_arithmetic_is_exact_or_refused(
+            usd in prop_oneof![1u128..1_000_000_000_000_000_000_000u128, any::<u128>()],
+            usd_scale in 0u8..40,
+            token_decimals in 0u8..=36,
+            feed_decimals in 0u8..=36,
+            off_bps in 0u64..=400,
+            above in any::<bool>(),
+            rounding_bps in prop_oneof![0u32..=10_000, any::<u32>(), (u32::MAX - 10_000)..=u32::MAX],
+            now_ms in prop_oneof![Just(NOW_MS), any::<i64>()],
+            ttl_secs in prop_oneof![Just(900u64), any::<u64>()],
+        ) {
+            let usd_amount = BaseUnits(U256::from(usd).saturating_mul(U256::from(10u8).pow(U256::from(usd_scale))));
+            let one = U512::from(10u8).pow(U512::from(feed_decimals));
+            let off = one * U512::from(off_bps) / U512::from(10_000u32);
+            let answer = if above { one + off } else { one - off };
+            prop_assume!(!answer.is_zero() && answer <= U512::from(i128::MAX as u128));
+            let answer_i128 = i128::try_from(u128::try_from(answer).unwrap_or(0)).unwrap_or(0);
+            let round = FeedRound {
+                feed: Address::ZERO,
+                round_id: U256::from(1u8),
+                answer: answer_i128,
+                decimals: feed_decimals,
+                updated_at: u64::try_from(now_ms / 1000).unwrap_or(0).max(1),
+            };
+            let settings = QuoteSettings {
+                hard_cap_bps: 10_000,
+                rounding_bps,
+                max_age: Duration::from_secs(u64::MAX / 2),
+                ttl: Duration::from_secs(ttl_secs),
+                ..settings()
+            };
+            let quote = compute(usd_amount, token_decimals, round, &settings, now_ms);
+            // The exact amount, in U512 where nothing here can wrap.
+            let pow = |n: u8| U512::from(10u8).pow(U512::from(n));
+            let numerator = U512::from(usd_amount.0) * one * pow(token_decimals) * (U512::from(10_000u32) + U512::from(rounding_bps));
+            let denominator = U512::from(answer) * pow(USD_DECIMALS) * U512::from(10_000u32);
+            let exact = numerator.div_ceil(denominator);
+            let fits = numerator <= U512::from(U256::MAX) && exact <= U512::from(crate::money::MAX_AMOUNT.0);
+            match quote {
+                Ok(quote) => {
+                    prop_assert!(fits);
+                    prop_assert_eq!(U512::from(quote.settle.0), exact);
+                    prop_assert!(quote.expires_at >= now_ms);
+                }
+                Err(QuoteError::TooLarge) => prop_assert!(!fits),
+                Err(other) => prop_assert!(false, "{:?}", other),
+            }
+        }
     }
 
     #[test]

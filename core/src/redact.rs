@@ -30,6 +30,45 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Debug output of endpoint URLs: each as its [`redact_url`] label, so that a `{:?}` of a
+/// configuration or a registry entry can be logged or panic without its API keys.
+pub struct RedactedUrls<'a>(pub &'a [String]);
+
+impl std::fmt::Debug for RedactedUrls<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|url| redact_url(url))).finish()
+    }
+}
+
+/// Debug output of one URL as its [`redact_url`] label.
+pub struct RedactedUrl<'a>(pub &'a str);
+
+impl std::fmt::Debug for RedactedUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&redact_url(self.0), f)
+    }
+}
+
+/// Debug output of a comma-separated list of URLs (a `PAYSCAN_RPC_<chainId>` value), each redacted.
+pub struct RedactedUrlList<'a>(pub &'a str);
+
+impl std::fmt::Debug for RedactedUrlList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.split(',').map(redact_url)).finish()
+    }
+}
+
+/// Debug output of `PAYSCAN_RPC_<chainId>` overrides, their URLs redacted, in chain order.
+pub struct RedactedOverrides<'a>(pub &'a std::collections::HashMap<crate::ChainId, String>);
+
+impl std::fmt::Debug for RedactedOverrides<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut sorted: Vec<_> = self.0.iter().collect();
+        sorted.sort_by_key(|(id, _)| **id);
+        f.debug_map().entries(sorted.into_iter().map(|(id, urls)| (id, RedactedUrlList(urls)))).finish()
+    }
+}
+
 /// Free text (an error message, a log line) with every URL in it redacted.
 pub fn scrub_urls(text: &str) -> Cow<'_, str> {
     if !text.contains("://") {

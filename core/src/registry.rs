@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
+use crate::redact::{RedactedOverrides, RedactedUrl, RedactedUrls};
 use crate::ChainId;
 
 /// A chain's native currency.
@@ -19,8 +20,9 @@ pub struct NativeCurrency {
     pub decimals: u8,
 }
 
-/// One chain, with the fields of the seed's `GET /api/admin/rn/networks`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One chain, with the fields of the seed's `GET /api/admin/rn/networks`. Its RPC URLs may carry
+/// API keys: Debug shows their labels only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Chain {
     pub chain_id: ChainId,
@@ -53,6 +55,27 @@ pub struct Chain {
     pub require_finalized: bool,
     #[serde(skip)]
     pub tokens: Vec<Token>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("chain_id", &self.chain_id)
+            .field("name", &self.name)
+            .field("short_name", &self.short_name)
+            .field("rpc_url", &RedactedUrl(&self.rpc_url))
+            .field("rpc_urls", &RedactedUrls(&self.rpc_urls))
+            .field("ws_url", &self.ws_url.as_deref().map(RedactedUrl))
+            .field("public_rpc_url", &self.public_rpc_url.as_deref().map(RedactedUrl))
+            .field("block_explorer", &self.block_explorer)
+            .field("proxy_address", &self.proxy_address)
+            .field("native_currency", &self.native_currency)
+            .field("confirmation_threshold", &self.confirmation_threshold)
+            .field("confirmation_floor", &self.confirmation_floor)
+            .field("require_finalized", &self.require_finalized)
+            .field("tokens", &self.tokens)
+            .finish()
+    }
 }
 
 /// An ERC-20 token payscan accepts on one chain.
@@ -261,11 +284,21 @@ impl Chain {
 }
 
 /// Where the registry comes from, so that it can be read again without a restart.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RegistrySource {
     pub chains: PathBuf,
     pub tokens: PathBuf,
     pub rpc_overrides: HashMap<ChainId, String>,
+}
+
+impl std::fmt::Debug for RegistrySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrySource")
+            .field("chains", &self.chains)
+            .field("tokens", &self.tokens)
+            .field("rpc_overrides", &RedactedOverrides(&self.rpc_overrides))
+            .finish()
+    }
 }
 
 impl RegistrySource {
@@ -375,6 +408,42 @@ mod tests {
         assert!(bsc.resolve_token("0x55d398326f99059ff775485246999027b3197955").is_some());
         assert!(bsc.resolve_token("USDC").is_none());
         assert!(registry.resolve_network("1").is_none());
+    }
+
+    #[test]
+    fn debug_of_a_chain_prints_no_rpc_key() {
+        let keyed = CHAINS.replace(
+            "\"rpcUrl\":\"https://bsc-dataseed.binance.org/\"",
+            "\"rpcUrl\":\"https://bsc.example/v2/KEYINPATH\",\"rpcUrls\":[\"https://u:KEYINUSERINFO@b.example/\"],\
+             \"wsUrl\":\"wss://ws.example/ws/KEYINWS\",\"publicRpcUrl\":\"https://p.example/?apikey=KEYINQUERY\"",
+        );
+        let registry = Registry::from_json(&keyed, TOKENS).expect("valid registry");
+        let chain = registry.chains().first().cloned().expect("one chain");
+        let source = RegistrySource {
+            chains: "chains.json".into(),
+            tokens: "tokens.json".into(),
+            rpc_overrides: HashMap::from([(
+                ChainId(56),
+                "https://o.example/KEYINOVERRIDE,https://o2.example/".to_owned(),
+            )]),
+        };
+        let printed = [
+            format!("{chain:?}"),
+            format!("{chain:#?}"),
+            format!("{registry:?}"),
+            format!("{registry:#?}"),
+            format!("{:?}", SharedRegistry::new(registry.clone())),
+            format!("{source:?}"),
+            format!("{source:#?}"),
+        ];
+        for printed in printed {
+            for key in ["KEYINPATH", "KEYINUSERINFO", "KEYINWS", "KEYINQUERY", "KEYINOVERRIDE"] {
+                assert!(!printed.contains(key), "`{key}` printed: {printed}");
+            }
+        }
+        let printed = format!("{chain:?}");
+        assert!(printed.contains("https://bsc.example/…") && printed.contains("wss://ws.example/…"), "{printed}");
+        assert!(format!("{source:?}").contains("https://o2.example"), "{source:?}");
     }
 
     #[test]

@@ -217,6 +217,65 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_keys_and_signers_prints_no_key() {
+        let keys = Keys::from_config(&mnemonic_keys(), &custody(SignerKind::Local, Some(KEY))).expect("keys");
+        let signer = keys.destination_signer(DerivationIndex::new(1).expect("index")).expect("signer");
+        let destination_key = alloy::hex::encode(signer.to_bytes());
+        let printed = [
+            format!("{keys:?}"),
+            format!("{keys:#?}"),
+            format!("{signer:?} {signer:#?}"),
+            format!("{:?}", keys.relayer()),
+            format!("{:#?}", keys.payout()),
+        ];
+        for printed in printed {
+            for secret in [&KEY[2..], &KEY[2..18], &destination_key, &destination_key[..16], "test test", "junk"] {
+                assert!(!printed.contains(secret), "`{secret}` printed: {printed}");
+            }
+        }
+    }
+
+    fn cases() -> proptest::test_runner::Config {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000);
+        proptest::test_runner::Config::with_cases(cases)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(cases())]
+
+        /// For any non-hardened index, the address payscan derives from the xpub alone (its own
+        /// public derivation) is the address of the key the local signer derives privately.
+        #[test]
+        fn public_and_private_derivation_agree(index in 0u32..DerivationIndex::LIMIT) {
+            static KEYS: std::sync::LazyLock<Result<Keys, CustodyError>> = std::sync::LazyLock::new(|| {
+                Keys::from_config(&mnemonic_keys(), &custody(SignerKind::Local, None))
+            });
+            let keys = KEYS.as_ref().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let index = DerivationIndex::new(index).ok_or_else(|| proptest::test_runner::TestCaseError::fail("index"))?;
+            let signer = keys.destination_signer(index).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(Ok(signer.address()), keys.deriver().derive(index));
+        }
+
+        /// Hostile key material is refused, never a panic: any text as an xpub, xprv or mnemonic,
+        /// and a real xpub with one character changed.
+        #[test]
+        fn hostile_keys_are_refused(text in "\\PC{0,120}", at in 0usize..111, with in "[1-9A-HJ-NP-Za-km-z]", hardened in DerivationIndex::LIMIT..=u32::MAX) {
+            let _ = Deriver::from_xpub(&text);
+            let _ = Deriver::from_xprv(&text);
+            let _ = Deriver::from_mnemonic(&text);
+            static XPUB: std::sync::LazyLock<String> =
+                std::sync::LazyLock::new(|| Deriver::from_mnemonic(MNEMONIC).map(|d| d.xpub()).unwrap_or_default());
+            let xpub = XPUB.as_str();
+            proptest::prop_assert!(!xpub.is_empty());
+            let at = at % xpub.len();
+            proptest::prop_assume!(&xpub[at..=at] != with.as_str());
+            let changed = format!("{}{with}{}", &xpub[..at], &xpub[at + 1..]);
+            proptest::prop_assert!(Deriver::from_xpub(&changed).is_err(), "{}", changed);
+            proptest::prop_assert!(DerivationIndex::new(hardened).is_none());
+        }
+    }
+
+    #[test]
     fn build_only_holds_no_destination_key() {
         let keys = Keys::from_config(&mnemonic_keys(), &custody(SignerKind::BuildOnly, None)).expect("keys");
         let index = DerivationIndex::new(0).expect("index");

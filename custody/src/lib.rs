@@ -1,6 +1,9 @@
 //! payscan's custody side: the keys destinations are derived from, the keys it signs with, and
 //! the money it moves: sweeps, payouts, releases and refunds.
 
+// Money is integers in base units: no float arithmetic anywhere in this crate.
+#![deny(clippy::float_arithmetic)]
+
 pub mod derivation;
 pub mod escrow;
 pub mod keys;

@@ -219,7 +219,7 @@ impl Follower {
     /// no reorg within the limit reaches, only the end block is read.
     async fn scan(&mut self, checkpoint: Checkpoint, head: u64) -> Result<Scan, FollowerError> {
         let from = checkpoint.number + 1;
-        let mut to = head.min(from + self.range.get() - 1);
+        let mut to = self.range.end(from, head);
         let window_start = head.saturating_sub(self.max_reorg_depth);
         let mut headers = Vec::new();
         if to >= window_start {
@@ -256,7 +256,7 @@ impl Follower {
                         return Err(FollowerError::Rpc(e));
                     }
                     debug!(range = self.range.get(), "rpc refused the range; halving it");
-                    to = to.min(from + self.range.get() - 1);
+                    to = self.range.end(from, to);
                     headers.retain(|h| h.number <= to);
                     end = headers.last().copied();
                     logs.retain(|&(block, _), _| block <= to);
@@ -745,11 +745,12 @@ impl Progress {
         self.logs += logs;
         let elapsed = self.since.elapsed();
         if elapsed >= Self::EVERY {
-            let secs = elapsed.as_secs_f64();
+            let ms = elapsed.as_millis().max(1);
+            let per_s = |n: u128| (n * 1000 + ms / 2) / ms;
             if head > cursor {
                 info!(
-                    blocks_per_s = (self.blocks as f64 / secs).round(),
-                    logs_per_s = (self.logs as f64 / secs).round(),
+                    blocks_per_s = u64::try_from(per_s(u128::from(self.blocks))).unwrap_or(u64::MAX),
+                    logs_per_s = u64::try_from(per_s(self.logs as u128)).unwrap_or(u64::MAX),
                     cursor,
                     head,
                     lag_blocks = head - cursor,

@@ -2,6 +2,9 @@
 //! destinations, counts their confirmations, and the dispatcher that delivers the resulting
 //! webhooks.
 
+// Money is integers in base units: no float arithmetic anywhere in this crate.
+#![deny(clippy::float_arithmetic)]
+
 pub mod abi;
 pub mod confirmations;
 pub mod credit;

@@ -44,11 +44,21 @@ impl HttpFailure {
 }
 
 /// An HTTP JSON-RPC transport over reqwest with a cap on what it reads.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CappedHttp {
     client: reqwest::Client,
     url: reqwest::Url,
     max_answer: usize,
+}
+
+impl std::fmt::Debug for CappedHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry an API key: its label only.
+        f.debug_struct("CappedHttp")
+            .field("url", &payscan_core::redact::RedactedUrl(self.url.as_str()))
+            .field("max_answer", &self.max_answer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CappedHttp {
@@ -123,5 +133,19 @@ mod tests {
         assert_eq!(retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(retry_after("86400"), Some(MAX_RETRY_AFTER));
         assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn debug_of_a_transport_prints_no_url_key() {
+        let url =
+            reqwest::Url::parse("https://u:KEYINUSERINFO@rpc.example/v2/KEYINPATH?apikey=KEYINQUERY").expect("url");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let transport = CappedHttp::new(reqwest::Client::new(), url, 1024);
+        for printed in [format!("{transport:?}"), format!("{transport:#?}")] {
+            assert!(printed.contains("https://rpc.example/…"), "{printed}");
+            for key in ["KEYINUSERINFO", "KEYINPATH", "KEYINQUERY"] {
+                assert!(!printed.contains(key), "`{key}` printed: {printed}");
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
+use crate::support::leaks;
 use crate::support::proxy::{Faults, RpcProxy};
 use crate::support::*;
 
@@ -181,3 +182,69 @@ both_backends!(no_secret_reaches_an_answer_a_webhook_or_a_trace_log, |backend| a
     assert!(hits.is_empty(), "{} secrets leaked, e.g.:\n{}", hits.len(), hits[..hits.len().min(10)].join("\n"));
     eprintln!("trace run: {} log lines in {:.1} s", log.len(), ran_for.as_secs_f64());
 });
+
+both_backends!(a_panic_in_a_task_holding_every_secret_prints_none_of_them, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    // Keyed RPC URLs (path, query, userinfo), as a provider's would be.
+    let keyed = format!(
+        "{}/v2/SECRETKEYPATH?apikey=SECRETKEYQUERY,http://user:SECRETUSERINFO@127.0.0.1:1/v3/SECRETKEYPATH",
+        chain.anvil.url
+    );
+    let xprv = leaks::account_xprv(MNEMONIC);
+    // Once with the mnemonic, once with its xprv: payscan holds one or the other.
+    for key in [("PAYSCAN_MNEMONIC", MNEMONIC.to_owned()), ("PAYSCAN_XPRV", xprv.clone())] {
+        let mut options = AppOptions::new(backend, &chain);
+        local_signer(&mut options);
+        options.rpc.push((chain.chain_id, keyed.clone()));
+        options.env.push(key.clone());
+        let mut env = TestEnv::new(&options).await;
+        if key.0 == "PAYSCAN_XPRV" {
+            env.env.remove("PAYSCAN_MNEMONIC");
+        }
+        let env = Arc::new(env);
+        let (mut daemon, app) = Daemon::start_with(
+            env.clone(),
+            &[("PAYSCAN_TEST_PANIC", "1".to_owned()), ("RUST_BACKTRACE", "1".to_owned())],
+        )
+        .await;
+        let (status, _) = app.get("/api/payment/health", None).await;
+        assert_eq!(status, StatusCode::OK, "payscan started before the panic");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let log = loop {
+            let log = daemon.log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if log.iter().any(|l| l.contains("task panicked")) {
+                break log;
+            }
+            assert!(Instant::now() < deadline, "no panic reported:\n{}", log.join("\n"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(!daemon.exited(), "a panicking task leaves the daemon running");
+        // The panic message is there, naming what the task held: a leak would show in it.
+        let message = log.iter().find(|l| l.contains("panic drill: a task holding Config")).cloned();
+        let message = message.unwrap_or_else(|| panic!("no panic message:\n{}", log.join("\n")));
+        for held in ["[REDACTED]", "Keys", "Registry", "127.0.0.1:1/…", "KeySource"] {
+            assert!(message.contains(held), "the panic message lacks {held}: {message}");
+        }
+        let secrets = leaks::Secrets::suite()
+            .with("the xprv", &xprv)
+            .with("the webhook secret's key", env.webhook_secret.trim_start_matches("whsec_"))
+            .with("the JWT secret", &env.jwt_secret);
+        let hits = secrets.scan(&log);
+        assert!(
+            hits.is_empty(),
+            "{} with {}: {} secrets printed, e.g.:\n{}",
+            key.0,
+            backend_name(backend),
+            hits.len(),
+            hits[..hits.len().min(10)].join("\n")
+        );
+        drop(daemon);
+    }
+});
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    }
+}

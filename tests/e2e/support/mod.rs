@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod leaks;
 pub mod proxy;
 pub mod receiver;
 
@@ -253,11 +254,13 @@ pub struct TestEnv {
     pub webhook_secret: String,
     pub db: Database,
     pub dir: TempDir,
+    /// What payscan prints in this process while the test runs, scanned for secrets.
+    pub leaks: leaks::Watch,
 }
 
 impl TestEnv {
     pub async fn new(options: &AppOptions<'_>) -> Self {
-        payscan::telemetry::init_for_tests();
+        leaks::install();
         let dir = TempDir::new();
         let db = Database::fresh(options.backend, &dir).await;
         let mut entries: Vec<(Value, Value)> = options.chains.iter().map(|c| c.registry_entries()).collect();
@@ -308,7 +311,8 @@ impl TestEnv {
             Some(xpub) => env.insert("PAYSCAN_XPUB".to_owned(), xpub.clone()),
             None => env.insert("PAYSCAN_MNEMONIC".to_owned(), MNEMONIC.to_owned()),
         };
-        Self { env, jwt_secret, webhook_secret, db, dir }
+        let leaks = leaks::Watch::start(webhook_secret.trim_start_matches("whsec_"));
+        Self { env, jwt_secret, webhook_secret, db, dir, leaks }
     }
 }
 
@@ -456,6 +460,8 @@ pub struct Daemon {
     child: std::process::Child,
     /// Every line the daemon printed so far.
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Secrets found in its stdout and stderr: the test fails when the daemon is dropped.
+    leaks: leaks::Scanned,
 }
 
 impl Daemon {
@@ -472,7 +478,8 @@ impl Daemon {
         vars.extend(extra.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
         // Port 0: the daemon picks a free port and says which, so no other test can take it first.
         vars.insert("PAYSCAN_LISTEN".to_owned(), "127.0.0.1:0".to_owned());
-        vars.entry("RUST_LOG".to_owned()).or_insert_with(|| "warn,payscan::startup=info".to_owned());
+        // Everything it can print is printed, and scanned for secrets.
+        vars.entry("RUST_LOG".to_owned()).or_insert_with(|| "trace".to_owned());
         vars.insert("NO_COLOR".to_owned(), "1".to_owned());
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_payscan"))
             .arg("serve")
@@ -480,22 +487,39 @@ impl Daemon {
             .envs(&vars)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start payscan serve");
         let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
         let (found, address) = std::sync::mpsc::channel();
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let secrets = leaks::Secrets::suite()
+            .with("this test's webhook secret", env.webhook_secret.trim_start_matches("whsec_"))
+            .with("this test's JWT secret", &env.jwt_secret);
+        let leaks = leaks::Scanned::new(secrets);
         let kept = log.clone();
+        let scanned = leaks.clone();
         // Reads the log until the listening line, then keeps draining so the daemon never blocks.
-        std::thread::spawn(move || {
+        let out = std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("address=").nth(1).filter(|_| line.contains("payscan listening")) {
                     let _ = found.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
                 }
+                scanned.scan(&line);
                 kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(line);
             }
         });
-        let mut daemon = Self { child, log };
+        let kept = log.clone();
+        let scanned = leaks.clone();
+        let err = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                scanned.scan(&line);
+                kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(line);
+            }
+        });
+        leaks.readers(out, err);
+        let mut daemon = Self { child, log, leaks };
         let address = match address.recv_timeout(Duration::from_secs(30)) {
             Ok(address) => address,
             // Ended before it listened (a failpoint on a start-up step): a client of nothing.
@@ -535,6 +559,7 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.leaks.check();
     }
 }
 
