@@ -113,7 +113,7 @@ impl Supervisor {
                 _ = cancel.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(every) => {}
             }
-            match self.reconcile(&registry.current()).await {
+            match self.reconcile_current(&registry).await {
                 Ok(report) if !report.started.is_empty() || !report.stopped.is_empty() => {
                     info!(started = ?report.started, stopped = ?report.stopped, "chain leases changed hands");
                 }
@@ -127,6 +127,22 @@ impl Supervisor {
     /// current step before the new one starts, so two never follow one chain.
     pub async fn reconcile(&self, registry: &Registry) -> Result<Reconciled, FollowerError> {
         let mut running = self.running.lock().await;
+        self.reconcile_locked(&mut running, registry).await
+    }
+
+    /// [`Supervisor::reconcile`] with the registry in force once the followers are locked: a
+    /// renewal that read the registry before a reload cannot bring the old one back after it.
+    pub async fn reconcile_current(&self, registry: &SharedRegistry) -> Result<Reconciled, FollowerError> {
+        let mut running = self.running.lock().await;
+        let current = registry.current();
+        self.reconcile_locked(&mut running, &current).await
+    }
+
+    async fn reconcile_locked(
+        &self,
+        running: &mut HashMap<ChainId, Running>,
+        registry: &Registry,
+    ) -> Result<Reconciled, FollowerError> {
         let mut report = Reconciled::default();
         let held = self.held(registry).await?;
         let wanted: HashMap<ChainId, &Chain> =

@@ -173,3 +173,48 @@ async fn the_sweep_cron_is_switched_from_any_instance_and_sweeps_once() {
     );
     drop((api_daemon, scanners));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_on_an_api_instance_is_followed_by_the_scanner_instance_only() {
+    let (one, two) = (TestChain::start(31337).await, TestChain::start(31338).await);
+    let options = AppOptions::new(Backend::Postgres, &one);
+    let mut api_env = TestEnv::new(&options).await;
+    api_env.env.insert("PAYSCAN_ROLE".into(), "api".into());
+    let api_env = Arc::new(api_env);
+    let (api_daemon, api) = Daemon::start(api_env.clone()).await;
+    let mut scanner_env = TestEnv { env: api_env.env.clone(), ..TestEnv::new(&options).await };
+    scanner_env.env.insert("PAYSCAN_ROLE".into(), "scanner".into());
+    let (scanner, _) = Daemon::start(Arc::new(scanner_env)).await;
+    let store = Store::connect(&api_env.db.url).await.expect("store");
+    wait_until("the first chain leased", || async { holder_of(&store, 31337).await.is_some() }).await;
+
+    // Both instances read the same files; the second chain is added and the API instance reloads.
+    write_registry(&api_env.dir.0, &[one.registry_entries(), two.registry_entries()]);
+    let admin = api.admin();
+    let (status, reloaded) = api.post("/api/admin/rn/networks/reload", Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reloaded}");
+    assert_eq!(reloaded["data"]["chainCount"], 2, "{reloaded}");
+    assert_eq!(reloaded["data"]["followers"]["started"], json!([]), "an API instance starts no follower: {reloaded}");
+
+    // The API instance serves the new chain at once; the scanner instance follows it.
+    let intent = api.intent("buyer-2", intent_body("offer-two", "1", "USDC", &two)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+    two.pay(two.usdc, address(&intent["destination"]), U256::from(1_000_000u64)).await;
+    two.mine(THRESHOLD).await;
+    let paid = api.wait_for_status(&id, "completed").await;
+    assert_eq!(paid["transfers"].as_array().map(Vec::len), Some(1), "credited once: {paid:#}");
+
+    // Every lease is the scanner's, held and renewed; the API instance runs no follower.
+    let leases = store.leases().await.expect("leases");
+    assert_eq!(leases.len(), 2, "{leases:?}");
+    for chain in [31337, 31338] {
+        assert_eq!(holder_of(&store, chain).await, Some(scanner.pid()), "{leases:?}");
+    }
+    let (_, status) = api.get("/api/admin/scanner/status", Some(&admin)).await;
+    assert_eq!(status["data"]["chains"], json!([]), "the API instance follows nothing: {status}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let renewed = store.leases().await.expect("leases");
+    let now = payscan_core::clock::now_ms();
+    assert!(renewed.iter().all(|(_, _, until)| *until > now), "leases are renewed past their 2 s: {renewed:?}");
+    drop((api_daemon, scanner));
+}
