@@ -150,3 +150,28 @@ fn transient(error: &TransportError) -> bool {
         .downcast_ref::<Unreachable>()
         .is_some_and(|u| u.source.is_connect() || u.source.is_timeout() || u.source.is_request())
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::providers::Provider;
+
+    use super::*;
+
+    /// A port nothing listens on: bound, then dropped.
+    fn refused_url(path: &str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}{path}")
+    }
+
+    #[tokio::test]
+    async fn errors_name_endpoints_by_their_label_only() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (first, second) = (refused_url("/v3/first-secret"), refused_url("/?key=second-secret"));
+        let provider = connect(&[&first, &second], Duration::from_secs(1)).expect("provider");
+        let error = provider.get_block_number().await.expect_err("nothing listens").to_string();
+        assert!(!error.contains("secret"), "{error}");
+        assert!(error.contains(&redact_url(&second)), "the endpoint tried last is named: {error}");
+    }
+}
