@@ -13,7 +13,9 @@ use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::{Backend, Store};
 use payscan_core::webhook::{SELF_RECEIVER_PATH, SELF_TARGET};
 use payscan_custody::{Keys, OutboundSettings, PayoutSettings, Payouts, PermitRelay, SweepCron, Sweeper};
-use payscan_scanner::{Dispatcher, FollowerContext, Lease, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
+use payscan_scanner::{
+    Dispatcher, FollowerContext, Lease, Reloader, ScannerMetrics, ScannerStatus, Supervisor, WatchSet,
+};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -145,6 +147,12 @@ impl Application {
         }
         #[cfg(debug_assertions)]
         crate::panic_drill::spawn_if_asked(&mut tasks, &config, keys.clone(), registry.clone());
+        // API instances follow no chain: a reload there only changes what they serve.
+        let reloader = Arc::new(
+            Reloader::new(registry_source, registry.clone(), store.clone(), role.scans().then(|| supervisor.clone()))
+                .await?,
+        );
+        tasks.spawn("registry-reload", reloader.clone().run(idle_poll, tasks.token()));
         let state = AppState {
             store: store.clone(),
             registry,
@@ -152,8 +160,7 @@ impl Application {
             sweep_cron,
             payouts,
             permits,
-            registry_source,
-            supervisor: supervisor.clone(),
+            reloader,
             status,
             watch,
             deriver: Arc::new(keys.deriver().clone()),

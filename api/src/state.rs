@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payscan_core::intent::AddressDeriver;
-use payscan_core::registry::{RegistrySource, SharedRegistry};
+use payscan_core::registry::SharedRegistry;
 use payscan_core::store::Store;
 use payscan_core::webhook::WebhookSecret;
 
-use payscan_scanner::{ScannerStatus, Supervisor, WatchSet};
+use payscan_scanner::{Reloader, ScannerStatus, WatchSet};
 
 use payscan_custody::{Keys, Payouts, PermitRelay, SweepCron, Sweeper};
 
@@ -20,8 +20,8 @@ pub struct AppState {
     pub store: Store,
     /// The registry in force; `POST /api/admin/rn/networks/reload` replaces it.
     pub registry: SharedRegistry,
-    pub registry_source: RegistrySource,
-    pub supervisor: Arc<Supervisor>,
+    /// Applies reloads made here or on another instance, in this instance's role.
+    pub reloader: Arc<Reloader>,
     pub status: Arc<ScannerStatus>,
     pub watch: Arc<WatchSet>,
     pub deriver: Arc<dyn AddressDeriver>,

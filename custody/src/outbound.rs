@@ -32,7 +32,8 @@ pub enum OutboundError {
     Sign(String),
     #[error("the network asks {asked} wei per gas, above the {cap} cap")]
     FeeAboveCap { asked: u128, cap: u128 },
-    #[error("rpc url `{}` is invalid", redact_url(.0))]
+    /// The endpoints, by their redacted labels.
+    #[error("rpc endpoints `{0}` are not all URLs")]
     BadUrl(String),
     /// Sent and recorded, not mined within the wait: tracking goes on.
     #[error("transaction {0} is not mined yet; the next run picks it up")]
@@ -114,13 +115,14 @@ pub struct Sender {
 impl Sender {
     pub fn new(
         store: Store,
-        rpc_url: &str,
+        endpoints: &[&str],
         chain_id: ChainId,
         signer: PrivateKeySigner,
         settings: OutboundSettings,
     ) -> Result<Self, OutboundError> {
-        let provider = crate::rpc::connect(rpc_url, settings.rpc_timeout)
-            .ok_or_else(|| OutboundError::BadUrl(rpc_url.to_owned()))?;
+        let provider = crate::rpc::connect(endpoints, settings.rpc_timeout).ok_or_else(|| {
+            OutboundError::BadUrl(endpoints.iter().map(|u| redact_url(u)).collect::<Vec<_>>().join(", "))
+        })?;
         Ok(Self { store, provider, chain_id, signer, settings })
     }
 

@@ -149,14 +149,15 @@ impl Payouts {
         })
     }
 
-    pub(crate) fn provider(&self, chain_id: ChainId) -> Result<(RootProvider, String), PayoutError> {
+    /// The chain's RPC and its endpoints, the preferred first.
+    pub(crate) fn provider(&self, chain_id: ChainId) -> Result<(RootProvider, Vec<String>), PayoutError> {
         let registry = self.registry.current();
         let chain = registry
             .chain(chain_id)
             .ok_or_else(|| PayoutError::Invalid(format!("chain {chain_id} is not in the registry")))?;
         let provider =
             crate::rpc::provider(chain, self.outbound.rpc_timeout).ok_or(PayoutError::ChainUnavailable(chain_id))?;
-        Ok((provider, chain.rpc_url.clone()))
+        Ok((provider, chain.rpc_endpoints().into_iter().map(str::to_owned).collect()))
     }
 
     /// Queues a payout after checking its minimum and that the payout wallet can pay gas.
@@ -332,11 +333,11 @@ impl Payouts {
             Err(e) => return self.fail_attempt(payout, &e.to_string()).await,
         };
         let wallet = key.address();
-        let (provider, url) = match self.provider(payout.chain_id) {
+        let (provider, urls) = match self.provider(payout.chain_id) {
             Ok(p) => p,
             Err(e) => return self.fail_attempt(payout, &e.to_string()).await,
         };
-        let sender = match Sender::new(self.store.clone(), &url, payout.chain_id, key, self.outbound) {
+        let sender = match Sender::new(self.store.clone(), &endpoints(&urls), payout.chain_id, key, self.outbound) {
             Ok(sender) => sender,
             Err(e) => return self.fail_attempt(payout, &e.to_string()).await,
         };
@@ -429,8 +430,8 @@ impl Payouts {
         if let Ok(key) = self.payout_key() {
             let chains: BTreeSet<ChainId> = in_flight.iter().map(|p| p.chain_id).collect();
             for chain_id in chains {
-                let Ok((_, url)) = self.provider(chain_id) else { continue };
-                let tracked = Sender::new(self.store.clone(), &url, chain_id, key.clone(), self.outbound);
+                let Ok((_, urls)) = self.provider(chain_id) else { continue };
+                let tracked = Sender::new(self.store.clone(), &endpoints(&urls), chain_id, key.clone(), self.outbound);
                 if let Err(e) = async { tracked?.track().await }.await {
                     warn!(%chain_id, error = %e, "tracking payout transactions failed; next step retries");
                 }
@@ -720,4 +721,8 @@ fn duplicate(conflict: PayoutConflict) -> PayoutError {
         PayoutConflict::ContractReason(id) => format!("payout {id} already pays this contractId and reason"),
         PayoutConflict::Escrow(id) => format!("the payment is already being released or refunded by {id}"),
     })
+}
+
+fn endpoints(urls: &[String]) -> Vec<&str> {
+    urls.iter().map(String::as_str).collect()
 }

@@ -328,7 +328,7 @@ impl PermitRelay {
             )));
         }
 
-        let sender = Sender::new(self.store.clone(), &chain.rpc_url, chain.chain_id, relayer, self.settings)?;
+        let sender = Sender::new(self.store.clone(), &chain.rpc_endpoints(), chain.chain_id, relayer, self.settings)?;
         let call = IERC20Permit::permitCall {
             owner,
             spender: proxy,

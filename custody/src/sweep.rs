@@ -17,7 +17,7 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::signers::SignerSync;
 use alloy::sol_types::SolCall;
 use payscan_core::config::SignerKind;
-use payscan_core::registry::{Chain, SharedRegistry, Token};
+use payscan_core::registry::{redact_url, Chain, SharedRegistry, Token};
 use payscan_core::store::outbound::OutboundTx;
 use payscan_core::store::{Payment, Store, StoreError};
 use payscan_core::{clock, failpoint, BaseUnits, PaymentId, PaymentStatus};
@@ -145,7 +145,7 @@ impl Sweeper {
             return Ok(SweepResult::new(payment, SweepStatus::Error).because("PAYSCAN_MASTER_WALLET is not set"));
         };
         let provider = crate::rpc::provider(chain, self.settings.rpc_timeout)
-            .ok_or_else(|| OutboundError::BadUrl(chain.rpc_url.clone()))?;
+            .ok_or_else(|| OutboundError::BadUrl(redact_url(&chain.rpc_url)))?;
         let number = self.store.sweep_count(&payment.id).await?;
         let reference = format!("{}:{number}", payment.id);
         if self.keys.kind() == SignerKind::Local {
@@ -200,7 +200,7 @@ impl Sweeper {
                 .destination_signer(payment.derivation_index)
                 .map_err(|e| OutboundError::Sign(e.to_string()))?,
         };
-        let sender = Sender::new(self.store.clone(), &chain.rpc_url, chain.chain_id, key, self.settings)?;
+        let sender = Sender::new(self.store.clone(), &chain.rpc_endpoints(), chain.chain_id, key, self.settings)?;
         let amount = IERC20Permit::transferFromCall::abi_decode(&sent.data)
             .map(|c| c.value)
             .or_else(|_| IERC20Permit::transferCall::abi_decode(&sent.data).map(|c| c.value))
@@ -238,7 +238,7 @@ impl Sweeper {
         };
         let destination_key =
             self.keys.destination_signer(payment.derivation_index).map_err(|e| OutboundError::Sign(e.to_string()))?;
-        let relayer = Sender::new(self.store.clone(), &chain.rpc_url, chain.chain_id, relayer, self.settings)?;
+        let relayer = Sender::new(self.store.clone(), &chain.rpc_endpoints(), chain.chain_id, relayer, self.settings)?;
         let moved = if let Some(domain) = &token.permit {
             let nonce = call_u256(
                 provider,
@@ -273,7 +273,13 @@ impl Sweeper {
                 let topped = relayer.send("sweep_topup", reference, &top_up).await?;
                 self.wait(&relayer, &topped).await?;
             }
-            let own = Sender::new(self.store.clone(), &chain.rpc_url, chain.chain_id, destination_key, self.settings)?;
+            let own = Sender::new(
+                self.store.clone(),
+                &chain.rpc_endpoints(),
+                chain.chain_id,
+                destination_key,
+                self.settings,
+            )?;
             let transfer = IERC20Permit::transferCall { to: master, value: balance };
             let sent = own.send("sweep_transfer", reference, &token_call(token, transfer.abi_encode())).await?;
             self.wait(&own, &sent).await?

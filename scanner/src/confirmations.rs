@@ -5,6 +5,7 @@
 
 use payscan_core::event::{payment_event, EventKind};
 use payscan_core::registry::Chain;
+use payscan_core::store::leases::HeldLease;
 use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::Store;
 use payscan_core::{failpoint, EscrowState, PaymentStatus};
@@ -29,6 +30,7 @@ pub struct Evaluation {
 /// Re-evaluates every processing payment on a chain against `head`.
 pub async fn evaluate(
     store: &Store,
+    lease: Option<&HeldLease>,
     rpc: &ChainRpc,
     chain: &Chain,
     head: u64,
@@ -52,6 +54,7 @@ pub async fn evaluate(
         };
 
         let mut tx = store.begin().await?;
+        crate::follower::hold(store, lease, &mut tx).await?;
         let Some(mut payment) = store.payment_for_update(&mut tx, &candidate.id).await? else { continue };
         // Re-read under the lock: a credit may have landed since the candidate was listed.
         if payment.status != PaymentStatus::Processing || payment.received != candidate.received {

@@ -24,6 +24,9 @@ pub enum FollowerError {
     /// The chain reorganised deeper than payscan may unwind: halt and wait for an operator.
     #[error("reorg below block {from} is deeper than the {max_depth}-block limit; the chain is halted until an operator authorizes an unwind")]
     ReorgTooDeep { from: u64, max_depth: u64 },
+    /// Another instance holds the chain's lease now: this follower stops without writing.
+    #[error("the chain lease passed to another instance; this follower stopped without committing")]
+    LeaseLost,
 }
 
 impl FollowerError {
@@ -42,6 +45,7 @@ impl FollowerError {
             Self::Store(_) => "store",
             Self::BadUrl(_) => "config",
             Self::ReorgTooDeep { .. } => "reorg_too_deep",
+            Self::LeaseLost => "lease_lost",
         }
     }
 
@@ -55,6 +59,6 @@ impl FollowerError {
 
     /// False when retrying cannot help (the chain stops and says why).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::BadUrl(_) | Self::ReorgTooDeep { .. })
+        !matches!(self, Self::BadUrl(_) | Self::ReorgTooDeep { .. } | Self::LeaseLost)
     }
 }

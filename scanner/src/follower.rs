@@ -12,7 +12,8 @@ use alloy::rpc::types::Log;
 use payscan_core::registry::{redact_url, Chain};
 use payscan_core::store::credits::ProxyPayment;
 use payscan_core::store::cursors::Checkpoint;
-use payscan_core::store::Store;
+use payscan_core::store::leases::HeldLease;
+use payscan_core::store::{Store, Tx};
 use payscan_core::{clock, failpoint, BaseUnits};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -82,6 +83,8 @@ pub struct Follower {
     max_reorg_depth: u64,
     /// A block whose bloom promises logs no answer had: (number, hash, ticks seen so).
     suspect: Option<(u64, B256, u32)>,
+    /// The chain's lease when instances share the database: every write checks it first.
+    lease: Option<HeldLease>,
 }
 
 impl Follower {
@@ -113,7 +116,21 @@ impl Follower {
             label,
             evaluated_head: None,
             suspect: None,
+            lease: None,
         })
+    }
+
+    /// Writes only while `holder` holds the chain's lease: each transaction checks and extends
+    /// it first, and a follower that finds it taken over stops before committing anything.
+    pub fn with_lease(mut self, holder: &str, ttl: Duration) -> Self {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4);
+        self.lease = Some(HeldLease { chain_id: self.chain.chain_id, holder: holder.to_owned(), ttl_ms });
+        self
+    }
+
+    /// Checks, inside `tx`, that this instance still holds the chain's lease.
+    async fn hold(&self, tx: &mut Tx) -> Result<(), FollowerError> {
+        hold(&self.store, self.lease.as_ref(), tx).await
     }
 
     /// The effective threshold now: an admin's change applies from the next tick.
@@ -174,6 +191,7 @@ impl Follower {
         let transfers = self.match_logs(&logs, end.number, end.hash)?;
         let now = clock::now_ms();
         let mut tx = self.store.begin().await?;
+        self.hold(&mut tx).await?;
         // Every block a reorg within the limit could still replace: its fork point is then found.
         for header in &scan.headers {
             let block = Checkpoint { number: header.number, hash: header.hash };
@@ -461,7 +479,9 @@ impl Follower {
                 }
                 Err(e) => return Err(e),
             };
-        let unwind = reorg::unwind(&self.store, chain_id, cursor, ancestor, threshold, clock::now_ms()).await?;
+        let unwind =
+            reorg::unwind(&self.store, self.lease.as_ref(), chain_id, cursor, ancestor, threshold, clock::now_ms())
+                .await?;
         if authorized.is_some() {
             self.store.clear_halt(chain_id).await?;
             warn!(chain_id = %chain_id, max_depth, "authorized unwind done: the chain follows again");
@@ -483,6 +503,7 @@ impl Follower {
         let block = self.block(number).await?.ok_or(FollowerError::Incomplete("the start block"))?;
         let checkpoint = Checkpoint { number, hash: block.hash };
         let mut tx = self.store.begin().await?;
+        self.hold(&mut tx).await?;
         self.store.save_checkpoint(&mut tx, self.chain.chain_id, checkpoint, clock::now_ms()).await?;
         tx.commit().await.map_err(payscan_core::store::StoreError::from)?;
         info!(block = number, head, "chain followed for the first time");
@@ -590,9 +611,16 @@ impl Follower {
         if self.evaluated_head == Some(head) {
             return Ok(None);
         }
-        let evaluation =
-            confirmations::evaluate(&self.store, self.rpcs.verifier(), &self.chain, head, threshold, clock::now_ms())
-                .await?;
+        let evaluation = confirmations::evaluate(
+            &self.store,
+            self.lease.as_ref(),
+            self.rpcs.verifier(),
+            &self.chain,
+            head,
+            threshold,
+            clock::now_ms(),
+        )
+        .await?;
         if evaluation.completed + evaluation.underpaid > 0 {
             info!(
                 completed = evaluation.completed,
@@ -723,6 +751,17 @@ impl Follower {
         }
         info!(chain_id = %self.chain.chain_id, "follower stopped");
         Ok(())
+    }
+}
+
+/// Checks, inside `tx`, that the chain's lease (if chains are leased) is still this instance's,
+/// extending it; [`FollowerError::LeaseLost`] when another instance holds it now.
+pub(crate) async fn hold(store: &Store, lease: Option<&HeldLease>, tx: &mut Tx) -> Result<(), FollowerError> {
+    let Some(lease) = lease else { return Ok(()) };
+    if store.hold_lease(tx, lease, clock::now_ms()).await? {
+        Ok(())
+    } else {
+        Err(FollowerError::LeaseLost)
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use payscan_core::event::{payment_event, EventKind};
 use payscan_core::store::credits::Credit;
 use payscan_core::store::cursors::Checkpoint;
+use payscan_core::store::leases::HeldLease;
 use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::{Store, StoreError};
 use payscan_core::{BaseUnits, ChainId, EscrowState, PaymentStatus};
@@ -54,13 +55,15 @@ pub async fn find_ancestor(
 /// and rewinds the cursor to `ancestor`: all or nothing.
 pub async fn unwind(
     store: &Store,
+    lease: Option<&HeldLease>,
     chain_id: ChainId,
     from: u64,
     ancestor: Checkpoint,
     threshold: u64,
     now: i64,
-) -> Result<Unwind, StoreError> {
+) -> Result<Unwind, FollowerError> {
     let mut tx = store.begin().await?;
+    crate::follower::hold(store, lease, &mut tx).await?;
     let lost = store.live_credits_above(&mut tx, chain_id, ancestor.number).await?;
     let reverted_credits = store.revert_credits_above(&mut tx, chain_id, ancestor.number).await?;
     let affected: BTreeSet<_> = lost.iter().map(|c| c.payment_id.clone()).collect();

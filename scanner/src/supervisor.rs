@@ -2,6 +2,7 @@
 //! followers start for added chains, stop for removed ones, restart for changed ones.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ struct Running {
     chain: Chain,
     cancel: CancellationToken,
     handle: JoinHandle<()>,
+    /// The follower stopped on finding its lease taken over: started again if it is held again.
+    lease_lost: Arc<AtomicBool>,
 }
 
 /// Which followers a reconcile started, stopped and restarted.
@@ -113,7 +116,7 @@ impl Supervisor {
                 _ = cancel.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(every) => {}
             }
-            match self.reconcile(&registry.current()).await {
+            match self.reconcile_current(&registry).await {
                 Ok(report) if !report.started.is_empty() || !report.stopped.is_empty() => {
                     info!(started = ?report.started, stopped = ?report.stopped, "chain leases changed hands");
                 }
@@ -127,14 +130,33 @@ impl Supervisor {
     /// current step before the new one starts, so two never follow one chain.
     pub async fn reconcile(&self, registry: &Registry) -> Result<Reconciled, FollowerError> {
         let mut running = self.running.lock().await;
+        self.reconcile_locked(&mut running, registry).await
+    }
+
+    /// [`Supervisor::reconcile`] with the registry in force once the followers are locked: a
+    /// renewal that read the registry before a reload cannot bring the old one back after it.
+    pub async fn reconcile_current(&self, registry: &SharedRegistry) -> Result<Reconciled, FollowerError> {
+        let mut running = self.running.lock().await;
+        let current = registry.current();
+        self.reconcile_locked(&mut running, &current).await
+    }
+
+    async fn reconcile_locked(
+        &self,
+        running: &mut HashMap<ChainId, Running>,
+        registry: &Registry,
+    ) -> Result<Reconciled, FollowerError> {
         let mut report = Reconciled::default();
         let held = self.held(registry).await?;
         let wanted: HashMap<ChainId, &Chain> =
             registry.chains().iter().filter(|c| held.contains(&c.chain_id)).map(|c| (c.chain_id, c)).collect();
         let listed: HashSet<ChainId> = registry.chains().iter().map(|c| c.chain_id).collect();
 
-        let gone: Vec<ChainId> =
-            running.keys().filter(|id| wanted.get(id).is_none_or(|c| **c != running[id].chain)).copied().collect();
+        let gone: Vec<ChainId> = running
+            .iter()
+            .filter(|(id, r)| wanted.get(id).is_none_or(|c| **c != r.chain) || r.lease_lost.load(Ordering::Relaxed))
+            .map(|(id, _)| *id)
+            .collect();
         for id in gone {
             if let Some(old) = running.remove(&id) {
                 old.cancel.cancel();
@@ -171,7 +193,12 @@ impl Supervisor {
             s.state = ChainState::Starting;
             s.unreachable_ticks = 0;
         });
-        let follower = Follower::new(chain.clone(), self.context.clone())?;
+        let mut follower = Follower::new(chain.clone(), self.context.clone())?;
+        if let Some(lease) = &self.lease {
+            follower = follower.with_lease(&lease.holder, lease.ttl);
+        }
+        let lease_lost = Arc::new(AtomicBool::new(false));
+        let lost = lease_lost.clone();
         let cancel = self.cancel.child_token();
         let status = self.context.status.clone();
         let poll = self.context.settings.poll_interval;
@@ -182,6 +209,11 @@ impl Supervisor {
                 Ok(Ok(())) => {
                     status.stopped(chain_id, None);
                     info!(%chain_id, "follower stopped");
+                }
+                Ok(Err(e @ FollowerError::LeaseLost)) => {
+                    lost.store(true, Ordering::Relaxed);
+                    status.stopped(chain_id, Some(&e.to_string()));
+                    warn!(%chain_id, "chain lease taken over by another instance; follower stopped before committing");
                 }
                 Ok(Err(e)) => {
                     status.stopped(chain_id, Some(&e.to_string()));
@@ -194,7 +226,7 @@ impl Supervisor {
                 }
             }
         });
-        Ok(Running { chain, cancel, handle })
+        Ok(Running { chain, cancel, handle, lease_lost })
     }
 
     /// Stops every follower, waits for each to finish its current step, and gives its lease up

@@ -269,3 +269,100 @@ async fn three_instances_drain_a_thousand_events_without_overlap_when_one_dies()
     assert!(again <= SLOTS, "only what the dead instance had in flight came again: {again}");
     drop(daemons);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_on_an_api_instance_is_followed_by_the_scanner_instance_only() {
+    let (one, two) = (TestChain::start(31337).await, TestChain::start(31338).await);
+    let options = AppOptions::new(Backend::Postgres, &one);
+    let mut api_env = TestEnv::new(&options).await;
+    api_env.env.insert("PAYSCAN_ROLE".into(), "api".into());
+    let api_env = Arc::new(api_env);
+    let (api_daemon, api) = Daemon::start(api_env.clone()).await;
+    let mut scanner_env = TestEnv { env: api_env.env.clone(), ..TestEnv::new(&options).await };
+    scanner_env.env.insert("PAYSCAN_ROLE".into(), "scanner".into());
+    let (scanner, _) = Daemon::start(Arc::new(scanner_env)).await;
+    let store = Store::connect(&api_env.db.url).await.expect("store");
+    wait_until("the first chain leased", || async { holder_of(&store, 31337).await.is_some() }).await;
+
+    // Both instances read the same files; the second chain is added and the API instance reloads.
+    write_registry(&api_env.dir.0, &[one.registry_entries(), two.registry_entries()]);
+    let admin = api.admin();
+    let (status, reloaded) = api.post("/api/admin/rn/networks/reload", Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reloaded}");
+    assert_eq!(reloaded["data"]["chainCount"], 2, "{reloaded}");
+    assert_eq!(reloaded["data"]["followers"]["started"], json!([]), "an API instance starts no follower: {reloaded}");
+
+    // The API instance serves the new chain at once; the scanner instance follows it.
+    let intent = api.intent("buyer-2", intent_body("offer-two", "1", "USDC", &two)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+    two.pay(two.usdc, address(&intent["destination"]), U256::from(1_000_000u64)).await;
+    two.mine(THRESHOLD).await;
+    let paid = api.wait_for_status(&id, "completed").await;
+    assert_eq!(paid["transfers"].as_array().map(Vec::len), Some(1), "credited once: {paid:#}");
+
+    // Every lease is the scanner's, held and renewed; the API instance runs no follower.
+    let leases = store.leases().await.expect("leases");
+    assert_eq!(leases.len(), 2, "{leases:?}");
+    for chain in [31337, 31338] {
+        assert_eq!(holder_of(&store, chain).await, Some(scanner.pid()), "{leases:?}");
+    }
+    let (_, status) = api.get("/api/admin/scanner/status", Some(&admin)).await;
+    assert_eq!(status["data"]["chains"], json!([]), "the API instance follows nothing: {status}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let renewed = store.leases().await.expect("leases");
+    let now = payscan_core::clock::now_ms();
+    assert!(renewed.iter().all(|(_, _, until)| *until > now), "leases are renewed past their 2 s: {renewed:?}");
+    drop((api_daemon, scanner));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_whose_lease_is_taken_over_stops_before_committing() {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(Backend::Postgres, &chain);
+    // Renewals 20 s apart: the takeover is met by the follower's own commit, not by a renewal.
+    options.env.push(("PAYSCAN_LEASE_TTL", "60s".to_owned()));
+    let app = TestApp::spawn(options).await;
+    let store = Store::connect(&app.env.db.url).await.expect("store");
+    let id31337 = ChainId(31337);
+    wait_until("the chain followed", || async { store.checkpoint(id31337).await.expect("cursor").is_some() }).await;
+    let intent = app.intent("buyer-1", intent_body("offer-lease", "1", "USDC", &chain)).await;
+    let id = intent["paymentId"].as_str().expect("id").to_owned();
+
+    // Another instance holds the lease now, as after this one's lapsed.
+    let ours = store.leases().await.expect("leases")[0].1.clone();
+    loop {
+        store.release_lease(id31337, &ours).await.expect("release");
+        let now = payscan_core::clock::now_ms();
+        if store.try_lease(id31337, "another-instance", 600_000, now).await.expect("take over") {
+            break;
+        }
+    }
+    let cursor = store.checkpoint(id31337).await.expect("cursor").expect("a cursor");
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(1_000_000u64)).await;
+    chain.mine(THRESHOLD).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let after = store.checkpoint(id31337).await.expect("cursor").expect("a cursor");
+    assert_eq!(after.number, cursor.number, "the ousted follower moved the cursor");
+    let payment = app.payment(&id).await;
+    assert_eq!(payment["status"], "pending", "the ousted follower credited: {payment:#}");
+    assert_eq!(payment["transfers"].as_array().map(Vec::len).unwrap_or(0), 0, "{payment:#}");
+    let leases = store.leases().await.expect("leases");
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].1, "another-instance", "{leases:?}");
+
+    // It says so: in the scanner status and in the follower error metric.
+    let (_, status) = app.get("/api/admin/scanner/status", Some(&app.admin())).await;
+    let state = &status["data"]["chains"][0];
+    assert_eq!(state["state"], "stopped", "{status}");
+    assert!(state["lastError"].as_str().unwrap_or_default().contains("lease"), "{status}");
+    let metrics = app.http.get(format!("{}/metrics", app.url)).send().await.expect("metrics");
+    let metrics = metrics.text().await.expect("metrics text");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("payscan_follower_errors_total")
+            && l.contains("kind=\"lease_lost\"")
+            && l.contains("31337")),
+        "{metrics}"
+    );
+    app.stop().await;
+}

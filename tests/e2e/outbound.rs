@@ -41,7 +41,7 @@ async fn store_for(backend: Backend) -> (Store, Database, TempDir) {
 
 fn sender(store: &Store, url: &str, settings: OutboundSettings) -> Sender {
     let signer: PrivateKeySigner = KEY.parse().expect("key");
-    Sender::new(store.clone(), url, ChainId(31337), signer, settings).expect("sender")
+    Sender::new(store.clone(), &[url], ChainId(31337), signer, settings).expect("sender")
 }
 
 /// Tracks until nothing is pending; returns how many steps it took.

@@ -227,3 +227,34 @@ both_backends!(a_connection_lost_mid_answer_costs_a_payout_no_attempt, |backend|
     assert_eq!(usdc(&chain, seller()).await, U256::from(5_000_000u64));
     app.stop().await;
 });
+
+both_backends!(a_payout_fails_over_from_a_down_endpoint_and_pays_once, |backend| async move {
+    use crate::support::proxy::{Faults, RpcProxy};
+    let chain = TestChain::start(31337).await;
+    // The preferred endpoint answers every request with 503, a node down behind its load balancer;
+    // the second is the chain itself.
+    let down = RpcProxy::start(&chain.anvil.url, Faults { down: true, ..Faults::default() }).await;
+    let mut options = options(backend, &chain);
+    options.rpc.push((chain.chain_id, format!("{}/v3/key-in-path,{}", down.url, chain.anvil.url)));
+    let app = TestApp::spawn(options).await;
+    let admin = app.admin();
+    chain.fund(chain.usdc, wallet(), U256::from(5_000_000u64)).await;
+    let (status, created) = app.post("/payouts", Some(&admin), &body(&chain, "ref-failover", "5")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["data"]["payoutId"].as_str().expect("id").to_owned();
+
+    let (status, run) = app.post("/admin/payouts/run", Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["data"]["processed"], 1, "{run}");
+    assert_eq!(run["data"]["failed"], 0, "{run}");
+    let payout = app.wait_for_payout(&id, "COMPLETED").await;
+    assert_eq!(payout["attempts"], 1, "{payout}");
+    assert!(down.total_calls() > 0, "the preferred endpoint was asked first");
+    assert_eq!(usdc(&chain, seller()).await, U256::from(5_000_000u64), "paid once");
+
+    // A second run finds nothing to pay again.
+    let (status, run) = app.post("/admin/payouts/run", Some(&admin), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(usdc(&chain, seller()).await, U256::from(5_000_000u64), "paid once");
+    app.stop().await;
+});

@@ -3,8 +3,16 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 use crate::ChainId;
+
+/// A chain lease as its holder's follower checks it in each transaction that writes for the chain.
+#[derive(Debug, Clone)]
+pub struct HeldLease {
+    pub chain_id: ChainId,
+    pub holder: String,
+    pub ttl_ms: i64,
+}
 
 impl Store {
     /// Takes or renews the lease of `chain_id` for `holder` until `now + ttl_ms`; true when
@@ -23,6 +31,19 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends `lease` to `now + ttl` inside `tx` if its holder still holds it; false when another
+    /// instance took it over or it was given up, and then `tx` must not commit. The row stays
+    /// locked until `tx` ends: a takeover waits for the commit, and sees the extended lease.
+    pub async fn hold_lease(&self, tx: &mut Tx, lease: &HeldLease, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE chain_leases SET expires_at = $3 WHERE chain_id = $1 AND holder = $2")
+            .bind(lease.chain_id.as_i64())
+            .bind(&lease.holder)
+            .bind(now + lease.ttl_ms)
+            .execute(&mut **tx)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

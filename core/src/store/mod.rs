@@ -15,6 +15,7 @@ pub mod payouts;
 pub mod quotes;
 pub mod rails;
 pub mod receipts;
+mod registry;
 pub mod thresholds;
 
 use std::str::FromStr;

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use payscan_core::registry::redact_url;
-use payscan_scanner::probe;
+use payscan_scanner::{probe, ReloadError};
 use serde_json::{json, Value};
 
 use super::{chain_or_404, parse_chain_id};
@@ -59,7 +59,9 @@ pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin
 /// Reload the registry.
 ///
 /// Re-reads chains.json and tokens.json without a restart. An invalid file is refused and the
-/// old registry stays; followers start, stop and restart for added, removed and changed chains.
+/// old registry stays. The reload is recorded, and every instance sharing the database applies it
+/// in its role within a second: API instances serve the new chains and tokens, scanner instances
+/// start, stop and restart followers for added, removed and changed chains.
 #[utoipa::path(
     post,
     path = "/api/admin/rn/networks/reload",
@@ -75,14 +77,12 @@ pub(in crate::routes) async fn reload(
     Admin(admin): Admin,
 ) -> Result<Json<Value>, ApiError> {
     // Files are read and validated whole first: an invalid file leaves the live registry alone.
-    let registry = state
-        .registry_source
-        .load()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "REGISTRY_INVALID", e.to_string()))?;
-    let followers = state.supervisor.reconcile(&registry).await.map_err(ApiError::internal)?;
-    let chains = registry.chains().len();
-    state.registry.replace(registry);
-    tracing::info!(target: "payscan::api", by = %admin.user_id, chains, ?followers, "registry reloaded");
+    let reloaded = state.reloader.reload(&admin.user_id).await.map_err(|e| match e {
+        ReloadError::Invalid(e) => ApiError::new(StatusCode::BAD_REQUEST, "REGISTRY_INVALID", e.to_string()),
+        other => ApiError::internal(other),
+    })?;
+    let (chains, followers) = (reloaded.chains, reloaded.followers);
+    tracing::info!(target: "payscan::api", by = %admin.user_id, chains, generation = reloaded.generation, ?followers, "registry reloaded");
     Ok(Json(json!({
         "success": true,
         "message": "Registry reloaded from disk",
