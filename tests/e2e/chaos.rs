@@ -53,7 +53,7 @@ struct Paid {
 
 both_backends!(kill_9_at_every_step_loses_nothing_and_repeats_only_what_was_in_flight, |backend| async move {
     let full = std::env::var_os("PAYSCAN_CHAOS_FULL").is_some();
-    let (payments, recorded_within) = if full { (500, RECORDED_WITHIN_FULL) } else { (100, RECORDED_WITHIN) };
+    let (payments, recorded_within) = if full { (500usize, RECORDED_WITHIN_FULL) } else { (100, RECORDED_WITHIN) };
     let buyers = payments.div_ceil(PER_BUYER);
     let chain = TestChain::start(31337).await;
     let ports = [ReservedPort::new(), ReservedPort::new(), ReservedPort::new()];
