@@ -9,8 +9,10 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, LazyLock, Mutex, PoisonError};
 
+use aho_corasick::AhoCorasick;
 use coins_bip32::enc::{MainnetEncoder, XKeyEncoder};
 use coins_bip39::{English, Mnemonic};
 use payscan_core::config::{CustodyConfig, KeySource, SignerKind};
@@ -36,8 +38,17 @@ const URL_KEY_MARKERS: &[&str] = &["SECRETKEYPATH", "SECRETKEYQUERY", "SECRETUSE
 pub struct Secrets {
     /// Lower-case substrings, each with what it is.
     needles: Vec<(String, String)>,
+    /// All needles at once, case-insensitive: scanning keeps up with a daemon at trace level.
+    automaton: AhoCorasick,
     /// Lower-case hex (no 0x) of private keys.
     keys: HashSet<String>,
+}
+
+fn automaton(needles: &[(String, String)]) -> AhoCorasick {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(needles.iter().map(|(_, needle)| needle))
+        .expect("needles")
 }
 
 /// The account-level xprv (m/44'/60'/0') of `phrase`.
@@ -91,7 +102,8 @@ static SUITE: LazyLock<Secrets> = LazyLock::new(|| {
     let mut keys: HashSet<String> = private_keys(ANVIL_MNEMONIC, 10).into_iter().collect();
     keys.extend(private_keys(MNEMONIC, DESTINATIONS));
     keys.extend([super::RELAYER_KEY, super::PAYOUT_KEY].map(|k| k.trim_start_matches("0x").to_owned()));
-    Secrets { needles: needles.into_iter().map(|(w, n)| (w, n.to_ascii_lowercase())).collect(), keys }
+    let needles: Vec<(String, String)> = needles.into_iter().map(|(w, n)| (w, n.to_ascii_lowercase())).collect();
+    Secrets { automaton: automaton(&needles), needles, keys }
 });
 
 impl Secrets {
@@ -104,20 +116,21 @@ impl Secrets {
     pub fn with(mut self, what: &str, needle: &str) -> Self {
         if !needle.is_empty() {
             self.needles.push((what.to_owned(), needle.to_ascii_lowercase()));
+            self.automaton = automaton(&self.needles);
         }
         self
     }
 
     /// What `line` holds, as `what: line` (the line cut short).
     pub fn hits(&self, line: &str) -> Vec<String> {
-        let lower = line.to_ascii_lowercase();
-        let mut found: Vec<&str> = self
-            .needles
-            .iter()
-            .filter(|(_, needle)| lower.contains(needle.as_str()))
-            .map(|(what, _)| what.as_str())
-            .collect();
-        if hex_runs(&lower).any(|run| self.keys.contains(run)) {
+        let mut found: Vec<&str> = Vec::new();
+        for hit in self.automaton.find_overlapping_iter(line) {
+            let what = self.needles[hit.pattern().as_usize()].0.as_str();
+            if !found.contains(&what) {
+                found.push(what);
+            }
+        }
+        if hex_runs(line).any(|run| self.keys.contains(&run.to_ascii_lowercase())) {
             found.push("a test private key");
         }
         if extended_private_key(line) {
@@ -133,9 +146,9 @@ impl Secrets {
     }
 }
 
-/// 64-hex-digit windows of the hex runs in `lower`: where a private key would be.
-fn hex_runs(lower: &str) -> impl Iterator<Item = &str> {
-    lower.split(|c: char| !c.is_ascii_hexdigit()).filter(|run| run.len() >= 64).flat_map(|run| {
+/// 64-hex-digit windows of the hex runs in `line`: where a private key would be.
+fn hex_runs(line: &str) -> impl Iterator<Item = &str> {
+    line.split(|c: char| !c.is_ascii_hexdigit()).filter(|run| run.len() >= 64).flat_map(|run| {
         // A short run may be a key with a hex letter or two of its neighbours glued on: every
         // offset; a long one is ABI words: every word.
         let step = if run.len() <= 72 { 1 } else { 64 };
@@ -152,17 +165,40 @@ fn extended_private_key(line: &str) -> bool {
     })
 }
 
-/// A spawned daemon's output scanned as it is read.
+/// A spawned daemon's output, scanned on a thread of its own so that reading it never holds the
+/// daemon back (a full pipe would stall its logging, and with it the daemon).
 #[derive(Clone)]
 pub struct Scanned {
-    secrets: std::sync::Arc<Secrets>,
-    hits: std::sync::Arc<Mutex<Vec<String>>>,
-    readers: std::sync::Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    lines: Arc<Mutex<Option<mpsc::Sender<String>>>>,
+    hits: Arc<Mutex<Vec<String>>>,
+    readers: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    scanner: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Scanned {
     pub fn new(secrets: Secrets) -> Self {
-        Self { secrets: std::sync::Arc::new(secrets), hits: Default::default(), readers: Default::default() }
+        let (lines, received) = mpsc::channel::<String>();
+        let hits: Arc<Mutex<Vec<String>>> = Arc::default();
+        let found = hits.clone();
+        let scanner = std::thread::spawn(move || {
+            for line in received {
+                let hits = secrets.hits(&line);
+                if !hits.is_empty() {
+                    found.lock().unwrap_or_else(PoisonError::into_inner).extend(hits);
+                }
+            }
+        });
+        Self {
+            lines: Arc::new(Mutex::new(Some(lines))),
+            hits,
+            readers: Arc::default(),
+            scanner: Arc::new(Mutex::new(Some(scanner))),
+        }
+    }
+
+    /// Where a reader sends the lines it read.
+    pub fn sender(&self) -> Option<mpsc::Sender<String>> {
+        self.lines.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The threads reading the daemon's output, joined by [`Scanned::check`].
@@ -170,18 +206,16 @@ impl Scanned {
         self.readers.lock().unwrap_or_else(PoisonError::into_inner).extend([stdout, stderr]);
     }
 
-    pub fn scan(&self, line: &str) {
-        let hits = self.secrets.hits(line);
-        if !hits.is_empty() {
-            self.hits.lock().unwrap_or_else(PoisonError::into_inner).extend(hits);
-        }
-    }
-
-    /// Once the daemon has ended: reads the rest of its output, then fails the test on any hit.
+    /// Once the daemon has ended: reads and scans the rest of its output, then fails the test on
+    /// any hit.
     pub fn check(&self) {
         let readers = std::mem::take(&mut *self.readers.lock().unwrap_or_else(PoisonError::into_inner));
         for reader in readers {
             let _ = reader.join();
+        }
+        drop(self.lines.lock().unwrap_or_else(PoisonError::into_inner).take());
+        if let Some(scanner) = self.scanner.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            let _ = scanner.join();
         }
         let hits = std::mem::take(&mut *self.hits.lock().unwrap_or_else(PoisonError::into_inner));
         if !hits.is_empty() && !std::thread::panicking() {
@@ -212,14 +246,15 @@ impl Watch {
 
     /// Hits printed in process since this watch started.
     pub fn hits(&self) -> Vec<String> {
+        scanned_so_far();
         IN_PROCESS_HITS.lock().unwrap_or_else(PoisonError::into_inner)[self.start..].to_vec()
     }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        LIVE.lock().unwrap_or_else(PoisonError::into_inner).retain(|(id, _)| *id != self.id);
         let hits = self.hits();
+        LIVE.lock().unwrap_or_else(PoisonError::into_inner).retain(|(id, _)| *id != self.id);
         if !hits.is_empty() && !std::thread::panicking() {
             panic!(
                 "payscan printed {} secrets in process, e.g.:\n{}",
@@ -227,6 +262,31 @@ impl Drop for Watch {
                 hits[..hits.len().min(10)].join("\n")
             );
         }
+    }
+}
+
+/// Lines handed to the in-process scanner, and lines it has scanned.
+static SENT: AtomicU64 = AtomicU64::new(0);
+static SCANNED: AtomicU64 = AtomicU64::new(0);
+
+/// The in-process scanner: a thread of its own, so that logging never waits for a scan.
+static IN_PROCESS: LazyLock<Mutex<mpsc::Sender<String>>> = LazyLock::new(|| {
+    let (lines, received) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in received {
+            scan_in_process(&line);
+            SCANNED.fetch_add(1, Ordering::Release);
+        }
+    });
+    Mutex::new(lines)
+});
+
+/// Waits until every line logged so far is scanned (ten seconds at most).
+fn scanned_so_far() {
+    let sent = SENT.load(Ordering::Acquire);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while SCANNED.load(Ordering::Acquire) < sent && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
@@ -249,8 +309,12 @@ struct Scanner;
 
 impl io::Write for Scanner {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let lines = IN_PROCESS.lock().unwrap_or_else(PoisonError::into_inner);
         for line in String::from_utf8_lossy(buf).lines() {
-            scan_in_process(line);
+            SENT.fetch_add(1, Ordering::AcqRel);
+            if lines.send(line.to_owned()).is_err() {
+                SCANNED.fetch_add(1, Ordering::Release);
+            }
         }
         Ok(buf.len())
     }

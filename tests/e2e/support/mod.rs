@@ -499,22 +499,22 @@ impl Daemon {
             .with("this test's JWT secret", &env.jwt_secret);
         let leaks = leaks::Scanned::new(secrets);
         let kept = log.clone();
-        let scanned = leaks.clone();
+        let scanned = leaks.sender();
         // Reads the log until the listening line, then keeps draining so the daemon never blocks.
         let out = std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("address=").nth(1).filter(|_| line.contains("payscan listening")) {
                     let _ = found.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
                 }
-                scanned.scan(&line);
+                scanned.as_ref().map(|s| s.send(line.clone()));
                 kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(line);
             }
         });
         let kept = log.clone();
-        let scanned = leaks.clone();
+        let scanned = leaks.sender();
         let err = std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                scanned.scan(&line);
+                scanned.as_ref().map(|s| s.send(line.clone()));
                 kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(line);
             }
         });
