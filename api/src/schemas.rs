@@ -682,6 +682,14 @@ pub struct Requeued {
     pub requeued: u64,
 }
 
+/// An unwind of a halted chain, authorized.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct UnwindAuthorized {
+    pub chain_id: u64,
+    pub max_depth: u64,
+}
+
 /// What payscan's own receiver did with a webhook.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]

@@ -288,9 +288,11 @@ impl Dispatcher {
                         let done = done_tx.clone();
                         attempts.spawn(async move {
                             let outcome = this.deliver(&delivery).await;
-                            drop(slot);
+                            // The slot goes with the outcome and is freed once it is recorded:
+                            // a claim never runs ahead of the records, however slow the
+                            // database, so no lease runs out on an answered attempt.
                             // The recorder outlives every attempt: it stops once all senders are gone.
-                            let _ = done.send((delivery, outcome));
+                            let _ = done.send((delivery, outcome, slot));
                         });
                     }
                     continue;
@@ -321,22 +323,28 @@ impl Dispatcher {
         info!("webhook dispatcher stopped");
     }
 
-    /// Commits outcomes as attempts end, a window's worth at a time, and wakes the claim loop:
-    /// the next events of those payments, and the targets' freed slots, are claimable now.
+    /// Commits outcomes as attempts end, a window's worth at a time, then frees their slots and
+    /// wakes the claim loop: the next events of those payments, and the targets' freed slots, are
+    /// claimable now.
     async fn record_as_they_end(
         self,
-        mut done: mpsc::UnboundedReceiver<(DueDelivery, AttemptOutcome)>,
+        mut done: mpsc::UnboundedReceiver<(DueDelivery, AttemptOutcome, Slot)>,
         wake: Arc<Notify>,
     ) {
         let mut batch = Vec::new();
-        while let Some(first) = done.recv().await {
-            batch.push(first);
+        let mut slots = Vec::new();
+        while let Some((delivery, outcome, slot)) = done.recv().await {
+            batch.push((delivery, outcome));
+            slots.push(slot);
             let window = tokio::time::sleep(RECORD_WINDOW);
             tokio::pin!(window);
             while batch.len() < self.batch {
                 tokio::select! {
                     next = done.recv() => match next {
-                        Some(item) => batch.push(item),
+                        Some((delivery, outcome, slot)) => {
+                            batch.push((delivery, outcome));
+                            slots.push(slot);
+                        }
                         None => break,
                     },
                     _ = &mut window => break,
@@ -360,6 +368,7 @@ impl Dispatcher {
                 }
             }
             batch.clear();
+            slots.clear();
             wake.notify_one();
         }
     }

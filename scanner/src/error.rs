@@ -21,8 +21,8 @@ pub enum FollowerError {
     RateLimited,
     #[error("rpc url `{}` is invalid", redact_url(.0))]
     BadUrl(String),
-    /// The chain reorganised deeper than payscan may unwind: stop and wait for an operator.
-    #[error("reorg below block {from} is deeper than the {max_depth}-block limit; the chain is stopped")]
+    /// The chain reorganised deeper than payscan may unwind: halt and wait for an operator.
+    #[error("reorg below block {from} is deeper than the {max_depth}-block limit; the chain is halted until an operator authorizes an unwind")]
     ReorgTooDeep { from: u64, max_depth: u64 },
 }
 

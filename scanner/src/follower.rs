@@ -29,7 +29,7 @@ use crate::pool::RpcPool;
 use crate::range::{is_range_too_large, RangeSizer};
 use crate::reorg;
 use crate::rpc::BlockRef;
-use crate::status::ScannerStatus;
+use crate::status::{ChainState, ScannerStatus};
 use crate::supervisor::FollowerContext;
 use crate::watch::WatchSet;
 
@@ -443,20 +443,29 @@ impl Follower {
     /// node still has.
     async fn unwind(&mut self, cursor: u64, search_from: u64, threshold: u64) -> Result<TickOutcome, FollowerError> {
         let chain_id = self.chain.chain_id;
+        // An operator may have looked at a reorg deeper than the limit and authorized one unwind
+        // that searches further back.
+        let authorized = self.store.unwind_authorization(chain_id).await?;
+        let max_depth = authorized.map_or(self.max_reorg_depth, |depth| depth.max(self.max_reorg_depth));
         let ancestor =
-            match reorg::find_ancestor(self.rpcs.serving(), &self.store, chain_id, search_from, self.max_reorg_depth)
-                .await
-            {
+            match reorg::find_ancestor(self.rpcs.serving(), &self.store, chain_id, search_from, max_depth).await {
                 Ok(ancestor) => ancestor,
                 Err(e @ FollowerError::ReorgTooDeep { .. }) => {
+                    if authorized.is_some() {
+                        self.store.revoke_unwind(chain_id).await?;
+                    }
                     self.metrics.reorgs.with_label_values(&[&self.label, "too_deep"]).inc();
-                    error!(chain_id = %chain_id, cursor, max_depth = self.max_reorg_depth,
-                    "REORG DEEPER THAN THE LIMIT: this chain is stopped and needs an operator");
+                    error!(chain_id = %chain_id, cursor, max_depth,
+                    "REORG DEEPER THAN THE LIMIT: this chain is halted until an operator authorizes an unwind");
                     return Err(e);
                 }
                 Err(e) => return Err(e),
             };
         let unwind = reorg::unwind(&self.store, chain_id, cursor, ancestor, threshold, clock::now_ms()).await?;
+        if authorized.is_some() {
+            self.store.clear_halt(chain_id).await?;
+            warn!(chain_id = %chain_id, max_depth, "authorized unwind done: the chain follows again");
+        }
         self.metrics.reorgs.with_label_values(&[&self.label, "unwound"]).inc();
         self.metrics.reorg_depth.with_label_values(&[&self.label]).set(unwind.depth() as i64);
         self.metrics.reverted_credits.with_label_values(&[&self.label]).inc_by(unwind.reverted_credits);
@@ -613,6 +622,39 @@ impl Follower {
         self.metrics.lag_blocks.with_label_values(&[&self.label]).set(head.saturating_sub(cursor) as i64);
     }
 
+    /// Waits, halted, until an operator authorizes an unwind (`POST
+    /// /api/admin/scanner/chains/:chainId/unwind`, on any instance): true then, false once
+    /// cancelled. Nothing is read from the chain meanwhile; the halt is in the database, so a
+    /// restart or another instance taking the lease stays halted.
+    async fn halted(&self, cancel: &CancellationToken, poll: Duration) -> bool {
+        let chain_id = self.chain.chain_id;
+        self.status.update(chain_id, |s| s.state = ChainState::Halted);
+        loop {
+            match self.store.halt_chain(chain_id, clock::now_ms()).await {
+                Ok(()) => break,
+                Err(e) => warn!(chain_id = %chain_id, error = %e, "could not record the halt; retrying"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return false,
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return false,
+                _ = tokio::time::sleep(poll) => {}
+            }
+            match self.store.unwind_authorization(chain_id).await {
+                Ok(Some(depth)) => {
+                    info!(chain_id = %chain_id, depth, "an unwind was authorized; searching for the fork point");
+                    return true;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(chain_id = %chain_id, error = %e, "could not read the unwind authorization"),
+            }
+        }
+    }
+
     /// Ticks until cancelled. Errors are logged, counted and retried with backoff; only an error
     /// that retrying cannot fix ends the loop, and it is returned.
     pub async fn run(mut self, cancel: CancellationToken, poll: Duration) -> Result<(), FollowerError> {
@@ -654,6 +696,13 @@ impl Follower {
                     poll
                 }
                 Ok(TickOutcome::Unwound { .. }) => continue,
+                Err(e @ FollowerError::ReorgTooDeep { .. }) => {
+                    self.metrics.rpc_errors.with_label_values(&[&self.label, e.kind()]).inc();
+                    if !self.halted(&cancel, poll).await {
+                        break;
+                    }
+                    continue;
+                }
                 Err(e) => {
                     self.metrics.rpc_errors.with_label_values(&[&self.label, e.kind()]).inc();
                     if !e.is_retryable() {

@@ -18,6 +18,9 @@ pub enum ChainState {
     /// It stopped: removed from the registry, shut down, or stopped by an error retrying cannot
     /// fix (see `lastError`).
     Stopped,
+    /// It met a reorg deeper than `PAYSCAN_MAX_REORG_DEPTH` and reads nothing from the chain
+    /// until an operator authorizes an unwind (see `lastError`).
+    Halted,
     /// Another instance holds the chain's lease and follows it; this one takes over if that one
     /// stops renewing it.
     Standby,
@@ -58,10 +61,10 @@ impl ChainStatus {
         Some(now.saturating_sub(self.cursor_timestamp?))
     }
 
-    /// No RPC endpoint has been answering, or the follower stopped. A flaky endpoint that
+    /// No RPC endpoint has been answering, or the follower stopped or is halted. A flaky endpoint that
     /// answers some calls is not down.
     pub fn is_down(&self) -> bool {
-        self.state == ChainState::Stopped || self.unreachable_ticks >= DOWN_AFTER
+        matches!(self.state, ChainState::Stopped | ChainState::Halted) || self.unreachable_ticks >= DOWN_AFTER
     }
 }
 

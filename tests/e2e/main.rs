@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod backlog;
 mod bounds;
 mod chaos;
 mod cli;

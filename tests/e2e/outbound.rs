@@ -87,6 +87,46 @@ both_backends!(fifty_concurrent_sends_get_contiguous_nonces_even_when_broadcasts
     assert_eq!(end, start + 50, "every transaction landed, none twice");
 });
 
+/// Sends `count` transactions at once, references `{prefix}-0..count`, each recorded.
+async fn send_at_once(sender: &Arc<Sender>, prefix: &str, count: u64) {
+    let mut sends = JoinSet::new();
+    for i in 0..count {
+        let (sender, reference) = (sender.clone(), format!("{prefix}-{i}"));
+        sends.spawn(async move { sender.send("test", &reference, &pay_one_wei(i)).await });
+    }
+    while let Some(joined) = sends.join_next().await {
+        joined.expect("task").expect("recorded");
+    }
+}
+
+both_backends!(fifty_sends_through_502s_then_a_restart_then_fifty_more_leave_no_nonce_wedged, |backend| async move {
+    let anvil = Anvil::spawn(AnvilOptions::default()).await.expect("anvil");
+    // One send in ten fails: half never reach the node, half reach it and lose their answer.
+    let faults = Faults { fail_send: 0.05, lose_send_answers: 0.05, ..Default::default() };
+    let proxy = RpcProxy::start(&anvil.url, faults).await;
+    let (store, _db, _dir) = store_for(backend).await;
+    let start = {
+        let first = Arc::new(sender(&store, &proxy.url, OutboundSettings::default()));
+        let start = anvil.provider().get_transaction_count(first.address()).await.expect("nonce");
+        send_at_once(&first, "before", 50).await;
+        start
+        // The process ends here with whatever was not yet confirmed still pending.
+    };
+    assert!(proxy.refused() > 0 && proxy.answers_lost() > 0, "the faults never fired; the test proves nothing");
+
+    let after = Arc::new(sender(&store, &proxy.url, OutboundSettings::default()));
+    track_until_settled(&after, None).await;
+    send_at_once(&after, "after", 50).await;
+    track_until_settled(&after, None).await;
+
+    let sent = store.outbound_of(ChainId(31337), after.address()).await.expect("rows");
+    let nonces: Vec<u64> = sent.iter().map(|t| t.nonce).collect();
+    assert_eq!(nonces, (start..start + 100).collect::<Vec<_>>(), "contiguous across the restart, none reused");
+    assert!(sent.iter().all(|t| t.status == "mined"), "{sent:#?}");
+    let end = anvil.provider().get_transaction_count(after.address()).await.expect("nonce");
+    assert_eq!(end, start + 100, "every transaction landed, none twice");
+});
+
 both_backends!(a_dropped_transaction_is_replaced_at_its_nonce_with_a_bumped_fee_up_to_the_cap, |backend| async move {
     let anvil = Anvil::spawn(AnvilOptions { no_mining: true, ..Default::default() }).await.expect("anvil");
     let (store, _db, _dir) = store_for(backend).await;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
 use payscan::devchain;
-use serde_json::Value;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::support::proxy::{Faults, RpcProxy};
@@ -152,36 +153,98 @@ both_backends!(evm_revert_to_a_shorter_chain_drops_the_transfer, |backend| async
     app.stop().await;
 });
 
-both_backends!(a_reorg_deeper_than_the_limit_stops_the_chain_without_guessing, |backend| async move {
-    let chain = TestChain::start(31337).await;
-    let mut options = AppOptions::new(backend, &chain);
-    options.max_reorg_depth = Some(4);
-    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
-    let intent = app.intent("buyer-1", intent_body("offer-limit", "5", "USDC", &chain)).await;
-    let id = intent["paymentId"].as_str().expect("id").to_owned();
+both_backends!(
+    a_reorg_deeper_than_the_limit_halts_the_chain_until_an_operator_authorizes_an_unwind,
+    |backend| async move {
+        let chain = TestChain::start(31337).await;
+        let mut options = AppOptions::new(backend, &chain);
+        options.max_reorg_depth = Some(4);
+        let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+        let admin = app.admin();
+        let unwind = |depth: Value| {
+            let app = &app;
+            let admin = admin.clone();
+            async move {
+                app.post("/api/admin/scanner/chains/31337/unwind", Some(&admin), &json!({ "maxDepth": depth })).await
+            }
+        };
+        let intent = app.intent("buyer-1", intent_body("offer-limit", "5", "USDC", &chain)).await;
+        let id = intent["paymentId"].as_str().expect("id").to_owned();
 
-    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(5_000_000u64)).await;
-    chain.mine(8).await;
-    receiver.wait_for(&id, "payment.completed").await;
-    chain.anvil.reorg(9, &[]).await.expect("anvil_reorg");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let metrics = app.http.get(format!("{}/metrics", app.url)).send().await.expect("metrics");
-        let text = metrics.text().await.expect("text");
-        if text.contains(r#"payscan_reorgs_total{chain_id="31337",outcome="too_deep"} 1"#) {
-            break;
+        chain.pay(chain.usdc, address(&intent["destination"]), U256::from(5_000_000u64)).await;
+        chain.mine(8).await;
+        receiver.wait_for(&id, "payment.completed").await;
+        let (status, body) = unwind(json!(20)).await;
+        assert_eq!((status, &body["error"]["code"]), (StatusCode::CONFLICT, &json!("CHAIN_NOT_HALTED")), "{body}");
+
+        chain.anvil.reorg(9, &[]).await.expect("anvil_reorg");
+        let too_deep = r#"payscan_reorgs_total{chain_id="31337",outcome="too_deep"}"#;
+        wait_metric(&app, too_deep, 1).await;
+        let halted = chain_status(&app).await;
+        assert_eq!((&halted["state"], &halted["down"]), (&json!("halted"), &json!(true)), "{halted:#}");
+        // Nothing was unwound on a guess: the payment stays as it was until an operator acts.
+        chain.mine(3).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(app.payment(&id).await["status"], "completed");
+        assert_eq!(types(&receiver, &id), ["payment.processing", "payment.completed"]);
+
+        for (depth, why) in [(json!(0), "zero"), (json!(10_001), "past the kept hashes"), (json!("9"), "a string")] {
+            let (status, body) = unwind(depth).await;
+            assert_eq!(
+                (status, &body["error"]["code"]),
+                (StatusCode::BAD_REQUEST, &json!("VALIDATION_ERROR")),
+                "{why}: {body}"
+            );
         }
-        assert!(std::time::Instant::now() < deadline, "no too-deep reorg reported:\n{text}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let (status, _) =
+            app.post("/api/admin/scanner/chains/999/unwind", Some(&admin), &json!({ "maxDepth": 20 })).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = app
+            .post(
+                "/api/admin/scanner/chains/31337/unwind",
+                Some(&app.token("buyer-1", "buyer")),
+                &json!({ "maxDepth": 20 }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        // Authorized too shallow: still no fork point within it, still halted, the authorization used.
+        let (status, body) = unwind(json!(6)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        wait_metric(&app, too_deep, 2).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(metric(&app, too_deep).await, Some(2), "a used-up authorization is not tried again");
+        assert_eq!(chain_status(&app).await["state"], "halted");
+        assert_eq!(app.payment(&id).await["status"], "completed");
+
+        // Deep enough: everything above the fork point is reverted and the chain follows again.
+        let (status, body) = unwind(json!(20)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        receiver.wait_for(&id, "payment.reverted").await;
+        assert_eq!(types(&receiver, &id), ["payment.processing", "payment.completed", "payment.reverted"]);
+        let payment = app.payment(&id).await;
+        assert_ne!(payment["status"], "completed", "{payment:#}");
+        let following = chain_status(&app).await;
+        assert_eq!(following["down"], false, "{following:#}");
+        let (status, _) = unwind(json!(20)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "the halt is over");
+        app.stop().await;
     }
-    // Nothing was unwound on a guess: the payment stays as it was until an operator acts.
-    chain.mine(3).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let payment = app.payment(&id).await;
-    assert_eq!(payment["status"], "completed");
-    assert_eq!(types(&receiver, &id), ["payment.processing", "payment.completed"]);
-    app.stop().await;
-});
+);
+
+async fn chain_status(app: &TestApp) -> Value {
+    let (_, status) = app.get("/api/admin/scanner/status", Some(&app.admin())).await;
+    status["data"]["chains"][0].clone()
+}
+
+/// Waits until the metric `series` reads `value`.
+async fn wait_metric(app: &TestApp, series: &str, value: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(app, series).await != Some(value) {
+        assert!(Instant::now() < deadline, "{series} never reached {value}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// A metric's value, by its full series name (`name{labels}`).
 async fn metric(app: &TestApp, series: &str) -> Option<u64> {

@@ -183,3 +183,83 @@ both_backends!(kill_9_in_a_sweep_moves_the_money_exactly_once, |backend| async m
     assert_eq!(destinations["data"]["destinations"][0]["sweepCount"], 1);
     drop(daemon);
 });
+
+both_backends!(a_crash_between_a_sweeps_broadcast_and_its_commit_never_sweeps_twice, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(backend, &chain);
+    local_signer(&mut options);
+    let env = Arc::new(TestEnv::new(&options).await);
+    // The permit path relays the permit, then the pull; the top-up path sends the gas, then the
+    // destination's own transfer. payscan dies after each broadcast and after the sweep is mined
+    // but before it is booked.
+    let cases = [
+        ("USDC", "outbound.broadcast:1"),
+        ("USDC", "outbound.broadcast:2"),
+        ("USDC", "sweep.mined:1"),
+        ("USDT", "outbound.broadcast:1"),
+        ("USDT", "outbound.broadcast:2"),
+        ("USDT", "sweep.mined:1"),
+    ];
+    let (daemon, app) = Daemon::start(env.clone()).await;
+    let mut intents = Vec::new();
+    for (i, (token, _)) in cases.iter().enumerate() {
+        intents.push(completed(&app, &chain, &format!("offer-cut-{i}"), &format!("{}", i + 1), token).await);
+    }
+    drop(daemon);
+
+    let provider = chain.anvil.provider();
+    let master: Address = MASTER.parse().expect("address");
+    let relayer: Address = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC".parse().expect("address");
+    for ((token, point), intent) in cases.iter().zip(&intents) {
+        let address = if *token == "USDC" { chain.usdc } else { chain.usdt };
+        let destination = self::address(&intent["destination"]);
+        let amount = units(&intent["amountBaseUnits"]);
+        let master_before = balance(&chain, address, master).await;
+        let relayer_before = provider.get_transaction_count(relayer).await.expect("nonce");
+        let path = format!("/api/payment/derived-destinations/{}/sweep", intent["paymentId"].as_str().expect("id"));
+
+        let (mut daemon, app) = Daemon::start_with(env.clone(), &[("PAYSCAN_FAILPOINTS", (*point).to_owned())]).await;
+        let runner = {
+            let (http, url, admin, path) = (app.http.clone(), app.url.clone(), app.admin(), path.clone());
+            tokio::spawn(
+                async move { http.post(format!("{url}{path}")).bearer_auth(admin).json(&json!({})).send().await },
+            )
+        };
+        until("payscan to die at its failpoint", || {
+            let died = daemon.exited();
+            async move { died }
+        })
+        .await;
+        runner.abort();
+
+        let (daemon, app) = Daemon::start(env.clone()).await;
+        let (status, swept) = app.post(&path, Some(&app.admin()), &json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{token} {point}: {swept}");
+        let result = &swept["data"]["results"][0];
+        assert!(result["status"] == "success" || result["status"] == "skipped", "{token} {point}: {result}");
+        assert_eq!(balance(&chain, address, master).await - master_before, amount, "{token} {point}: moved once");
+        assert_eq!(balance(&chain, address, destination).await, U256::ZERO, "{token} {point}");
+        // Each transaction of the sweep went out once: a permit and a pull, or a top-up and a
+        // transfer, never a second of either.
+        let relayed = provider.get_transaction_count(relayer).await.expect("nonce") - relayer_before;
+        let own = provider.get_transaction_count(destination).await.expect("nonce");
+        let expected = if *token == "USDC" { (2, 0) } else { (1, 1) };
+        assert_eq!((relayed, own), expected, "{token} {point}: (relayer, destination) transactions");
+        drop(daemon);
+    }
+
+    let (daemon, app) = Daemon::start(env.clone()).await;
+    let (_, destinations) =
+        app.get("/api/payment/derived-destinations?status=swept&limit=100", Some(&app.admin())).await;
+    let counts: Vec<&Value> = destinations["data"]["destinations"]
+        .as_array()
+        .expect("destinations")
+        .iter()
+        .map(|d| &d["sweepCount"])
+        .collect();
+    assert_eq!(counts, vec![&json!(1); cases.len()], "{destinations:#}");
+    let (_, ledger) = app.get("/transactions?userId=buyer-1&limit=200", Some(&app.admin())).await;
+    let swept = ledger["data"].as_array().expect("entries").iter().filter(|e| e["kind"] == "swept").count();
+    assert_eq!(swept, 2 * cases.len(), "one out and one in per sweep: {ledger:#}");
+    drop(daemon);
+});

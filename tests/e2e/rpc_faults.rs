@@ -271,3 +271,115 @@ both_backends!(an_rpc_answer_larger_than_the_cap_is_refused_and_another_endpoint
     assert!(refused.is_some_and(|n| n > 0), "no answer refused as too large: {refused:?}");
     app.stop().await;
 });
+
+/// The blocks of `from..=to` that no range in `ranges` covers, as ranges.
+fn uncovered(ranges: &[(u64, u64)], from: u64, to: u64) -> Vec<(u64, u64)> {
+    let mut sorted = ranges.to_vec();
+    sorted.sort_unstable();
+    let mut gaps = Vec::new();
+    let mut next = from;
+    for (start, end) in sorted {
+        if start > next && next <= to {
+            gaps.push((next, (start - 1).min(to)));
+        }
+        next = next.max(end.saturating_add(1));
+    }
+    if next <= to {
+        gaps.push((next, to));
+    }
+    gaps
+}
+
+#[test]
+fn uncovered_finds_every_gap_and_only_gaps() {
+    assert_eq!(uncovered(&[(1, 3), (2, 5), (7, 9)], 1, 9), [(6, 6)]);
+    assert_eq!(uncovered(&[(4, 9)], 1, 12), [(1, 3), (10, 12)]);
+    assert!(uncovered(&[(0, 10)], 3, 8).is_empty());
+}
+
+both_backends!(a_blackout_of_every_endpoint_loses_no_payment_and_skips_no_block, |backend| async move {
+    // Quick: 30 payments through 20 s of blackout; PAYSCAN_CHAOS_FULL=1: 200 through 2 minutes.
+    let full = std::env::var("PAYSCAN_CHAOS_FULL").is_ok_and(|v| v == "1");
+    let (payments, blackout) = if full { (200u64, Duration::from_secs(120)) } else { (30, Duration::from_secs(20)) };
+    let chain = TestChain::start(31337).await;
+    let endpoints = [
+        RpcProxy::start(&chain.anvil.url, Faults::default()).await,
+        RpcProxy::start(&chain.anvil.url, Faults::default()).await,
+    ];
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, format!("{},{}", endpoints[0].url, endpoints[1].url))];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+    let before = wait_status(&app, "following", |s| s["state"] == "following" && s["cursor"].is_u64()).await;
+    let scanned_from = before["cursor"].as_u64().expect("cursor") + 1;
+
+    // Intents are refused while a chain cannot be followed: the buyers took theirs before.
+    let mut intents = Vec::new();
+    for i in 0..payments {
+        let body = intent_body(&format!("offer-dark-{i}"), &format!("0.{:06}", 100_000 + i), "USDC", &chain);
+        intents.push(app.intent(&format!("buyer-{}", i % 10), body).await);
+    }
+    for endpoint in &endpoints {
+        endpoint.set(|f| f.down = true);
+    }
+    let began = Instant::now();
+    let mut ids = Vec::new();
+    let mut seen_down = false;
+    for (i, intent) in (0..payments).zip(&intents) {
+        chain.pay(chain.usdc, address(&intent["destination"]), U256::from(100_000 + i)).await;
+        ids.push(intent["paymentId"].as_str().expect("id").to_owned());
+        seen_down |= chain_status(&app).await["down"] == true;
+        // Spread the payments over the blackout.
+        let due = blackout.mul_f64((i + 1) as f64 / payments as f64) / 2;
+        tokio::time::sleep(due.saturating_sub(began.elapsed())).await;
+    }
+    while began.elapsed() < blackout {
+        seen_down |= chain_status(&app).await["down"] == true;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen_down, "a chain with every endpoint down was never reported down");
+    for id in &ids {
+        assert_eq!(app.payment(id).await["status"], "pending", "nothing is seen while every endpoint is down");
+    }
+
+    for endpoint in &endpoints {
+        endpoint.set(|f| f.down = false);
+    }
+    chain.mine(THRESHOLD).await;
+    for id in &ids {
+        assert_completed_once(&app, &receiver, id).await;
+    }
+    let after = wait_status(&app, "no lag", |s| s["lagBlocks"] == 0).await;
+    let scanned_to = after["cursor"].as_u64().expect("cursor");
+    let ranges: Vec<(u64, u64)> = endpoints.iter().flat_map(RpcProxy::answered_log_ranges).collect();
+    let gaps = uncovered(&ranges, scanned_from, scanned_to);
+    assert!(gaps.is_empty(), "blocks {scanned_from}..={scanned_to} were scanned with gaps {gaps:?}");
+    app.stop().await;
+});
+
+both_backends!(a_finalized_block_held_back_confirms_nothing_above_it, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let proxy = RpcProxy::start(&chain.anvil.url, Faults::default()).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc = vec![(chain.chain_id, proxy.url.clone())];
+    let (app, receiver) = TestApp::spawn_with_receiver(options).await;
+    let (mut entry, tokens) = chain.registry_entries();
+    entry["requireFinalized"] = serde_json::json!(true);
+    write_registry(&app.env.dir.0, &[(entry, tokens)]);
+    let (status, body) = app.post("/api/admin/rn/networks/reload", Some(&app.admin()), &serde_json::json!({})).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+
+    let held = chain.anvil.head().await.expect("head");
+    proxy.set(|f| f.finalized_held_at = Some(held));
+    let id = pay(&app, &chain, "offer-held", 100_000).await;
+    // Far past the threshold and past anvil's own finality (64 blocks behind its head).
+    chain.mine(THRESHOLD + 100).await;
+    app.wait_for(&id, "the threshold", |p| p["confirmations"].as_u64().is_some_and(|c| c >= THRESHOLD)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.payment(&id).await["status"], "processing", "confirmed above the finalized block");
+    assert!(proxy.calls("eth_getBlockByNumber") > 0);
+
+    proxy.set(|f| f.finalized_held_at = None);
+    chain.mine(1).await;
+    assert_completed_once(&app, &receiver, &id).await;
+    app.stop().await;
+});

@@ -78,6 +78,7 @@ use crate::schemas;
         super::admin::networks::probe,
         super::admin::scanner::status,
         super::admin::scanner::retry_webhooks,
+        super::admin::scanner::unwind,
         super::metrics::metrics,
         openapi_json,
         docs_page,

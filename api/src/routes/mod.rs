@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/admin/scanner/status", get(admin::scanner::status))
         .route("/api/admin/scanner/webhooks/retry", post(admin::scanner::retry_webhooks))
+        .route("/api/admin/scanner/chains/{chain_id}/unwind", post(admin::scanner::unwind))
         .route("/api/payment/{id}/release", post(escrow::release))
         .route("/api/payment/{id}/release/confirm", post(escrow::release_confirm))
         .route("/api/payment/{id}/refund", post(escrow::refund))

@@ -20,8 +20,9 @@ fn checkpoint_from_row(row: &sqlx::any::AnyRow) -> Result<Checkpoint, StoreError
     Ok(Checkpoint { number: u64::try_from(number).map_err(corrupt)?, hash: hash.parse().map_err(corrupt)? })
 }
 
-/// Blocks whose hashes are kept behind the cursor; deeper history is pruned.
-const KEEP_HASHES: u64 = 10_000;
+/// Blocks whose hashes are kept behind the cursor; deeper history is pruned, so no unwind can
+/// search further back.
+pub const KEEP_HASHES: u64 = 10_000;
 
 impl Store {
     pub async fn checkpoint(&self, chain_id: ChainId) -> Result<Option<Checkpoint>, StoreError> {
@@ -137,6 +138,58 @@ impl Store {
         .bind(now)
         .execute(&mut **tx)
         .await?;
+        Ok(())
+    }
+
+    /// Marks the chain halted at a reorg deeper than its limit. An unwind an operator already
+    /// authorized stays authorized.
+    pub async fn halt_chain(&self, chain_id: ChainId, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE chain_cursors SET halted_at = $2 WHERE chain_id = $1")
+            .bind(chain_id.as_i64())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Authorizes one unwind of a halted chain searching up to `depth` blocks back; false when
+    /// the chain is not halted.
+    pub async fn authorize_unwind(&self, chain_id: ChainId, depth: u64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE chain_cursors SET unwind_depth = $2 WHERE chain_id = $1 AND halted_at IS NOT NULL")
+                .bind(chain_id.as_i64())
+                .bind(i64::try_from(depth).map_err(corrupt)?)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The depth of the unwind an operator authorized for the halted chain, if any.
+    pub async fn unwind_authorization(&self, chain_id: ChainId) -> Result<Option<u64>, StoreError> {
+        let depth: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT unwind_depth FROM chain_cursors WHERE chain_id = $1 AND halted_at IS NOT NULL")
+                .bind(chain_id.as_i64())
+                .fetch_optional(&self.pool)
+                .await?;
+        depth.flatten().map(|d| u64::try_from(d).map_err(corrupt)).transpose()
+    }
+
+    /// An authorized unwind that found no fork point within its depth is used up: the chain
+    /// stays halted until the next authorization.
+    pub async fn revoke_unwind(&self, chain_id: ChainId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE chain_cursors SET unwind_depth = NULL WHERE chain_id = $1")
+            .bind(chain_id.as_i64())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The chain follows again: its halt and the authorization it used are gone.
+    pub async fn clear_halt(&self, chain_id: ChainId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE chain_cursors SET halted_at = NULL, unwind_depth = NULL WHERE chain_id = $1")
+            .bind(chain_id.as_i64())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -2,7 +2,8 @@
 //! ranges, 429s, truncated bodies, dropped connections, slow answers, a node that is down, one whose
 //! head is stuck or runs ahead, one that lies about a log, a load balancer in front of a lagging
 //! node, one that drops every other eth_getLogs answer, one that rate-limits eth_getLogs, one that
-//! answers without end. A real part (anvil) behind it; only the faults are made up.
+//! answers without end, one whose `finalized` block lags. A real part (anvil) behind it; only the
+//! faults are made up.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,9 @@ pub struct Faults {
     pub head_ahead: u64,
     /// Share of eth_sendRawTransaction calls answered with an error instead of reaching anvil.
     pub fail_send: f64,
+    /// Share of eth_sendRawTransaction calls that reach anvil and are then answered 502, as a
+    /// gateway that lost the node's answer does.
+    pub lose_send_answers: f64,
     /// Every request waits this long first (a slow node).
     pub latency: Duration,
     /// eth_blockNumber waits this long before it asks anvil.
@@ -60,6 +64,8 @@ pub struct Faults {
     pub oversized_logs: Option<usize>,
     /// The next this many calls of this method lose their connection mid-answer.
     pub drop_next: Option<(&'static str, usize)>,
+    /// The `finalized` block is held at this one, however far the chain moves on.
+    pub finalized_held_at: Option<u64>,
 }
 
 impl Default for Faults {
@@ -73,6 +79,7 @@ impl Default for Faults {
             stale_head: None,
             head_ahead: 0,
             fail_send: 0.0,
+            lose_send_answers: 0.0,
             latency: Duration::ZERO,
             head_latency: Duration::ZERO,
             empty_logs_every_other: false,
@@ -80,6 +87,7 @@ impl Default for Faults {
             rate_limit_logs: None,
             oversized_logs: None,
             drop_next: None,
+            finalized_held_at: None,
         }
     }
 }
@@ -92,6 +100,9 @@ struct Inner {
     rate_limited: usize,
     log_answers: usize,
     withheld: usize,
+    answers_lost: usize,
+    /// The block ranges of every eth_getLogs answered in full and as the node had them.
+    log_ranges: Vec<(u64, u64)>,
     rng: StdRng,
 }
 
@@ -130,6 +141,8 @@ impl RpcProxy {
             rate_limited: 0,
             log_answers: 0,
             withheld: 0,
+            answers_lost: 0,
+            log_ranges: Vec::new(),
             rng: StdRng::seed_from_u64(7),
         }));
         let state = ProxyState { upstream: upstream.to_owned(), http: reqwest::Client::new(), inner: inner.clone() };
@@ -160,9 +173,19 @@ impl RpcProxy {
         change(&mut self.inner.lock().expect("lock").faults);
     }
 
+    /// eth_sendRawTransaction calls that reached anvil and were answered 502.
+    pub fn answers_lost(&self) -> usize {
+        self.inner.lock().expect("lock").answers_lost
+    }
+
     /// eth_getLogs answers that had logs and were answered with `[]`.
     pub fn withheld(&self) -> usize {
         self.inner.lock().expect("lock").withheld
+    }
+
+    /// The block ranges of the eth_getLogs answered in full and true, in the order answered.
+    pub fn answered_log_ranges(&self) -> Vec<(u64, u64)> {
+        self.inner.lock().expect("lock").log_ranges.clone()
     }
 
     /// Requests of every method so far.
@@ -187,7 +210,7 @@ fn block_number(value: &Value) -> Option<u64> {
 
 async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) -> Response {
     let method = request["method"].as_str().unwrap_or_default().to_owned();
-    let (faults, hit, refusal, lagging_turn) = {
+    let (faults, hit, refusal, lagging_turn, answer_lost) = {
         let mut inner = state.inner.lock().expect("lock");
         *inner.calls.entry(method.clone()).or_insert(0) += 1;
         let faults = inner.faults.clone();
@@ -203,6 +226,13 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
             && inner.rng.gen_bool(faults.fail_send.min(1.0));
         if send_fails {
             inner.refused += 1;
+        }
+        let answer_lost = method == "eth_sendRawTransaction"
+            && !send_fails
+            && faults.lose_send_answers > 0.0
+            && inner.rng.gen_bool(faults.lose_send_answers.min(1.0));
+        if answer_lost {
+            inner.answers_lost += 1;
         }
         let drop_this = match &mut inner.faults.drop_next {
             Some((name, left)) if *name == method && *left > 0 => {
@@ -233,7 +263,7 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         if too_wide {
             inner.refused += 1;
         }
-        (faults, hit, too_wide || send_fails, lagging_turn)
+        (faults, hit, too_wide || send_fails, lagging_turn, answer_lost)
     };
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
@@ -298,6 +328,12 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
     if let (Some(head), "eth_blockNumber") = (faults.stale_head, method.as_str()) {
         return Json(json!({ "jsonrpc": "2.0", "id": request["id"], "result": format!("{head:#x}") })).into_response();
     }
+    let mut request = request;
+    if let (Some(held), "eth_getBlockByNumber") = (faults.finalized_held_at, method.as_str()) {
+        if request["params"][0] == "finalized" {
+            request["params"][0] = json!(format!("{held:#x}"));
+        }
+    }
     let response = match state.http.post(&state.upstream).json(&request).send().await {
         Ok(response) => response,
         Err(_) => return (StatusCode::BAD_GATEWAY, "anvil is gone").into_response(),
@@ -306,6 +342,9 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         Ok(body) => body,
         Err(_) => return (StatusCode::BAD_GATEWAY, "anvil answered garbage").into_response(),
     };
+    if answer_lost {
+        return (StatusCode::BAD_GATEWAY, "502 Bad Gateway").into_response();
+    }
     if let (Some(value), "eth_getLogs") = (faults.forge_transfer_value, method.as_str()) {
         for log in body["result"].as_array_mut().into_iter().flatten() {
             if log["topics"][0] == TRANSFER_TOPIC {
@@ -313,6 +352,7 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
             }
         }
     }
+    let mut withheld = false;
     if faults.empty_logs_every_other && method == "eth_getLogs" {
         let has_logs = body["result"].as_array().is_some_and(|logs| !logs.is_empty());
         if has_logs {
@@ -320,6 +360,7 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
             inner.log_answers += 1;
             if inner.log_answers % 2 == 1 {
                 inner.withheld += 1;
+                withheld = true;
                 body["result"] = json!([]);
             }
         }
@@ -333,6 +374,12 @@ async fn forward(State(state): State<ProxyState>, Json(request): Json<Value>) ->
         let text = body.to_string();
         return (StatusCode::OK, [(CONTENT_TYPE, "application/json")], text[..text.len() / 2].to_owned())
             .into_response();
+    }
+    if method == "eth_getLogs" && body["result"].is_array() && !withheld && faults.forge_transfer_value.is_none() {
+        let filter = &request["params"][0];
+        if let (Some(from), Some(to)) = (block_number(&filter["fromBlock"]), block_number(&filter["toBlock"])) {
+            state.inner.lock().expect("lock").log_ranges.push((from, to));
+        }
     }
     Json(body).into_response()
 }

@@ -1,16 +1,19 @@
-//! The scanner as operators see it, and a lever over its webhooks.
+//! The scanner as operators see it, a lever over its webhooks, and the way out of a halt.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::Json;
 use payscan_core::{clock, PaymentId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use payscan_core::store::cursors::KEEP_HASHES;
+
+use super::{chain_or_404, parse_chain_id};
 use crate::auth::Admin;
 use crate::error::ApiError;
-use crate::schemas::{Envelope, Requeued, ScannerStatus};
+use crate::schemas::{Envelope, ErrorBody, Requeued, ScannerStatus, UnwindAuthorized};
 use crate::state::AppState;
 
 /// The scanner's status.
@@ -91,4 +94,51 @@ pub(in crate::routes) async fn retry_webhooks(
     let requeued = state.store.requeue_deliveries(payment_id.as_ref(), clock::now_ms()).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, requeued, intent_id = ?payment_id, "webhook deliveries re-queued");
     Ok(Json(json!({ "success": true, "data": { "requeued": requeued } })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(in crate::routes) struct UnwindBody {
+    /// How far back, in blocks below the cursor, the one authorized unwind may search for the
+    /// fork point.
+    #[schema(minimum = 1, maximum = 10_000)]
+    max_depth: u64,
+}
+
+/// Authorize an unwind of a halted chain.
+///
+/// A chain whose follower met a reorg deeper than `PAYSCAN_MAX_REORG_DEPTH` is halted: it reads
+/// nothing and credits nothing until an operator, having looked at the reorg, authorizes one
+/// unwind searching up to `maxDepth` blocks back (at most the 10,000 whose hashes are kept). The
+/// follower then reverts everything above the fork point, announces what lost money
+/// (`payment.reverted`) and scans the new branch; a reorg deeper still leaves it halted.
+#[utoipa::path(
+    post,
+    path = "/api/admin/scanner/chains/{chainId}/unwind",
+    tag = "admin",
+    params(("chainId" = String, Path, description = "A chain id of the registry")),
+    request_body = UnwindBody,
+    responses(
+        (status = 200, description = "The unwind is authorized; the chain's follower takes it up within a poll", body = Envelope<UnwindAuthorized>),
+        (status = 409, description = "The chain is not halted (`CHAIN_NOT_HALTED`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(in crate::routes) async fn unwind(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(chain_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let chain_id = parse_chain_id(&chain_id)?;
+    chain_or_404(&state.registry.current(), chain_id)?;
+    let body: UnwindBody = serde_json::from_slice(&body).map_err(|e| ApiError::validation(e.to_string()))?;
+    if !(1..=KEEP_HASHES).contains(&body.max_depth) {
+        return Err(ApiError::validation(format!("maxDepth must be within 1..={KEEP_HASHES}")));
+    }
+    if !state.store.authorize_unwind(chain_id, body.max_depth).await? {
+        return Err(ApiError::conflict("CHAIN_NOT_HALTED", format!("chain {chain_id} is not halted by a reorg")));
+    }
+    tracing::warn!(target: "payscan::api", by = %admin.user_id, %chain_id, max_depth = body.max_depth, "unwind of a halted chain authorized");
+    Ok(Json(json!({ "success": true, "data": { "chainId": chain_id, "maxDepth": body.max_depth } })))
 }
