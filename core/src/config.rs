@@ -48,7 +48,12 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
         "",
         "HS256 key of API tokens (at least 32 bytes); claims sub, role buyer|admin, exp",
     ),
-    ("PAYSCAN_WEBHOOK_SECRET", "webhook_secret", "", "whsec_… Standard Webhooks signing secret"),
+    (
+        "PAYSCAN_WEBHOOK_SECRET",
+        "webhook_secret",
+        "",
+        "whsec_… Standard Webhooks signing secret, at least 24 bytes once base64-decoded (shorter stops start-up)",
+    ),
     (
         "PAYSCAN_WEBHOOK_TARGETS",
         "webhook_targets",
