@@ -195,3 +195,111 @@ both_backends!(bad_requests_get_clear_4xx_answers, |backend| async move {
     assert!(text.contains("payscan_chain_head_block"), "{text}");
     app.stop().await;
 });
+
+/// Any JSON: scalars, strings that look like amounts, addresses and ids, and nested values.
+fn hostile_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        "\\PC{0,40}".prop_map(Value::from),
+        "-?[0-9]{0,80}(\\.[0-9]{0,40})?(e-?[0-9]{1,4})?".prop_map(Value::from),
+        "0x[0-9a-fA-F]{0,70}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    "[a-zA-Z]{1,12}",
+                    Just("amount".to_owned()),
+                    Just("token".to_owned()),
+                    Just("network".to_owned()),
+                    Just("chainId".to_owned()),
+                    Just("destination".to_owned()),
+                    Just("reference".to_owned()),
+                    Just("signature".to_owned()),
+                    Just("deadline".to_owned()),
+                    Just("value".to_owned()),
+                    Just("url".to_owned()),
+                ],
+                inner,
+                0..8
+            )
+            .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+both_backends!(hostile_json_at_every_write_route_is_refused_with_a_4xx, |backend| async move {
+    use proptest::strategy::{Strategy, ValueTree};
+    let chain = TestChain::start(31337).await;
+    let app = TestApp::spawn(AppOptions::new(backend, &chain)).await;
+    let buyer = app.token("buyer-1", "buyer");
+    let admin = app.admin();
+    let intent = app.intent("buyer-1", intent_body("offer-h", "3", "USDC", &chain)).await;
+    let payment = intent["paymentId"].as_str().expect("id").to_owned();
+    let document: Value =
+        app.http.get(format!("{}/api/openapi.json", app.url)).send().await.expect("get").json().await.expect("json");
+    let mut routes = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys().filter(|m| ["post", "put", "patch"].contains(&m.as_str()))
+        {
+            // Path parameters: the real payment's id, so the body is what gets judged.
+            let concrete = path
+                .split('/')
+                .map(|segment| match segment {
+                    s if s.starts_with('{') && s.contains("hain") => chain.chain_id.to_string(),
+                    s if s.starts_with('{') => payment.clone(),
+                    s => s.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            routes.push((method.to_uppercase(), concrete));
+        }
+    }
+    assert!(routes.len() >= 10, "write routes: {routes:?}");
+    let cases: usize = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(40);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let bodies = hostile_json();
+    let mut answered = 0;
+    for case in 0..cases {
+        // Half the time the intent body with one field made hostile, so validation past parsing runs.
+        let hostile = bodies.new_tree(&mut runner).expect("body").current();
+        let body = if case % 2 == 0 {
+            hostile
+        } else {
+            let mut body = intent_body("offer-h", "3", "USDC", &chain);
+            let field = ["amount", "token", "network", "sellerOfferId", "purchaseRequestId"][case % 5];
+            body[field] = hostile;
+            body
+        };
+        for (method, path) in &routes {
+            let token = if case % 3 == 0 { &buyer } else { &admin };
+            let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+            let response = app
+                .http
+                .request(method.clone(), format!("{}{path}", app.url))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            assert!(
+                status != StatusCode::INTERNAL_SERVER_ERROR && status.as_u16() < 600,
+                "{method} {path} answered {status} to {body}: {text}"
+            );
+            if status.is_client_error() {
+                let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                assert_eq!(answer["success"], false, "{method} {path} {status} to {body}: {text}");
+                assert!(answer["error"]["code"].is_string(), "{method} {path} {status} to {body}: {text}");
+            }
+            answered += 1;
+        }
+    }
+    eprintln!("{answered} hostile bodies at {} write routes", routes.len());
+});
