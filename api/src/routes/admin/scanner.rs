@@ -13,6 +13,7 @@ use payscan_core::store::cursors::KEEP_HASHES;
 use super::{chain_or_404, parse_chain_id};
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 use crate::schemas::{Envelope, ErrorBody, Requeued, ScannerStatus, UnwindAuthorized};
 use crate::state::AppState;
 
@@ -128,11 +129,10 @@ pub(in crate::routes) async fn unwind(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path(chain_id): Path<String>,
-    body: Bytes,
+    ApiJson(body): ApiJson<UnwindBody>,
 ) -> Result<Json<Value>, ApiError> {
     let chain_id = parse_chain_id(&chain_id)?;
     chain_or_404(&state.registry.current(), chain_id)?;
-    let body: UnwindBody = serde_json::from_slice(&body).map_err(|e| ApiError::validation(e.to_string()))?;
     if !(1..=KEEP_HASHES).contains(&body.max_depth) {
         return Err(ApiError::validation(format!("maxDepth must be within 1..={KEEP_HASHES}")));
     }
