@@ -14,7 +14,7 @@ use payscan_core::store::outbox::AttemptOutcome;
 use payscan_core::store::{ClaimRoom, DeliveryStatus, DueDelivery, Store, StoreError};
 use payscan_core::webhook::{WebhookSecret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SELF_TARGET};
 use payscan_core::{clock, failpoint};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -23,6 +23,14 @@ use crate::metrics::ScannerMetrics;
 
 /// How long a finished attempt may wait for others to share its commit.
 const RECORD_WINDOW: Duration = Duration::from_millis(25);
+
+/// How many claims of one instance may be out or answered but not yet recorded, in claim
+/// batches. A claim never runs further ahead of the records than this, however slow the
+/// database, so no lease runs out on an attempt that was answered.
+const UNRECORDED_BATCHES: usize = 4;
+
+/// How many deliveries one claim takes at most.
+const BATCH: usize = 256;
 
 /// What one dispatch step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +63,12 @@ impl Drop for Slot {
     }
 }
 
-/// A claimed delivery, counted in flight for its target until dropped.
+/// A claimed delivery, counted in flight for its target until its attempt ends (the slot) and
+/// among this instance's unrecorded claims until its outcome is committed (the permit).
 pub struct Claimed {
     pub delivery: DueDelivery,
     slot: Slot,
+    unrecorded: OwnedSemaphorePermit,
 }
 
 /// Delivers outbox events to their targets.
@@ -76,6 +86,8 @@ pub struct Dispatcher {
     batch: usize,
     per_target: usize,
     in_flight: InFlight,
+    /// Claims not yet recorded; see [`UNRECORDED_BATCHES`].
+    unrecorded: Arc<Semaphore>,
     /// Where [`SELF_TARGET`] deliveries go: this instance's own receiver.
     self_url: Option<Arc<str>>,
 }
@@ -91,9 +103,10 @@ impl Dispatcher {
             // A lease only has to outlive one attempt; after a crash the delivery is retried soon.
             lease: config.timeout + Duration::from_secs(5),
             metrics,
-            batch: 256,
+            batch: BATCH,
             per_target: config.concurrency,
             in_flight: Arc::default(),
+            unrecorded: Arc::new(Semaphore::new(BATCH * UNRECORDED_BATCHES)),
             self_url: None,
         })
     }
@@ -112,21 +125,30 @@ impl Dispatcher {
     }
 
     /// The claim step: what is due, as far as each target has room beside the deliveries it
-    /// already has in flight. Each claimed delivery counts in flight until it is dropped.
+    /// already has in flight and this instance has room beside the outcomes it has not yet
+    /// recorded. Nothing is claimed while the records are that far behind.
     pub async fn claim(&self) -> Result<Vec<Claimed>, StoreError> {
-        let lease = self.lease;
+        let limit = self.unrecorded.available_permits().min(self.batch);
+        let Some(mut permits) = u32::try_from(limit)
+            .ok()
+            .filter(|&n| n > 0)
+            .and_then(|n| self.unrecorded.clone().try_acquire_many_owned(n).ok())
+        else {
+            return Ok(Vec::new());
+        };
         let in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let room = ClaimRoom { limit: self.batch, per_target: self.per_target, in_flight: &in_flight };
-        let due = self.store.claim_deliveries(room, lease, clock::now_ms()).await?;
+        let room = ClaimRoom { limit, per_target: self.per_target, in_flight: &in_flight };
+        let due = self.store.claim_deliveries(room, self.lease, clock::now_ms()).await?;
         let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(due
-            .into_iter()
-            .map(|delivery| {
-                *map.entry(delivery.target.clone()).or_insert(0) += 1;
-                let slot = Slot { in_flight: self.in_flight.clone(), target: delivery.target.clone() };
-                Claimed { delivery, slot }
-            })
-            .collect())
+        let mut claimed = Vec::with_capacity(due.len());
+        for delivery in due {
+            // `limit` permits were taken and at most `limit` deliveries come back.
+            let Some(unrecorded) = permits.split(1) else { break };
+            *map.entry(delivery.target.clone()).or_insert(0) += 1;
+            let slot = Slot { in_flight: self.in_flight.clone(), target: delivery.target.clone() };
+            claimed.push(Claimed { delivery, slot, unrecorded });
+        }
+        Ok(claimed)
     }
 
     /// One whole step, for tests: claim what is due, deliver it concurrently, record every
@@ -139,8 +161,10 @@ impl Dispatcher {
         }
         let count = claimed.len();
         let mut attempts = JoinSet::new();
-        for Claimed { delivery, slot } in claimed {
+        let mut permits = Vec::with_capacity(count);
+        for Claimed { delivery, slot, unrecorded } in claimed {
             let this = self.clone();
+            permits.push(unrecorded);
             attempts.spawn(async move {
                 let outcome = this.deliver(&delivery).await;
                 drop(slot);
@@ -154,6 +178,7 @@ impl Dispatcher {
             }
         }
         self.record(&finished).await?;
+        drop(permits);
         Ok(DispatchOutcome::Attempted(count))
     }
 
@@ -280,34 +305,39 @@ impl Dispatcher {
             // Register interest before looking, so that a commit in between is not missed.
             let notified = signal.notified();
             let woken = wake.notified();
-            let wait = match self.claim().await {
-                Ok(claimed) if !claimed.is_empty() => {
-                    backoff = Duration::from_millis(200);
-                    for Claimed { delivery, slot } in claimed {
-                        let this = self.clone();
-                        let done = done_tx.clone();
-                        attempts.spawn(async move {
-                            let outcome = this.deliver(&delivery).await;
-                            // The slot goes with the outcome and is freed once it is recorded:
-                            // a claim never runs ahead of the records, however slow the
-                            // database, so no lease runs out on an answered attempt.
-                            // The recorder outlives every attempt: it stops once all senders are gone.
-                            let _ = done.send((delivery, outcome, slot));
-                        });
+            let wait = if self.unrecorded.available_permits() == 0 {
+                // The records are behind: the recorder wakes the loop once it has caught up.
+                idle_poll
+            } else {
+                match self.claim().await {
+                    Ok(claimed) if !claimed.is_empty() => {
+                        backoff = Duration::from_millis(200);
+                        for Claimed { delivery, slot, unrecorded } in claimed {
+                            let this = self.clone();
+                            let done = done_tx.clone();
+                            attempts.spawn(async move {
+                                let outcome = this.deliver(&delivery).await;
+                                // The target's slot is free for its next delivery now; the permit
+                                // goes with the outcome and is given back once it is recorded.
+                                drop(slot);
+                                // The recorder outlives every attempt: it stops once all senders are gone.
+                                let _ = done.send((delivery, outcome, unrecorded));
+                            });
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                Ok(_) => {
-                    match self.store.outbox_depth().await {
-                        Ok(depth) => self.metrics.outbox_depth.set(depth),
-                        Err(e) => debug!(error = %e, "outbox depth unavailable"),
+                    Ok(_) => {
+                        match self.store.outbox_depth().await {
+                            Ok(depth) => self.metrics.outbox_depth.set(depth),
+                            Err(e) => debug!(error = %e, "outbox depth unavailable"),
+                        }
+                        idle_poll
                     }
-                    idle_poll
-                }
-                Err(e) => {
-                    warn!(error = %e, "webhook dispatch failed; retrying");
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    backoff
+                    Err(e) => {
+                        warn!(error = %e, "webhook dispatch failed; retrying");
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        backoff
+                    }
                 }
             };
             tokio::select! {
@@ -323,27 +353,27 @@ impl Dispatcher {
         info!("webhook dispatcher stopped");
     }
 
-    /// Commits outcomes as attempts end, a window's worth at a time, then frees their slots and
-    /// wakes the claim loop: the next events of those payments, and the targets' freed slots, are
-    /// claimable now.
+    /// Commits outcomes as attempts end, a window's worth at a time, then gives their permits
+    /// back and wakes the claim loop: the next events of those payments are claimable now, and
+    /// the claim has room again.
     async fn record_as_they_end(
         self,
-        mut done: mpsc::UnboundedReceiver<(DueDelivery, AttemptOutcome, Slot)>,
+        mut done: mpsc::UnboundedReceiver<(DueDelivery, AttemptOutcome, OwnedSemaphorePermit)>,
         wake: Arc<Notify>,
     ) {
         let mut batch = Vec::new();
-        let mut slots = Vec::new();
-        while let Some((delivery, outcome, slot)) = done.recv().await {
+        let mut permits = Vec::new();
+        while let Some((delivery, outcome, permit)) = done.recv().await {
             batch.push((delivery, outcome));
-            slots.push(slot);
+            permits.push(permit);
             let window = tokio::time::sleep(RECORD_WINDOW);
             tokio::pin!(window);
             while batch.len() < self.batch {
                 tokio::select! {
                     next = done.recv() => match next {
-                        Some((delivery, outcome, slot)) => {
+                        Some((delivery, outcome, permit)) => {
                             batch.push((delivery, outcome));
-                            slots.push(slot);
+                            permits.push(permit);
                         }
                         None => break,
                     },
@@ -368,7 +398,7 @@ impl Dispatcher {
                 }
             }
             batch.clear();
-            slots.clear();
+            permits.clear();
             wake.notify_one();
         }
     }

@@ -39,6 +39,9 @@ const KILLS: [(&str, u64); 10] = [
 /// follower's credits share the database with the records and commits wait longer.
 const RECORDED_WITHIN: Duration = Duration::from_millis(600);
 const RECORDED_WITHIN_FULL: Duration = Duration::from_secs(3);
+/// `PAYSCAN_WEBHOOK_TIMEOUT` in the tests: how long an attempt a kill cut off may still be
+/// answered after it.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Payouts created up front; runs in the middle of the chaos pay them.
 const PAYOUTS: u64 = 4;
 /// Payments per buyer: each buyer's ledger fits one page.
@@ -106,6 +109,8 @@ both_backends!(kill_9_at_every_step_loses_nothing_and_repeats_only_what_was_in_f
         assert_eq!(status, StatusCode::CREATED, "{created}");
         payouts.push(created["data"]["payoutId"].as_str().expect("id").to_owned());
     }
+    // Every run's log, read at the end: it says which attempts payscan itself saw fail.
+    let mut logs = vec![daemon.log.clone()];
     daemon.kill9();
     let mut deaths = vec![Instant::now()];
 
@@ -136,6 +141,7 @@ both_backends!(kill_9_at_every_step_loses_nothing_and_repeats_only_what_was_in_f
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         fired.push((*point, daemon.exited()));
+        logs.push(daemon.log.clone());
         daemon.kill9();
         deaths.push(Instant::now());
     }
@@ -145,6 +151,7 @@ both_backends!(kill_9_at_every_step_loses_nothing_and_repeats_only_what_was_in_f
 
     // The last run: no failpoint. Everything settles.
     let (daemon, app) = Daemon::start(env.clone()).await;
+    logs.push(daemon.log.clone());
     chain.mine(THRESHOLD).await;
     let targets = 4; // three receivers and payscan's own
     for payment in &paid {
@@ -228,9 +235,15 @@ both_backends!(kill_9_at_every_step_loses_nothing_and_repeats_only_what_was_in_f
     }
     assert_eq!(provider.get_transaction_count(wallet).await.expect("nonce"), PAYOUTS, "one transaction per payout");
 
-    // Every event reached every receiver. A delivery arrives again only when its first arrival
-    // was answered just before a kill (its outcome not yet committed): never because another
-    // target's slow answer held its record back.
+    // Every event reached every receiver. A delivery arrives again only when its first attempt
+    // was out at a kill: answered just before it (the outcome not yet committed) or after it (the
+    // sender gone), or when payscan saw that attempt fail (it gave up waiting on an answer the
+    // loaded machine was slow to send). Never because a lease ran out on an answered attempt, or
+    // another target's slow answer held its record back.
+    let printed: Vec<String> =
+        logs.iter().flat_map(|log| log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()).collect();
+    let failed_attempts: Vec<&String> =
+        printed.iter().filter(|line| line.contains("webhook delivery failed; will retry")).collect();
     let mut counts = Vec::new();
     for (name, receiver) in [("healthy", &healthy), ("failing", &failing), ("slow", &slow)] {
         assert_eq!(receiver.unverified(), 0);
@@ -238,21 +251,37 @@ both_backends!(kill_9_at_every_step_loses_nothing_and_repeats_only_what_was_in_f
         let arrived: HashSet<&str> = deliveries.iter().map(|d| d.id.as_str()).collect();
         let missing: Vec<&String> = events.keys().filter(|id| !arrived.contains(id.as_str())).collect();
         assert!(missing.is_empty(), "{name} never got {missing:?}");
-        let mut repeated = 0;
+        let (mut after_kill, mut after_failure) = (0, 0);
         for again in deliveries.iter().filter(|d| !d.first) {
-            repeated += 1;
             let before = deliveries.iter().filter(|d| d.id == again.id && d.at < again.at).map(|d| d.at).max();
             let before = before.expect("a first arrival");
             let next_death = deaths.iter().filter(|died| **died >= before).map(|died| *died - before).min();
+            let last_death = deaths.iter().filter(|died| **died < before).map(|died| before - *died).min();
+            if next_death.is_some_and(|gap| gap <= recorded_within)
+                || last_death.is_some_and(|gap| gap <= WEBHOOK_TIMEOUT)
+            {
+                after_kill += 1;
+                continue;
+            }
+            let (event, target) = (format!("event_id={}", again.id), format!("target={}", receiver.url));
+            let failure = failed_attempts.iter().find(|line| line.contains(&event) && line.contains(&target));
+            let about: Vec<&String> = printed.iter().filter(|line| line.contains(&again.id)).collect();
             assert!(
-                next_death.is_some_and(|gap| gap <= recorded_within),
-                "{name}: {} arrived again with no kill within {recorded_within:?} of its answer (next kill: {next_death:?})",
+                failure.is_some(),
+                "{name}: {} arrived again with no kill within {recorded_within:?} after its answer or \
+                 {WEBHOOK_TIMEOUT:?} before it (next kill: {next_death:?}, last: {last_death:?}) and no \
+                 failed attempt in payscan's log: {about:#?}",
                 again.id
             );
+            eprintln!("chaos: {name}: {} repeated after a failed attempt: {:?}", again.id, failure);
+            after_failure += 1;
         }
-        counts.push((name, arrived.len(), repeated));
+        counts.push((name, arrived.len(), after_kill, after_failure));
     }
-    eprintln!("chaos: (target, events, repeated deliveries) after {} kills: {counts:?}", deaths.len());
+    eprintln!(
+        "chaos: (target, events, repeated after a kill, after a failed attempt) after {} kills: {counts:?}",
+        deaths.len()
+    );
     eprintln!("chaos: {reached} of {kills} runs died at their step: {fired:?}");
     drop(daemon);
 });
