@@ -47,6 +47,8 @@ pub struct Delivery {
     pub first: bool,
     /// When it was processed, just before the answer.
     pub at: Instant,
+    /// Its `webhook-timestamp`: when payscan signed the attempt, just before sending it.
+    pub signed_at: u64,
 }
 
 /// One request that reached a [`Receiver`], whatever it was answered.
@@ -247,7 +249,8 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
         0 => standardwebhooks::Webhook::new(&state.secret).and_then(|webhook| webhook.verify(&body, &headers)).is_ok(),
         shift => verify_shifted(&state.secret, &headers, &body, shift),
     };
-    let status = answer_verified(&state, &id, verified, &body).await;
+    let signed_at = header("webhook-timestamp").parse().unwrap_or_default();
+    let status = answer_verified(&state, &id, verified, &body, signed_at).await;
     state.inner.lock().expect("lock").arrivals.push(Arrival {
         timestamp: header("webhook-timestamp"),
         signature: header("webhook-signature"),
@@ -260,7 +263,7 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
     status
 }
 
-async fn answer_verified(state: &ReceiverState, id: &str, verified: bool, body: &Bytes) -> StatusCode {
+async fn answer_verified(state: &ReceiverState, id: &str, verified: bool, body: &Bytes, signed_at: u64) -> StatusCode {
     if state.failing.load(Ordering::SeqCst) {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
@@ -296,6 +299,7 @@ async fn answer_verified(state: &ReceiverState, id: &str, verified: bool, body: 
         body,
         first,
         at: Instant::now(),
+        signed_at,
     });
     drop(inner);
     in_flight.answer(StatusCode::OK)
