@@ -8,21 +8,44 @@ use axum::Json;
 use payscan_core::intent::IntentError;
 use payscan_core::store::StoreError;
 use payscan_custody::{PayoutError, PermitError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-/// An API error: status, stable code, message for the caller.
+mod code;
+
+pub use code::ErrorCode;
+
+/// An API error: its code (which decides the status) and a message for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds a client should wait before trying again (`Retry-After`).
     pub retry_after: Option<u64>,
 }
 
+/// Every error: `{success: false, error: {code, message}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), retry_after: None }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     /// Tells the client to wait `secs` seconds before trying again (`Retry-After`).
@@ -33,44 +56,37 @@ impl ApiError {
 
     /// 429 `RATE_LIMITED`: the caller may try again after `retry_after` seconds.
     pub fn rate_limited(message: impl Into<String>, retry_after: u64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message).with_retry_after(retry_after)
+        Self::new(ErrorCode::RateLimited, message).with_retry_after(retry_after)
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+        Self::new(ErrorCode::ValidationError, message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     /// A failure of payscan itself; the cause is logged, never returned.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(target: "payscan::api", error = %cause, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error")
-    }
-
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        Self::new(ErrorCode::InternalError, "internal error")
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "success": false, "error": { "code": self.code, "message": self.message } });
-        let mut response = (self.status, Json(body)).into_response();
+        let status = self.status();
+        let body = ErrorBody { success: false, error: ErrorDetail { code: self.code, message: self.message } };
+        let mut response = (status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -82,7 +98,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         if e.is_transient() {
             tracing::warn!(target: "payscan::api", error = %e, "database busy");
-            Self::unavailable("DATABASE_UNAVAILABLE", "the database is busy or unreachable; retry")
+            Self::new(ErrorCode::DatabaseUnavailable, "the database is busy or unreachable; retry")
         } else {
             Self::internal(e)
         }
@@ -94,7 +110,7 @@ impl From<IntentError> for ApiError {
         match e {
             IntentError::Store(e) => e.into(),
             IntentError::Derive(e) => Self::internal(e),
-            e @ IntentError::InProgress(_) => Self::conflict("PAYMENT_IN_PROGRESS", e.to_string()),
+            e @ IntentError::InProgress(_) => Self::new(ErrorCode::PaymentInProgress, e.to_string()),
         }
     }
 }
@@ -105,13 +121,13 @@ impl From<PayoutError> for ApiError {
         match e {
             PayoutError::Store(e) => e.into(),
             PayoutError::Invalid(_) => Self::validation(message),
-            PayoutError::BelowMinimum { .. } => Self::new(StatusCode::BAD_REQUEST, "AMOUNT_BELOW_MINIMUM", message),
-            PayoutError::Duplicate(_) => Self::conflict("DUPLICATE_PAYOUT", message),
+            PayoutError::BelowMinimum { .. } => Self::new(ErrorCode::AmountBelowMinimum, message),
+            PayoutError::Duplicate(_) => Self::new(ErrorCode::DuplicatePayout, message),
             PayoutError::NotFound(_) => Self::not_found(message),
-            PayoutError::State(_) => Self::conflict("INVALID_STATE", message),
-            PayoutError::WalletUnavailable(_) => Self::unavailable("RELAYER_UNAVAILABLE", message),
-            PayoutError::ChainUnavailable(_) => Self::unavailable("CHAIN_UNAVAILABLE", message),
-            PayoutError::TxCheck(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "TX_CHECK_FAILED", message),
+            PayoutError::State(_) => Self::new(ErrorCode::InvalidState, message),
+            PayoutError::WalletUnavailable(_) => Self::new(ErrorCode::RelayerUnavailable, message),
+            PayoutError::ChainUnavailable(_) => Self::new(ErrorCode::ChainUnavailable, message),
+            PayoutError::TxCheck(_) => Self::new(ErrorCode::TxCheckFailed, message),
         }
     }
 }
@@ -121,12 +137,12 @@ impl From<PermitError> for ApiError {
         let message = e.to_string();
         match e {
             PermitError::Store(e) => e.into(),
-            PermitError::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "PERMIT_INVALID", message),
-            PermitError::State(_) => Self::conflict("INVALID_STATE", message),
-            PermitError::RelayerUnavailable(_) => Self::unavailable("RELAYER_UNAVAILABLE", message),
-            PermitError::ChainUnavailable(_) => Self::unavailable("CHAIN_UNAVAILABLE", message),
-            PermitError::Failed(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "PERMIT_FAILED", message),
-            PermitError::AlreadyRelayed(_) => Self::conflict("PERMIT_ALREADY_RELAYED", message),
+            PermitError::Invalid(_) => Self::new(ErrorCode::PermitInvalid, message),
+            PermitError::State(_) => Self::new(ErrorCode::InvalidState, message),
+            PermitError::RelayerUnavailable(_) => Self::new(ErrorCode::RelayerUnavailable, message),
+            PermitError::ChainUnavailable(_) => Self::new(ErrorCode::ChainUnavailable, message),
+            PermitError::Failed(_) => Self::new(ErrorCode::PermitFailed, message),
+            PermitError::AlreadyRelayed(_) => Self::new(ErrorCode::PermitAlreadyRelayed, message),
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// How often the feed reads when no local commit wakes it (events other instances write).
 const POLL: Duration = Duration::from_secs(1);
@@ -80,7 +80,7 @@ impl Feed {
     /// Follows `payment_id` from now on, or 503 `TOO_MANY_STREAMS` when every place is taken.
     pub fn subscribe(&self, payment_id: &str) -> Result<Subscription, ApiError> {
         let place = self.streams.clone().try_acquire_owned().map_err(|_| {
-            ApiError::unavailable("TOO_MANY_STREAMS", "too many event streams are open; retry shortly")
+            ApiError::new(ErrorCode::TooManyStreams, "too many event streams are open; retry shortly")
                 .with_retry_after(FULL_RETRY_AFTER)
         })?;
         let (sender, items) = mpsc::channel(BACKLOG);

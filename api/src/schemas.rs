@@ -35,23 +35,7 @@ pub struct TxHash(pub String);
 #[schema(value_type = Object, example = "7.5")]
 pub struct AmountInput(pub Value);
 
-/// Every error: `{success: false, error: {code, message}}`.
-#[derive(ToSchema)]
-pub struct ErrorBody {
-    /// Always `false`.
-    pub success: bool,
-    pub error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-pub struct ErrorDetail {
-    /// A stable code: `VALIDATION_ERROR`, `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`,
-    /// `DUPLICATE_PAYOUT`, `INVALID_STATE`, `CHAIN_UNAVAILABLE`, …
-    #[schema(example = "VALIDATION_ERROR")]
-    pub code: String,
-    /// What went wrong, for a person.
-    pub message: String,
-}
+pub use crate::error::{ErrorBody, ErrorDetail};
 
 /// A successful answer: `{success: true, data}`.
 #[derive(ToSchema)]

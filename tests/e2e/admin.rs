@@ -233,7 +233,7 @@ both_backends!(a_chain_whose_rpc_is_down_is_reported_refused_and_isolated, |back
     assert_eq!(live["data"]["callValid"], true, "a dummy payment reverts with a reason: {live}");
     let (status, dead) = app.post("/api/admin/rn/networks/probe/4242", Some(&admin), &json!({})).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{dead}");
-    assert_eq!(dead["error"]["code"], "RPC_UNAVAILABLE");
+    assert_eq!(dead["error"]["code"], "CHAIN_UNAVAILABLE");
 
     // The dead chain shows as down and refuses intents; the live one carries on.
     let deadline = Instant::now() + Duration::from_secs(30);

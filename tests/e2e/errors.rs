@@ -165,7 +165,7 @@ both_backends!(bad_requests_get_clear_4xx_answers, |backend| async move {
     let reads: Vec<(String, String, StatusCode, &str)> = vec![
         (format!("/api/payment/{id}"), app.token("buyer-2", "buyer"), StatusCode::FORBIDDEN, "FORBIDDEN"),
         ("/api/payment/pay_01JD3Y5Q6P2W8V3N4M5K6J7H8G".into(), buyer.clone(), StatusCode::NOT_FOUND, "NOT_FOUND"),
-        ("/api/payment/42'%20OR%201=1".into(), buyer.clone(), StatusCode::BAD_REQUEST, "INVALID_ID"),
+        ("/api/payment/42'%20OR%201=1".into(), buyer.clone(), StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
         ("/api/payment?limit=0".into(), buyer.clone(), StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
         ("/api/payment?limit=abc".into(), buyer.clone(), StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
         ("/api/payment?status=paid".into(), buyer.clone(), StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),

@@ -4,10 +4,9 @@
 
 use alloy::primitives::{Address, Bytes, Signature, U256};
 use alloy::sol_types::SolCall;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use payscan_core::registry::parse_address;
-use payscan_core::store::Payment;
 use payscan_core::{PaymentId, Provider};
 use payscan_custody::{PermitTerms, SignedPermit};
 use payscan_scanner::abi::{IERC20FeeProxy, IERC20};
@@ -16,8 +15,8 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::schemas::{self, Checkout, Envelope, ErrorBody, PermitAvailability, RelayedPermit};
 use crate::state::AppState;
 
@@ -25,15 +24,6 @@ use crate::state::AppState;
 const PERMIT_NOTE: &str = "Signing this permit replaces the approve transaction: payscan's relayer broadcasts it \
      (POST …/permit). The fee proxy pulls from msg.sender, so the buyer still sends \
      transferFromWithReferenceAndFee.";
-
-async fn own_payment(state: &AppState, caller: &Caller, id: &str) -> Result<Payment, ApiError> {
-    let id: PaymentId = id.parse().map_err(|_| ApiError::validation("not a payment id (pay_…)"))?;
-    let payment = state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
-    if !caller.may_read(&payment.buyer_id) {
-        return Err(ApiError::forbidden("not your payment"));
-    }
-    Ok(payment)
-}
 
 fn transaction(description: &str, to: Address, data: Vec<u8>) -> Value {
     json!({ "description": description, "to": to.to_checksum(None), "data": Bytes::from(data), "value": "0" })
@@ -68,7 +58,7 @@ pub(super) struct CheckoutQuery {
 pub(super) async fn checkout(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
     ApiQuery(query): ApiQuery<CheckoutQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let payer = query
@@ -77,11 +67,11 @@ pub(super) async fn checkout(
         .map(parse_address)
         .transpose()
         .map_err(|e| ApiError::validation(format!("payer: {e}")))?;
-    let payment = own_payment(&state, &caller, &id).await?;
+    let payment = super::readable_payment(&state, &caller, &id).await?;
     let registry = state.registry.current();
     let chain = registry
         .chain(payment.rail.chain_id)
-        .ok_or_else(|| ApiError::conflict("CHAIN_UNSUPPORTED", "the payment's chain is no longer supported"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::ChainUnsupported, "the payment's chain is no longer supported"))?;
     let token = payment.rail.token.address;
     let remaining = payment.rail.amount.saturating_sub(payment.received);
     let payable = payment.status.is_open() && !remaining.is_zero();
@@ -117,8 +107,8 @@ pub(super) async fn checkout(
             }
         }
         (Provider::RequestNetwork, ..) => {
-            return Err(ApiError::conflict(
-                "CHAIN_UNSUPPORTED",
+            return Err(ApiError::new(
+                ErrorCode::ChainUnsupported,
                 "this Request Network payment has no fee proxy or reference to pay with",
             ))
         }
@@ -206,7 +196,7 @@ fn uint(field: &str, value: &Value) -> Result<U256, ApiError> {
 pub(super) async fn permit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
     ApiJson(body): ApiJson<PermitBody>,
 ) -> Result<Json<Value>, ApiError> {
     state.limits.permit(&caller)?;
@@ -233,7 +223,7 @@ pub(super) async fn permit(
         },
         signature: Signature::new(r, s, parity),
     };
-    let payment = own_payment(&state, &caller, &id).await?;
+    let payment = super::readable_payment(&state, &caller, &id).await?;
     let relayed = state.permits.relay(&payment, &signed).await?;
     tracing::info!(target: "payscan::api", payment_id = %payment.id, status = relayed.status, "permit");
     Ok(Json(json!({ "success": true, "data": relayed })))

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use payscan_core::money::AmountError;
 use payscan_core::registry::parse_address;
@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
-use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::schemas::{self, CronStatus, CustodyHealth, DestinationPage, Envelope, ErrorBody, SweepResults};
 use crate::state::AppState;
 
@@ -119,16 +119,15 @@ const BALANCE_TIMEOUT: Duration = Duration::from_secs(10);
     params(("id" = String, Path, description = "The destination (its payment's id, `pay_…`)")),
     responses(
         (status = 200, description = "The destination with its balance", body = Envelope<schemas::Destination>),
-        (status = 503, description = "The chain's RPC did not answer (`RPC_UNAVAILABLE`)", body = ErrorBody),
+        (status = 503, description = "The chain's RPC did not answer (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(super) async fn refresh_balance(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
 ) -> Result<Json<Value>, ApiError> {
-    let id: PaymentId = id.parse().map_err(|_| ApiError::validation("not a destination id (pay_…)"))?;
     let destination =
         state.store.destination(&id).await?.ok_or_else(|| ApiError::not_found("destination not found"))?;
     let registry = state.registry.current();
@@ -138,7 +137,7 @@ pub(super) async fn refresh_balance(
     let rpc = ChainRpc::http(&chain.rpc_url, BALANCE_TIMEOUT).map_err(ApiError::internal)?;
     let balance = rpc.token_balance(destination.token, destination.address).await.map_err(|e| {
         tracing::warn!(target: "payscan::api", chain_id = %chain.chain_id, error = %e, "balance read failed");
-        ApiError::unavailable("RPC_UNAVAILABLE", format!("chain {}'s RPC did not answer", chain.chain_id))
+        ApiError::new(ErrorCode::ChainUnavailable, format!("chain {}'s RPC did not answer", chain.chain_id))
     })?;
     state.store.save_destination_balance(&id, BaseUnits(balance), clock::now_ms()).await?;
     let refreshed = state.store.destination(&id).await?.ok_or_else(|| ApiError::not_found("destination not found"))?;
@@ -202,14 +201,13 @@ fn minimum(text: Option<&str>, decimals: u8) -> Result<BaseUnits, ApiError> {
 pub(super) async fn sweep_one(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: SweepBody = super::optional_body(&body)?;
     if body.chain_id.is_some() || body.token_symbol.is_some() {
         return Err(ApiError::validation("chainId and tokenSymbol filter a sweep of all destinations"));
     }
-    let id: PaymentId = id.parse().map_err(|_| ApiError::validation("not a destination id (pay_…)"))?;
     let payment = state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("destination not found"))?;
     let min = minimum(body.min_sweep_amount.as_deref(), payment.rail.token.decimals)?;
     let result = state.sweeper.sweep(&payment, min).await;

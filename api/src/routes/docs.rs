@@ -125,7 +125,7 @@ impl Modify for StandardResponses {
                         responses.insert(status.to_owned(), response.into());
                     }
                 };
-                add("400", "Bad input (`VALIDATION_ERROR`, `INVALID_ID`, `MALFORMED_JSON`, …)");
+                add("400", "Bad input (`VALIDATION_ERROR`, `MALFORMED_JSON`, …)");
                 if secured {
                     add("401", "No token, or a bad or expired one (`UNAUTHORIZED`)");
                     add("403", "Not yours, or admins only (`FORBIDDEN`)");
@@ -351,5 +351,36 @@ mod tests {
             assert!(page.contains(&format!("{method}</span><span class=\"p\">{}", escape(path))), "{endpoint} missing");
         }
         assert!(!page.contains("<script"), "the page runs no script");
+    }
+
+    #[test]
+    fn the_document_lists_each_error_code_once_and_each_code_has_one_status() {
+        let json = serde_json::to_value(document()).expect("serializes");
+        let schema = &json["components"]["schemas"]["ErrorCode"];
+        let codes: Vec<&str> =
+            schema["enum"].as_array().expect("an enum of codes").iter().filter_map(|c| c.as_str()).collect();
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len(), "a code is listed twice");
+        for code in ["VALIDATION_ERROR", "CHAIN_UNAVAILABLE", "DATABASE_UNAVAILABLE", "INVALID_STATE", "PERMIT_INVALID"]
+        {
+            assert!(codes.contains(&code), "{code} missing from {codes:?}");
+        }
+        // One condition, one code: a bad path id is a validation error, a silent RPC is the chain's.
+        for merged in ["INVALID_ID", "RPC_UNAVAILABLE"] {
+            assert!(!codes.contains(&merged), "{merged} is still answered");
+        }
+        assert_eq!(
+            json["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["$ref"],
+            "#/components/schemas/ErrorCode"
+        );
+        let body = serde_json::to_value(crate::error::ErrorDetail {
+            code: crate::error::ErrorCode::ChainUnavailable,
+            message: String::new(),
+        })
+        .expect("serializes");
+        assert_eq!(body["code"], "CHAIN_UNAVAILABLE");
+        assert_eq!(crate::error::ErrorCode::ChainUnavailable.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
     }
 }

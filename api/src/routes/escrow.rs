@@ -2,8 +2,7 @@
 //! and confirm a hash an external signer broadcast.
 
 use alloy::primitives::{Address, B256};
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::Json;
 use payscan_core::registry::parse_address;
 use payscan_core::store::rails::RailScope;
@@ -15,8 +14,8 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::auth::Admin;
-use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{ApiJson, ApiPath};
 use crate::schemas::{self, Envelope, ErrorBody, Settlement};
 use crate::state::AppState;
 use crate::views;
@@ -36,11 +35,6 @@ pub(super) struct ConfirmBody {
     /// The broadcast transaction.
     #[schema(value_type = Option<schemas::TxHash>)]
     tx_hash: Option<String>,
-}
-
-async fn payment(state: &AppState, id: &str) -> Result<Payment, ApiError> {
-    let id: PaymentId = id.parse().map_err(|_| ApiError::validation("not a payment id (pay_…)"))?;
-    state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("payment not found"))
 }
 
 /// Where a settlement pays: the admin's `to`; else, for a release, the payout address an admin set
@@ -67,8 +61,7 @@ async fn recipient(
             .and_then(|store| store.payout_address)
             .ok_or_else(|| {
                 ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "PAYOUT_ADDRESS_MISSING",
+                    ErrorCode::PayoutAddressMissing,
                     format!(
                         "seller {} has no payout address: pass `to`, or set payoutAddress on \
                          /api/admin/payment-config/stores/{}",
@@ -80,8 +73,7 @@ async fn recipient(
             let credits = state.store.credits_of(&payment.id).await?;
             credits.iter().filter(|c| c.counted).map(|c| c.from).find(|from| !from.is_zero()).ok_or_else(|| {
                 ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "REFUND_ADDRESS_UNKNOWN",
+                    ErrorCode::RefundAddressUnknown,
                     "no counted transfer names the address that paid: pass `to`",
                 )
             })
@@ -92,19 +84,19 @@ async fn recipient(
 async fn settle(
     state: AppState,
     admin: &str,
-    id: &str,
+    id: &PaymentId,
     kind: PayoutKind,
     body: &[u8],
 ) -> Result<Json<Value>, ApiError> {
     let body: SettleBody = super::optional_body(body)?;
-    let payment = payment(&state, id).await?;
+    let payment = super::existing_payment(&state, id).await?;
     let to = recipient(&state, &payment, kind, body.to.as_deref()).await?;
     let outcome = state.payouts.settle_escrow(&payment, kind, to, admin).await?;
     let data = match outcome {
         EscrowOutcome::Sent(payout) => json!({ "payout": views::payout(&payout) }),
         EscrowOutcome::Built(payout, payload) => json!({ "payout": views::payout(&payout), "payload": payload }),
     };
-    let payment = state.store.payment(&payment.id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    let payment = super::existing_payment(&state, &payment.id).await?;
     tracing::info!(target: "payscan::api", by = %admin, payment_id = %payment.id, kind = kind.as_str(), "escrow settlement");
     Ok(Json(json!({
         "success": true,
@@ -115,16 +107,16 @@ async fn settle(
 async fn confirm(
     state: AppState,
     admin: &str,
-    id: &str,
+    id: &PaymentId,
     kind: PayoutKind,
     body: ConfirmBody,
 ) -> Result<Json<Value>, ApiError> {
     let tx_hash = body.tx_hash.ok_or_else(|| ApiError::validation("txHash is required"))?;
     let tx_hash: B256 =
         tx_hash.parse().map_err(|_| ApiError::validation("txHash must be a 0x-prefixed 32-byte hex hash"))?;
-    let payment = payment(&state, id).await?;
+    let payment = super::existing_payment(&state, id).await?;
     let payout = state.payouts.confirm_escrow(&payment.id, kind, tx_hash).await?;
-    let payment = state.store.payment(&payment.id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    let payment = super::existing_payment(&state, &payment.id).await?;
     tracing::info!(target: "payscan::api", by = %admin, payment_id = %payment.id, tx = %tx_hash, kind = kind.as_str(), "escrow confirmed");
     Ok(Json(json!({
         "success": true,
@@ -155,7 +147,7 @@ async fn confirm(
 pub(super) async fn release(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     settle(state, &admin.user_id, &id, PayoutKind::Release, &body).await
@@ -182,7 +174,7 @@ pub(super) async fn release(
 pub(super) async fn refund(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     settle(state, &admin.user_id, &id, PayoutKind::Refund, &body).await
@@ -209,7 +201,7 @@ pub(super) async fn refund(
 pub(super) async fn release_confirm(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<Value>, ApiError> {
     confirm(state, &admin.user_id, &id, PayoutKind::Release, body).await
@@ -235,7 +227,7 @@ pub(super) async fn release_confirm(
 pub(super) async fn refund_confirm(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<Value>, ApiError> {
     confirm(state, &admin.user_id, &id, PayoutKind::Refund, body).await

@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::extract::ApiPath;
 use crate::feed::{FeedItem, Subscription};
 use crate::schemas::ErrorBody;
 use crate::state::AppState;
@@ -105,14 +106,10 @@ impl Cursor {
 pub(super) async fn events(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let id: PaymentId = id.parse().map_err(|_| ApiError::validation("not a payment id (pay_…)"))?;
-    let payment = state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
-    if !caller.may_read(&payment.buyer_id) {
-        return Err(ApiError::forbidden("not your payment"));
-    }
+    let payment = super::readable_payment(&state, &caller, &id).await?;
     let after = match headers.get("last-event-id").map(|v| v.to_str().map(str::trim)) {
         None => 0,
         Some(Ok(text)) => text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::schemas::{ErrorBody, Liveness};
 use crate::state::AppState;
 
@@ -25,7 +25,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Result<Json<Value>,
         .store
         .ping()
         .await
-        .map_err(|_| ApiError::unavailable("DATABASE_UNAVAILABLE", "the database is unreachable"))?;
+        .map_err(|_| ApiError::new(ErrorCode::DatabaseUnavailable, "the database is unreachable"))?;
     Ok(Json(json!({
         "success": true,
         "message": "payscan is running",

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
 use crate::schemas::{AmountInput, ErrorBody, IntentAnswer};
 use crate::state::AppState;
@@ -164,7 +164,7 @@ fn answer(data: Value, quote: Option<Value>) -> Value {
 
 /// With oracle quoting on, `amount` is in USD: the token's feed gives the settlement amount.
 async fn quote(state: &AppState, chain: &Chain, token: &Token, usd: &RawValue) -> Result<Quote, ApiError> {
-    let unavailable = |why: String| ApiError::unavailable("ORACLE_UNAVAILABLE", why);
+    let unavailable = |why: String| ApiError::new(ErrorCode::OracleUnavailable, why);
     let usd_amount = super::decimal_amount(usd, quote::USD_DECIMALS, "USD")?;
     let feed = token
         .price_feed
@@ -177,9 +177,7 @@ async fn quote(state: &AppState, chain: &Chain, token: &Token, usd: &RawValue) -
     quote::compute(usd_amount, token.decimals, round, &state.quotes, clock::now_ms()).map_err(|e| match e {
         QuoteError::Unavailable(why) => unavailable(why),
         e @ QuoteError::TooLarge => ApiError::validation(e.to_string()),
-        e @ QuoteError::DepegLimitExceeded { .. } => {
-            ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "DEPEG_LIMIT_EXCEEDED", e.to_string())
-        }
+        e @ QuoteError::DepegLimitExceeded { .. } => ApiError::new(ErrorCode::DepegLimitExceeded, e.to_string()),
     })
 }
 
@@ -229,8 +227,8 @@ pub(super) async fn intent(
     }
     .ok_or_else(|| ApiError::validation("network is not supported"))?;
     if state.status.is_down(chain.chain_id) {
-        return Err(ApiError::unavailable(
-            "CHAIN_UNAVAILABLE",
+        return Err(ApiError::new(
+            ErrorCode::ChainUnavailable,
             format!(
                 "{} cannot be followed right now (its RPC is failing); try again later or another network",
                 chain.name
@@ -257,8 +255,7 @@ pub(super) async fn intent(
     let allowed = payscan_core::rails::resolve(&registry, store_rails.as_ref(), template_rails.as_ref());
     if !allowed.allows(chain, token) {
         return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "RAIL_NOT_ALLOWED",
+            ErrorCode::RailNotAllowed,
             format!(
                 "{} on {} is not among the rails this seller accepts (see the options route)",
                 token.symbol, chain.short_name

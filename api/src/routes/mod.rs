@@ -19,7 +19,7 @@ mod reports;
 use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::CONNECTION;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -29,10 +29,12 @@ use tower_http::trace::TraceLayer;
 
 use payscan_core::money::AmountError;
 use payscan_core::registry::Token;
-use payscan_core::BaseUnits;
+use payscan_core::store::Payment;
+use payscan_core::{BaseUnits, PaymentId};
 use serde_json::value::RawValue;
 
-use crate::error::ApiError;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Request bodies larger than this are refused with 413.
@@ -101,9 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/api/docs", get(docs::docs_page))
         .fallback(|| async { ApiError::not_found("no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed")
-        })
+        .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(read_body_first))
         .layer(TraceLayer::new_for_http())
@@ -151,8 +151,7 @@ async fn read_body_first(request: Request, next: Next) -> Response {
     if drained && seen <= BODY_LIMIT {
         return next.run(Request::from_parts(parts, Body::from(kept))).await;
     }
-    let mut response =
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body is too large").into_response();
+    let mut response = ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large").into_response();
     if !drained {
         // The rest of the body was never read, so the connection cannot carry another request.
         response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
@@ -161,6 +160,20 @@ async fn read_body_first(request: Request, next: Next) -> Response {
 }
 
 /// Ids from clients: short, printable, no whitespace or markup.
+/// A payment the caller may read: any for an admin, their own for a buyer.
+pub(crate) async fn readable_payment(state: &AppState, caller: &Caller, id: &PaymentId) -> Result<Payment, ApiError> {
+    let payment = existing_payment(state, id).await?;
+    if !caller.may_read(&payment.buyer_id) {
+        return Err(ApiError::forbidden("not your payment"));
+    }
+    Ok(payment)
+}
+
+/// A payment, or 404.
+pub(crate) async fn existing_payment(state: &AppState, id: &PaymentId) -> Result<Payment, ApiError> {
+    state.store.payment(id).await?.ok_or_else(|| ApiError::not_found("payment not found"))
+}
+
 pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
     let ok = !value.is_empty()
         && value.len() <= 128

@@ -1,6 +1,6 @@
 //! `GET /api/payment/:id` and `GET /api/payment`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use payscan_core::{PaymentId, PaymentStatus};
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::schemas::{Envelope, Paged, Payment, PaymentDetail};
 use crate::state::AppState;
 use crate::views;
@@ -28,15 +28,9 @@ use crate::views;
 pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
 ) -> Result<Json<Value>, ApiError> {
-    let id: PaymentId = id
-        .parse()
-        .map_err(|_| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "INVALID_ID", "not a payment id (pay_…)"))?;
-    let payment = state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
-    if !caller.may_read(&payment.buyer_id) {
-        return Err(ApiError::forbidden("not your payment"));
-    }
+    let payment = super::readable_payment(&state, &caller, &id).await?;
     let overrides = state.store.threshold_overrides().await?;
     let mut data = views::payment(&state.registry.current(), &overrides, &payment);
     let transfers: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect();

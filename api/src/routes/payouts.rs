@@ -1,6 +1,6 @@
 //! Payouts (admin): queue one, run the queue, read, retry and cancel.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use payscan_core::registry::parse_address;
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::schemas::{self, Envelope, ErrorBody, Payout, RunReport};
 use crate::state::AppState;
 use crate::views;
@@ -132,10 +132,6 @@ pub(super) async fn run(State(state): State<AppState>, Admin(admin): Admin) -> R
     Ok(Json(json!({ "success": true, "data": report })))
 }
 
-fn payout_id(id: &str) -> Result<PayoutId, ApiError> {
-    id.parse().map_err(|_| ApiError::validation("not a payout id (po_…)"))
-}
-
 /// A payout.
 ///
 /// An admin, or the user the payout pays.
@@ -151,9 +147,9 @@ fn payout_id(id: &str) -> Result<PayoutId, ApiError> {
 pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PayoutId>,
 ) -> Result<Json<Value>, ApiError> {
-    let payout = state.payouts.get(&payout_id(&id)?).await?;
+    let payout = state.payouts.get(&id).await?;
     if !caller.may_read(&payout.user_id) {
         return Err(ApiError::forbidden("this payout is not yours"));
     }
@@ -177,9 +173,9 @@ pub(super) async fn get(
 pub(super) async fn retry(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PayoutId>,
 ) -> Result<Json<Value>, ApiError> {
-    let payout = state.payouts.retry(&payout_id(&id)?).await?;
+    let payout = state.payouts.retry(&id).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, payout_id = %payout.id, status = %payout.status, "payout retried");
     Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
 }
@@ -201,9 +197,9 @@ pub(super) async fn retry(
 pub(super) async fn cancel(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PayoutId>,
 ) -> Result<Json<Value>, ApiError> {
-    let payout = state.payouts.cancel(&payout_id(&id)?).await?;
+    let payout = state.payouts.cancel(&id).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, payout_id = %payout.id, "payout cancelled");
     Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
 }

@@ -11,7 +11,7 @@ use payscan_core::webhook::{SignedHeaders, WebhookError};
 use payscan_core::{clock, PaymentId, PayoutId};
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::schemas::{Envelope, ErrorBody, Received};
 use crate::state::AppState;
 
@@ -46,8 +46,8 @@ pub(super) async fn receive(
         _ => ApiError::unauthorized("invalid webhook signature"),
     })?;
 
-    let payload: Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "MALFORMED_JSON", "body is not JSON"))?;
+    let payload: Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::new(ErrorCode::MalformedJson, "body is not JSON"))?;
     let event_type = payload.get("type").and_then(Value::as_str).unwrap_or("unknown");
     let status = payload.get("status").and_then(Value::as_str).unwrap_or("unknown");
     // Payout events name a payout; every other event names a payment (`intentId`).

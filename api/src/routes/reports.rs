@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
-use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::schemas::{
     self, AutoFetchAnswer, CleanupAnswer, Envelope, ErrorBody, FetchTxAnswer, IntentAnswer, Paged, PaymentDebug, Stats,
 };
@@ -357,10 +357,6 @@ pub(super) async fn cleanup_pending(
     })))
 }
 
-fn payment_id(id: &str) -> Result<PaymentId, ApiError> {
-    id.parse().map_err(|_| ApiError::validation("not a payment id (pay_…)"))
-}
-
 /// The newest counted transfer's hash, for a payment whose own is missing.
 async fn repair_tx(state: &AppState, payment: &Payment) -> Result<Option<String>, ApiError> {
     if let Some(hash) = payment.tx_hash {
@@ -392,10 +388,9 @@ async fn repair_tx(state: &AppState, payment: &Payment) -> Result<Option<String>
 pub(super) async fn fetch_tx(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
 ) -> Result<Json<Value>, ApiError> {
-    let payment =
-        state.store.payment(&payment_id(&id)?).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    let payment = super::existing_payment(&state, &id).await?;
     let had = payment.tx_hash.is_some();
     let hash = repair_tx(&state, &payment).await?;
     let network = state.registry.current().chain(payment.rail.chain_id).map(|c| c.short_name.clone());
@@ -464,10 +459,9 @@ pub(super) async fn auto_fetch_missing(
 pub(super) async fn debug(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
 ) -> Result<Json<Value>, ApiError> {
-    let payment =
-        state.store.payment(&payment_id(&id)?).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
+    let payment = super::existing_payment(&state, &id).await?;
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
     let credits: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect();
@@ -518,10 +512,9 @@ pub(super) struct EditBody {
 pub(super) async fn edit(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<PaymentId>,
     ApiJson(body): ApiJson<EditBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = payment_id(&id)?;
     let now = clock::now_ms();
     let mut tx = state.store.begin().await?;
     let mut payment =
@@ -532,8 +525,8 @@ pub(super) async fn edit(
         let by_hand =
             matches!((expected, status), (PaymentStatus::Pending, PaymentStatus::Cancelled | PaymentStatus::Failed));
         if !by_hand {
-            return Err(ApiError::conflict(
-                "INVALID_STATE",
+            return Err(ApiError::new(
+                ErrorCode::InvalidState,
                 format!("a {expected} payment cannot be set to {status} by hand: money states come from the chain"),
             ));
         }
@@ -549,7 +542,7 @@ pub(super) async fn edit(
     }
     payment.updated_at = now;
     if !state.store.edit_payment(&mut tx, &payment, expected).await? {
-        return Err(ApiError::conflict("INVALID_STATE", "the payment changed meanwhile; read it again"));
+        return Err(ApiError::new(ErrorCode::InvalidState, "the payment changed meanwhile; read it again"));
     }
     // A buyer re-pointing the payment later keeps these keys as the admin wrote them.
     state.store.note_admin_metadata_keys(&mut tx, &payment.id, written).await?;

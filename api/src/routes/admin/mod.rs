@@ -11,6 +11,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
+use crate::extract::PathParam;
 
 /// `page` (from 1) and `limit` (1–200).
 #[derive(Debug, Deserialize, IntoParams)]
@@ -56,5 +57,5 @@ pub(super) fn chain_or_404(registry: &Registry, chain_id: ChainId) -> Result<&Ch
 
 /// A chain id from a path or query: a positive integer, else 400.
 pub(crate) fn parse_chain_id(text: &str) -> Result<ChainId, ApiError> {
-    text.parse().map_err(|_| ApiError::validation(format!("chainId must be a positive integer, got `{text}`")))
+    text.parse().map_err(|_| ApiError::validation(ChainId::refusal(text)))
 }

@@ -2,16 +2,17 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::Json;
 use payscan_core::registry::redact_url;
+use payscan_core::ChainId;
 use payscan_scanner::{probe, ReloadError};
 use serde_json::{json, Value};
 
-use super::{chain_or_404, parse_chain_id};
+use super::chain_or_404;
 use crate::auth::Admin;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::ApiPath;
 use crate::schemas::{Envelope, ErrorBody, NetworkList, Probe, ReloadAnswer};
 use crate::state::AppState;
 
@@ -78,7 +79,7 @@ pub(in crate::routes) async fn reload(
 ) -> Result<Json<Value>, ApiError> {
     // Files are read and validated whole first: an invalid file leaves the live registry alone.
     let reloaded = state.reloader.reload(&admin.user_id).await.map_err(|e| match e {
-        ReloadError::Invalid(e) => ApiError::new(StatusCode::BAD_REQUEST, "REGISTRY_INVALID", e.to_string()),
+        ReloadError::Invalid(e) => ApiError::new(ErrorCode::RegistryInvalid, e.to_string()),
         other => ApiError::internal(other),
     })?;
     let (chains, followers) = (reloaded.chains, reloaded.followers);
@@ -104,21 +105,20 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
     params(("chainId" = String, Path, description = "A chain id of the registry")),
     responses(
         (status = 200, description = "What the probe found", body = Envelope<Probe>),
-        (status = 503, description = "The RPC did not answer (`RPC_UNAVAILABLE`)", body = ErrorBody),
+        (status = 503, description = "The RPC did not answer (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(in crate::routes) async fn probe(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(chain_id): Path<String>,
+    ApiPath(chain_id): ApiPath<ChainId>,
 ) -> Result<Json<Value>, ApiError> {
-    let chain_id = parse_chain_id(&chain_id)?;
     let registry = state.registry.current();
     let chain = chain_or_404(&registry, chain_id)?;
     let report = probe::probe(chain, PROBE_TIMEOUT).await.map_err(|e| {
         tracing::warn!(target: "payscan::api", %chain_id, error = %e, "probe failed");
-        ApiError::unavailable("RPC_UNAVAILABLE", format!("chain {chain_id}'s RPC did not answer: {}", e.kind()))
+        ApiError::new(ErrorCode::ChainUnavailable, format!("chain {chain_id}'s RPC did not answer: {}", e.kind()))
     })?;
     Ok(Json(json!({ "success": true, "data": report })))
 }

@@ -1,19 +1,19 @@
 //! The scanner as operators see it, a lever over its webhooks, and the way out of a halt.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
-use payscan_core::{clock, PaymentId};
+use payscan_core::{clock, ChainId, PaymentId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use payscan_core::store::cursors::KEEP_HASHES;
 
-use super::{chain_or_404, parse_chain_id};
+use super::chain_or_404;
 use crate::auth::Admin;
-use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{ApiJson, ApiPath};
 use crate::schemas::{Envelope, ErrorBody, Requeued, ScannerStatus, UnwindAuthorized};
 use crate::state::AppState;
 
@@ -128,16 +128,15 @@ pub(in crate::routes) struct UnwindBody {
 pub(in crate::routes) async fn unwind(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(chain_id): Path<String>,
+    ApiPath(chain_id): ApiPath<ChainId>,
     ApiJson(body): ApiJson<UnwindBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let chain_id = parse_chain_id(&chain_id)?;
     chain_or_404(&state.registry.current(), chain_id)?;
     if !(1..=KEEP_HASHES).contains(&body.max_depth) {
         return Err(ApiError::validation(format!("maxDepth must be within 1..={KEEP_HASHES}")));
     }
     if !state.store.authorize_unwind(chain_id, body.max_depth).await? {
-        return Err(ApiError::conflict("CHAIN_NOT_HALTED", format!("chain {chain_id} is not halted by a reorg")));
+        return Err(ApiError::new(ErrorCode::ChainNotHalted, format!("chain {chain_id} is not halted by a reorg")));
     }
     tracing::warn!(target: "payscan::api", by = %admin.user_id, %chain_id, max_depth = body.max_depth, "unwind of a halted chain authorized");
     Ok(Json(json!({ "success": true, "data": { "chainId": chain_id, "maxDepth": body.max_depth } })))

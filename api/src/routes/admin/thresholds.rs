@@ -1,18 +1,18 @@
 //! Confirmation thresholds: the effective value per chain, admin overrides (never below the
 //! chain's floor) and their history.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
-use payscan_core::clock;
 use payscan_core::store::thresholds::ThresholdChange;
+use payscan_core::{clock, ChainId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::{chain_or_404, pagination, parse_chain_id, Page};
+use super::{chain_or_404, pagination, Page};
 use crate::auth::Admin;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::schemas::{Envelope, Paged, Threshold, ThresholdHistory, ThresholdUpdate};
 use crate::state::AppState;
 
@@ -74,10 +74,9 @@ const MAX_THRESHOLD: u64 = 1_000_000;
 pub(in crate::routes) async fn update(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(chain_id): Path<String>,
+    ApiPath(chain_id): ApiPath<ChainId>,
     ApiJson(body): ApiJson<ThresholdBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let chain_id = parse_chain_id(&chain_id)?;
     let registry = state.registry.current();
     let chain = chain_or_404(&registry, chain_id)?;
     if body.threshold == 0 || body.threshold > MAX_THRESHOLD {
