@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod feed;
 pub mod limits;
+pub mod paging;
 pub mod routes;
 pub mod schemas;
 pub mod state;

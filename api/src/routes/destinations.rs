@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::paging::Paging;
 use crate::schemas::{self, CronStatus, CustodyHealth, DestinationPage, Envelope, ErrorBody, SweepResults};
 use crate::state::AppState;
 
@@ -52,8 +53,10 @@ pub(super) struct ListQuery {
     address: Option<String>,
     chain_id: Option<String>,
     /// From 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
     /// 1 to 200; 20 when absent.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -91,12 +94,8 @@ pub(super) async fn list(
         chain_id: query.chain_id.as_deref().map(super::admin::parse_chain_id).transpose()?,
         swept,
     };
-    let page = query.page.unwrap_or(1);
-    let limit = query.limit.unwrap_or(20);
-    if page < 1 || !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("page starts at 1 and limit is between 1 and 200"));
-    }
-    let (destinations, total) = state.store.destinations(&filter, limit, (page - 1).saturating_mul(limit)).await?;
+    let Paging { limit, offset, page } = Paging::by_page(query.page, query.limit, 20)?;
+    let (destinations, total) = state.store.destinations(&filter, limit, offset).await?;
     Ok(Json(json!({
         "success": true,
         "data": {

@@ -383,4 +383,22 @@ mod tests {
         assert_eq!(body["code"], "CHAIN_UNAVAILABLE");
         assert_eq!(crate::error::ErrorCode::ChainUnavailable.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
     }
+
+    #[test]
+    fn list_parameters_state_the_bounds_the_server_enforces() {
+        let json = serde_json::to_value(document()).expect("serializes");
+        let parameter = |path: &str, name: &str| {
+            json["paths"][path]["get"]["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+                .map(|p| p["schema"].clone())
+                .unwrap_or_else(|| panic!("{path} has no {name}"))
+        };
+        for path in ["/api/payment", "/transactions", "/api/payment/derived-destinations"] {
+            let limit = parameter(path, "limit");
+            assert_eq!((limit["minimum"].as_i64(), limit["maximum"].as_i64()), (Some(1), Some(200)), "{path}: {limit}");
+        }
+        assert_eq!(parameter("/api/payment", "offset")["minimum"], 0);
+        assert_eq!(parameter("/transactions", "page")["minimum"], 1);
+    }
 }

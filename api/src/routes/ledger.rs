@@ -11,6 +11,7 @@ use utoipa::IntoParams;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::paging::Paging;
 use crate::schemas::{LedgerEntry, Paged};
 use crate::state::AppState;
 
@@ -21,8 +22,10 @@ pub(super) struct LedgerQuery {
     /// The user; the caller when absent.
     user_id: Option<String>,
     /// From 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
     /// 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -66,12 +69,8 @@ pub(super) async fn list(
     if !caller.may_read(&user) {
         return Err(ApiError::forbidden("another user's transactions are for admins"));
     }
-    let page = query.page.unwrap_or(1);
-    let limit = query.limit.unwrap_or(50);
-    if page < 1 || !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("page starts at 1 and limit is between 1 and 200"));
-    }
-    let (entries, total) = state.store.ledger_of_user(&user, limit, (page - 1).saturating_mul(limit)).await?;
+    let Paging { limit, offset, page } = Paging::by_page(query.page, query.limit, 50)?;
+    let (entries, total) = state.store.ledger_of_user(&user, limit, offset).await?;
     Ok(Json(json!({
         "success": true,
         "data": entries.iter().map(view).collect::<Vec<_>>(),

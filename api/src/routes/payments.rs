@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::paging::Paging;
 use crate::schemas::{Envelope, Paged, Payment, PaymentDetail};
 use crate::state::AppState;
 use crate::views;
@@ -51,8 +52,10 @@ pub(super) struct ListQuery {
     /// Comma-separated statuses (`pending,processing`); every status when absent.
     status: Option<String>,
     /// 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// From 0.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
@@ -89,14 +92,7 @@ pub(super) async fn list_for(state: &AppState, user_id: &str, query: ListQuery) 
         })
         .transpose()?
         .unwrap_or_default();
-    let limit = query.limit.unwrap_or(50);
-    let offset = query.offset.unwrap_or(0);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
-    if offset < 0 {
-        return Err(ApiError::validation("offset must not be negative"));
-    }
+    let Paging { limit, offset, .. } = Paging::by_offset(query.offset, query.limit, 50)?;
     let (payments, total) = state.store.payments_of_buyer(user_id, &statuses, limit, offset).await?;
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;

@@ -24,6 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::paging::checked_limit;
 use crate::schemas::{
     self, AutoFetchAnswer, CleanupAnswer, Envelope, ErrorBody, FetchTxAnswer, IntentAnswer, Paged, PaymentDebug, Stats,
 };
@@ -410,6 +411,8 @@ pub(super) async fn fetch_tx(
 #[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AutoFetchBody {
+    /// 1 to 1000; 10 when absent.
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -430,10 +433,7 @@ pub(super) async fn auto_fetch_missing(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: AutoFetchBody = super::optional_body(&body)?;
-    let limit = body.limit.unwrap_or(10);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 1000"));
-    }
+    let limit = checked_limit(body.limit, 10, 1000)?;
     let mut fixed = Vec::new();
     let missing = state.store.payments_missing_tx(limit).await?;
     for payment in &missing {

@@ -30,8 +30,8 @@ pub(in crate::routes) async fn list(
     _admin: Admin,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    let (limit, offset, number) = page.bounds(25)?;
-    let (payments, total) = state.store.awaiting_confirmation(page.chain()?, limit, offset).await?;
+    let paging = page.bounds(25)?;
+    let (payments, total) = state.store.awaiting_confirmation(page.chain()?, paging.limit, paging.offset).await?;
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
     let data: Vec<Value> = payments
@@ -51,5 +51,5 @@ pub(in crate::routes) async fn list(
             view
         })
         .collect();
-    Ok(Json(json!({ "success": true, "data": data, "pagination": pagination(number, limit, total) })))
+    Ok(Json(json!({ "success": true, "data": data, "pagination": pagination(paging, total) })))
 }

@@ -12,6 +12,7 @@ use utoipa::IntoParams;
 
 use crate::error::ApiError;
 use crate::extract::PathParam;
+use crate::paging::Paging;
 
 /// `page` (from 1) and `limit` (1–200).
 #[derive(Debug, Deserialize, IntoParams)]
@@ -19,8 +20,10 @@ use crate::extract::PathParam;
 #[into_params(parameter_in = Query)]
 pub(super) struct Page {
     /// From 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
     /// 1 to 200.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// Only this chain's payments (awaiting confirmation only).
     #[serde(rename = "chainId")]
@@ -28,17 +31,8 @@ pub(super) struct Page {
 }
 
 impl Page {
-    /// `(limit, offset, page)`.
-    fn bounds(&self, default_limit: i64) -> Result<(i64, i64, i64), ApiError> {
-        let page = self.page.unwrap_or(1);
-        let limit = self.limit.unwrap_or(default_limit);
-        if page < 1 {
-            return Err(ApiError::validation("page starts at 1"));
-        }
-        if !(1..=200).contains(&limit) {
-            return Err(ApiError::validation("limit must be between 1 and 200"));
-        }
-        Ok((limit, (page - 1).saturating_mul(limit), page))
+    fn bounds(&self, default_limit: i64) -> Result<Paging, ApiError> {
+        Paging::by_page(self.page, self.limit, default_limit)
     }
 
     fn chain(&self) -> Result<Option<ChainId>, ApiError> {
@@ -46,8 +40,8 @@ impl Page {
     }
 }
 
-fn pagination(page: i64, limit: i64, total: i64) -> serde_json::Value {
-    serde_json::json!({ "page": page, "limit": limit, "total": total, "totalPages": (total + limit - 1) / limit })
+fn pagination(paging: Paging, total: i64) -> serde_json::Value {
+    serde_json::json!({ "page": paging.page, "limit": paging.limit, "total": total, "totalPages": paging.pages_of(total) })
 }
 
 /// The registry's chain, else 404.

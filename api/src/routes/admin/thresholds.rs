@@ -129,8 +129,8 @@ pub(in crate::routes) async fn history(
     _admin: Admin,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    let (limit, offset, number) = page.bounds(50)?;
-    let (changes, total) = state.store.threshold_history(limit, offset).await?;
+    let paging = page.bounds(50)?;
+    let (changes, total) = state.store.threshold_history(paging.limit, paging.offset).await?;
     let data: Vec<Value> = changes
         .iter()
         .map(|c| {
@@ -144,5 +144,5 @@ pub(in crate::routes) async fn history(
             })
         })
         .collect();
-    Ok(Json(json!({ "success": true, "data": data, "pagination": pagination(number, limit, total) })))
+    Ok(Json(json!({ "success": true, "data": data, "pagination": pagination(paging, total) })))
 }
