@@ -49,6 +49,12 @@ impl PaymentStatus {
         Self::Refunded,
     ];
 
+    /// Still waiting for money (see [`PaymentStatus::is_open`]).
+    pub const OPEN: [Self; 2] = [Self::Pending, Self::Processing];
+
+    /// The money passed its threshold: it is the marketplace's, to sweep, release or refund.
+    pub const SETTLED: [Self; 3] = [Self::Completed, Self::Released, Self::Refunded];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -341,6 +347,20 @@ mod tests {
         assert!(!Released.can_fall_back_to(Processing));
         assert!(!Pending.can_fall_back_to(Pending));
         assert_eq!(Failed.transition(Completed), Err(InvalidTransition { from: Failed, to: Completed }));
+    }
+
+    #[test]
+    fn the_status_sets_agree_with_the_model() {
+        for status in PaymentStatus::ALL {
+            assert_eq!(PaymentStatus::OPEN.contains(&status), status.is_open(), "{status}");
+            // Settled money only moves forward to another settled status.
+            if PaymentStatus::SETTLED.contains(&status) {
+                assert!(PaymentStatus::ALL
+                    .iter()
+                    .filter(|to| status.can_become(**to))
+                    .all(|to| PaymentStatus::SETTLED.contains(to)));
+            }
+        }
     }
 
     #[test]

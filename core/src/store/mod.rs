@@ -6,6 +6,7 @@ pub mod credits;
 pub mod cursors;
 pub mod destinations;
 mod feed;
+mod filter;
 pub mod leases;
 pub mod ledger;
 pub mod outbound;

@@ -2,13 +2,17 @@
 
 use alloy::primitives::{Address, B256};
 use serde::Serialize;
-use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::counters::{self, DERIVATION_INDEX, WATCH_SEQ};
+use super::filter::Filter;
 use super::{corrupt, parse_column, Backend, Store, StoreError, Tx};
+
+mod row;
+
 use crate::reference::{new_salt, PaymentReference};
 use crate::{BaseUnits, ChainId, DerivationIndex, EscrowState, PaymentId, PaymentStatus, Provider};
+pub(super) use row::{from_row, COLUMNS};
 
 /// The token a payment is made in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,66 +114,6 @@ pub struct WatchEntry {
     pub updated_at: i64,
 }
 
-pub(super) const COLUMNS: &str = "id, buyer_id, seller_id, seller_offer_id, purchase_request_id, provider, status, \
-    escrow_state, chain_id, token_address, token_symbol, token_decimals, amount, received, destination, \
-    derivation_index, confirmations, tx_hash, underpaid, safety, metadata, expires_at, created_at, updated_at, completed_at, \
-    rn_payee, payment_reference, salt";
-
-pub(super) fn from_row(row: &AnyRow) -> Result<Payment, StoreError> {
-    let decimals: i64 = row.try_get("token_decimals")?;
-    let index: i64 = row.try_get("derivation_index")?;
-    let confirmations: i64 = row.try_get("confirmations")?;
-    let tx_hash: Option<String> = row.try_get("tx_hash")?;
-    let metadata: String = row.try_get("metadata")?;
-    let safety: Option<String> = row.try_get("safety")?;
-    let rn_payee: Option<String> = row.try_get("rn_payee")?;
-    let reference: Option<String> = row.try_get("payment_reference")?;
-    let salt: Option<String> = row.try_get("salt")?;
-    let rn = match (rn_payee, reference, salt) {
-        (Some(payee), Some(reference), Some(salt)) => Some(RnTerms {
-            payee: payee.parse().map_err(|e| corrupt(format!("rn_payee {payee}: {e}")))?,
-            reference: reference.parse().map_err(|e| corrupt(format!("payment_reference {reference}: {e}")))?,
-            salt,
-        }),
-        _ => None,
-    };
-    Ok(Payment {
-        id: parse_column(row, "id")?,
-        buyer_id: row.try_get("buyer_id")?,
-        seller_id: row.try_get("seller_id")?,
-        seller_offer_id: row.try_get("seller_offer_id")?,
-        purchase_request_id: row.try_get("purchase_request_id")?,
-        rail: Rail {
-            provider: parse_column(row, "provider")?,
-            chain_id: ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
-            token: TokenRef {
-                symbol: row.try_get("token_symbol")?,
-                address: parse_column(row, "token_address")?,
-                decimals: u8::try_from(decimals).map_err(corrupt)?,
-            },
-            amount: parse_column(row, "amount")?,
-        },
-        status: parse_column(row, "status")?,
-        escrow: parse_column(row, "escrow_state")?,
-        received: parse_column(row, "received")?,
-        destination: parse_column(row, "destination")?,
-        derivation_index: u32::try_from(index)
-            .ok()
-            .and_then(DerivationIndex::new)
-            .ok_or_else(|| corrupt(format!("derivation index {index}")))?,
-        confirmations: u64::try_from(confirmations).map_err(corrupt)?,
-        tx_hash: tx_hash.map(|h| h.parse().map_err(|e| corrupt(format!("tx_hash {h}: {e}")))).transpose()?,
-        underpaid: row.try_get::<i64, _>("underpaid")? != 0,
-        safety: safety.map(|s| serde_json::from_str(&s).map_err(corrupt)).transpose()?,
-        metadata: serde_json::from_str(&metadata).map_err(corrupt)?,
-        expires_at: row.try_get("expires_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        completed_at: row.try_get("completed_at")?,
-        rn,
-    })
-}
-
 fn address_text(a: &Address) -> String {
     format!("{a:#x}")
 }
@@ -203,12 +147,12 @@ impl Store {
         buyer_id: &str,
         seller_offer_id: &str,
     ) -> Result<Option<Payment>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM payments WHERE buyer_id = $1 AND seller_offer_id = $2 \
-             AND status IN ('pending', 'processing'){}",
-            self.for_update()
-        );
-        let row = sqlx::query(&sql).bind(buyer_id).bind(seller_offer_id).fetch_optional(&mut **tx).await?;
+        let filter = Filter::default()
+            .and("buyer_id = {}", buyer_id)
+            .and("seller_offer_id = {}", seller_offer_id)
+            .status_in("status", &PaymentStatus::OPEN);
+        let sql = format!("SELECT {COLUMNS} FROM payments{}{}", filter.clause(), self.for_update());
+        let row = filter.bind(sqlx::query(&sql)).fetch_optional(&mut **tx).await?;
         row.as_ref().map(from_row).transpose()
     }
 
@@ -317,7 +261,7 @@ impl Store {
         sqlx::query(
             "UPDATE payments SET provider = $2, chain_id = $3, token_address = $4, token_symbol = $5, \
              token_decimals = $6, amount = $7, metadata = $8, expires_at = $9, watch_seq = $10, updated_at = $11 \
-             WHERE id = $1 AND status = 'pending'",
+             WHERE id = $1 AND status = $12",
         )
         .bind(payment.id.as_str())
         .bind(rail.provider.as_str())
@@ -330,6 +274,7 @@ impl Store {
         .bind(expires_at)
         .bind(watch_seq)
         .bind(now)
+        .bind(PaymentStatus::Pending.as_str())
         .execute(&mut **tx)
         .await?;
         payment.rail = rail;
@@ -376,23 +321,16 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Payment>, i64), StoreError> {
-        let filter = if statuses.is_empty() {
-            String::new()
-        } else {
-            // Statuses come from the enum, never from the request text.
-            let list: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
-            format!(" AND status IN ({})", list.join(", "))
-        };
+        let filter = Filter::default().and("buyer_id = {}", buyer_id).status_in("status", statuses);
         let sql = format!(
-            "SELECT {COLUMNS} FROM payments WHERE buyer_id = $1{filter} ORDER BY created_at DESC, id DESC \
-             LIMIT $2 OFFSET $3"
+            "SELECT {COLUMNS} FROM payments{} ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {}",
+            filter.clause(),
+            filter.then(1),
+            filter.then(2)
         );
-        let rows = sqlx::query(&sql).bind(buyer_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM payments WHERE buyer_id = $1{filter}"))
-            .bind(buyer_id)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+        let rows = filter.bind(sqlx::query(&sql)).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let count = format!("SELECT COUNT(*) FROM payments{}", filter.clause());
+        let total: i64 = filter.bind(sqlx::query(&count)).fetch_one(&self.pool).await?.try_get(0)?;
         Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
     }
 
@@ -405,16 +343,17 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Payment>, StoreError> {
         let (created, id) = after.unwrap_or((i64::MIN, ""));
-        let buyer = if buyer_id.is_some() { " AND buyer_id = $4" } else { "" };
+        // Past `(created, id)` in creation order; `$1` is `created`.
+        let filter = Filter::default()
+            .and("created_at >= {}", created)
+            .and("(created_at > $1 OR id > {})", id)
+            .and_some("buyer_id = {}", buyer_id);
         let sql = format!(
-            "SELECT {COLUMNS} FROM payments WHERE (created_at > $1 OR (created_at = $1 AND id > $2)){buyer} \
-             ORDER BY created_at, id LIMIT $3"
+            "SELECT {COLUMNS} FROM payments{} ORDER BY created_at, id LIMIT {}",
+            filter.clause(),
+            filter.then(1)
         );
-        let mut query = sqlx::query(&sql).bind(created).bind(id).bind(limit);
-        if let Some(buyer) = buyer_id {
-            query = query.bind(buyer);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = filter.bind(sqlx::query(&sql)).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -424,13 +363,9 @@ impl Store {
         &self,
         buyer_id: Option<&str>,
     ) -> Result<Vec<(PaymentStatus, ChainId, String, BaseUnits, BaseUnits)>, StoreError> {
-        let filter = if buyer_id.is_some() { " WHERE buyer_id = $1" } else { "" };
-        let sql = format!("SELECT status, chain_id, token_symbol, amount, received FROM payments{filter}");
-        let mut query = sqlx::query(&sql);
-        if let Some(buyer) = buyer_id {
-            query = query.bind(buyer);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let filter = Filter::default().and_some("buyer_id = {}", buyer_id);
+        let sql = format!("SELECT status, chain_id, token_symbol, amount, received FROM payments{}", filter.clause());
+        let rows = filter.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok((
@@ -450,12 +385,13 @@ impl Store {
     pub async fn expired_pending(&self, now: i64, limit: i64) -> Result<Vec<(PaymentId, ChainId)>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.id, p.chain_id FROM payments p JOIN chain_cursors c ON c.chain_id = p.chain_id \
-             WHERE p.status = 'pending' AND p.expires_at < $1 AND p.received = '0' \
+             WHERE p.status = $3 AND p.expires_at < $1 AND p.received = '0' \
              AND c.block_timestamp IS NOT NULL AND c.block_timestamp * 1000 > p.expires_at \
              ORDER BY p.expires_at LIMIT $2",
         )
         .bind(now)
         .bind(limit)
+        .bind(PaymentStatus::Pending.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -468,11 +404,10 @@ impl Store {
 
     /// Completed-or-later payments without a transaction hash.
     pub async fn payments_missing_tx(&self, limit: i64) -> Result<Vec<Payment>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM payments WHERE tx_hash IS NULL AND status IN ('completed', 'released', 'refunded') \
-             ORDER BY created_at LIMIT $1"
-        );
-        let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
+        let filter = Filter::default().and_sql("tx_hash IS NULL").status_in("status", &PaymentStatus::SETTLED);
+        let sql =
+            format!("SELECT {COLUMNS} FROM payments{} ORDER BY created_at LIMIT {}", filter.clause(), filter.then(1));
+        let rows = filter.bind(sqlx::query(&sql)).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -538,33 +473,20 @@ impl Store {
         chain_id: Option<ChainId>,
         token_symbol: Option<&str>,
     ) -> Result<Vec<Payment>, StoreError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM payments WHERE status IN ('completed', 'released', 'refunded')");
-        if chain_id.is_some() {
-            sql.push_str(" AND chain_id = $1");
-        }
-        if token_symbol.is_some() {
-            sql.push_str(if chain_id.is_some() {
-                " AND UPPER(token_symbol) = UPPER($2)"
-            } else {
-                " AND UPPER(token_symbol) = UPPER($1)"
-            });
-        }
-        sql.push_str(" ORDER BY created_at, id");
-        let mut query = sqlx::query(&sql);
-        if let Some(id) = chain_id {
-            query = query.bind(id.as_i64());
-        }
-        if let Some(symbol) = token_symbol {
-            query = query.bind(symbol.to_owned());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let filter = Filter::default()
+            .status_in("status", &PaymentStatus::SETTLED)
+            .and_some("chain_id = {}", chain_id.map(ChainId::as_i64))
+            .and_some("UPPER(token_symbol) = UPPER({})", token_symbol);
+        let sql = format!("SELECT {COLUMNS} FROM payments{} ORDER BY created_at, id", filter.clause());
+        let rows = filter.bind(sqlx::query(&sql)).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
 
     /// Payments on a chain that are waiting for confirmations.
     pub async fn processing_payments(&self, chain_id: ChainId) -> Result<Vec<Payment>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM payments WHERE chain_id = $1 AND status = 'processing'");
-        let rows = sqlx::query(&sql).bind(chain_id.as_i64()).fetch_all(&self.pool).await?;
+        let sql = format!("SELECT {COLUMNS} FROM payments WHERE chain_id = $1 AND status = $2");
+        let query = sqlx::query(&sql).bind(chain_id.as_i64()).bind(PaymentStatus::Processing.as_str());
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -576,27 +498,19 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Payment>, i64), StoreError> {
-        let filter = if chain_id.is_some() { " AND chain_id = $1" } else { "" };
-        let waiting = format!("status = 'processing' AND tx_hash IS NOT NULL{filter}");
-        let (page, count) = if chain_id.is_some() {
-            (
-                format!("SELECT {COLUMNS} FROM payments WHERE {waiting} ORDER BY updated_at, id LIMIT $2 OFFSET $3"),
-                format!("SELECT COUNT(*) FROM payments WHERE {waiting}"),
-            )
-        } else {
-            (
-                format!("SELECT {COLUMNS} FROM payments WHERE {waiting} ORDER BY updated_at, id LIMIT $1 OFFSET $2"),
-                format!("SELECT COUNT(*) FROM payments WHERE {waiting}"),
-            )
-        };
-        let mut rows = sqlx::query(&page);
-        let mut total = sqlx::query(&count);
-        if let Some(id) = chain_id {
-            rows = rows.bind(id.as_i64());
-            total = total.bind(id.as_i64());
-        }
-        let rows = rows.bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        let total: i64 = total.fetch_one(&self.pool).await?.try_get(0)?;
+        let filter = Filter::default()
+            .and("status = {}", PaymentStatus::Processing)
+            .and_sql("tx_hash IS NOT NULL")
+            .and_some("chain_id = {}", chain_id.map(ChainId::as_i64));
+        let page = format!(
+            "SELECT {COLUMNS} FROM payments{} ORDER BY updated_at, id LIMIT {} OFFSET {}",
+            filter.clause(),
+            filter.then(1),
+            filter.then(2)
+        );
+        let rows = filter.bind(sqlx::query(&page)).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let count = format!("SELECT COUNT(*) FROM payments{}", filter.clause());
+        let total: i64 = filter.bind(sqlx::query(&count)).fetch_one(&self.pool).await?.try_get(0)?;
         Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
     }
 
