@@ -177,7 +177,7 @@ impl Sender {
             raw,
             tx_hash: hash,
             hashes: vec![hash],
-            status: OutboundStatus::Pending.as_str().to_owned(),
+            status: OutboundStatus::Pending,
             attempts: 1,
             block_number: None,
             last_error: None,
@@ -311,7 +311,7 @@ impl Sender {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let Some(out) = self.store.outbound_by_reference(purpose, reference).await? else { return Ok(None) };
-            if out.status != OutboundStatus::Pending.as_str() || tokio::time::Instant::now() >= deadline {
+            if out.status != OutboundStatus::Pending || tokio::time::Instant::now() >= deadline {
                 return Ok(Some(out));
             }
             let mined_nonces = self.provider.get_transaction_count(self.address()).latest().await?;

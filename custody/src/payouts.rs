@@ -18,6 +18,7 @@ use payscan_core::config::SignerKind;
 use payscan_core::event::{payment_event, payout_event, EventKind, PayoutEvent};
 use payscan_core::registry::SharedRegistry;
 use payscan_core::store::ledger::{EntryKind, NewEntry};
+use payscan_core::store::outbound::OutboundStatus;
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::payouts::{Payout, PayoutConflict};
 use payscan_core::store::{Store, StoreError};
@@ -397,7 +398,7 @@ impl Payouts {
                 continue;
             }
             let sent = self.store.outbound_by_reference(PURPOSE, &other.attempt_reference()).await?;
-            if sent.is_some_and(|o| o.status == "pending") {
+            if sent.is_some_and(|o| o.status == OutboundStatus::Pending) {
                 promised = promised.saturating_add(other.amount.0);
             }
         }
@@ -618,7 +619,7 @@ impl Payouts {
     /// left once, and a second attempt would pay twice.
     async fn refuse_if_mined(&self, payout: &Payout) -> Result<(), PayoutError> {
         let sent = self.store.outbound_by_reference(PURPOSE, &payout.attempt_reference()).await?;
-        if let Some(out) = sent.filter(|o| o.status == "mined") {
+        if let Some(out) = sent.filter(|o| o.status == OutboundStatus::Mined) {
             return Err(PayoutError::State(format!(
                 "payout {}'s transaction {:#x} was mined: confirm it instead",
                 payout.id, out.tx_hash

@@ -16,6 +16,7 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::{Eip712Domain, SolCall, SolStruct};
 use payscan_core::registry::{Chain, PermitDomain, SharedRegistry, Token};
+use payscan_core::store::outbound::OutboundStatus;
 use payscan_core::store::{Payment, Store, StoreError};
 use payscan_core::{clock, ChainId, PaymentStatus, Provider as Rail};
 use serde::Serialize;
@@ -353,14 +354,14 @@ impl PermitRelay {
         let settled = sender.wait("permit", &reference, WAIT).await?.unwrap_or(sent);
         let allowance = read_u256(&provider, chain, token.address, allowance_call).await?;
         let tx_hash = Some(format!("{:#x}", settled.tx_hash));
-        match settled.status.as_str() {
-            "mined" => Ok(Relayed { tx_hash, allowance: allowance.to_string(), status: "mined" }),
+        match settled.status {
+            OutboundStatus::Mined => Ok(Relayed { tx_hash, allowance: allowance.to_string(), status: "mined" }),
             // Reverted, or its nonce went elsewhere: if the allowance is there, someone else's
             // permit (or approve) won the race, which is what the buyer wanted.
             _ if allowance >= terms.value => {
                 Ok(Relayed { tx_hash, allowance: allowance.to_string(), status: "already_approved" })
             }
-            "pending" => Ok(Relayed { tx_hash, allowance: allowance.to_string(), status: "pending" }),
+            OutboundStatus::Pending => Ok(Relayed { tx_hash, allowance: allowance.to_string(), status: "pending" }),
             _ => Err(PermitError::Failed(format!(
                 "the permit transaction {:#x} did not set the allowance",
                 settled.tx_hash

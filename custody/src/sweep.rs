@@ -18,7 +18,7 @@ use alloy::signers::SignerSync;
 use alloy::sol_types::SolCall;
 use payscan_core::config::SignerKind;
 use payscan_core::registry::{redact_url, Chain, SharedRegistry, Token};
-use payscan_core::store::outbound::OutboundTx;
+use payscan_core::store::outbound::{OutboundStatus, OutboundTx};
 use payscan_core::store::{Payment, Store, StoreError};
 use payscan_core::{clock, failpoint, BaseUnits, PaymentId, PaymentStatus};
 use serde::Serialize;
@@ -130,7 +130,7 @@ impl Sweeper {
     async fn try_sweep(&self, payment: &Payment, min_amount: BaseUnits) -> Result<SweepResult, OutboundError> {
         // Money under its threshold may still be taken by a reorg; released and refunded
         // payments were paid from the payout wallet and their deposits still belong here.
-        if !matches!(payment.status, PaymentStatus::Completed | PaymentStatus::Released | PaymentStatus::Refunded) {
+        if !PaymentStatus::SETTLED.contains(&payment.status) {
             return Ok(SweepResult::new(payment, SweepStatus::Skipped)
                 .because(format!("payment is {}: only completed payments are swept", payment.status)));
         }
@@ -310,9 +310,9 @@ impl Sweeper {
     /// lost its nonce.
     async fn wait(&self, sender: &Sender, sent: &OutboundTx) -> Result<Option<B256>, OutboundError> {
         let row = sender.wait(&sent.purpose, &sent.reference, WAIT).await?;
-        match row.as_ref().map(|r| r.status.as_str()) {
-            Some("mined") => Ok(row.map(|r| r.tx_hash)),
-            Some("failed" | "dropped") => Ok(None),
+        match row.as_ref().map(|r| r.status) {
+            Some(OutboundStatus::Mined) => Ok(row.map(|r| r.tx_hash)),
+            Some(OutboundStatus::Failed | OutboundStatus::Dropped) => Ok(None),
             _ => Err(OutboundError::NotMinedYet(sent.tx_hash)),
         }
     }

@@ -10,6 +10,7 @@ use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use payscan::devchain::{Anvil, AnvilOptions};
+use payscan_core::store::outbound::OutboundStatus;
 use payscan_core::store::Store;
 use payscan_core::ChainId;
 use payscan_custody::{OutboundSettings, Sender, TxRequest};
@@ -82,7 +83,7 @@ both_backends!(fifty_concurrent_sends_get_contiguous_nonces_even_when_broadcasts
     let sent = store.outbound_of(ChainId(31337), sender.address()).await.expect("rows");
     let nonces: Vec<u64> = sent.iter().map(|t| t.nonce).collect();
     assert_eq!(nonces, (start..start + 50).collect::<Vec<_>>(), "contiguous, none reused");
-    assert!(sent.iter().all(|t| t.status == "mined"), "{sent:#?}");
+    assert!(sent.iter().all(|t| t.status == OutboundStatus::Mined), "{sent:#?}");
     let end = anvil.provider().get_transaction_count(sender.address()).await.expect("nonce");
     assert_eq!(end, start + 50, "every transaction landed, none twice");
 });
@@ -122,7 +123,7 @@ both_backends!(fifty_sends_through_502s_then_a_restart_then_fifty_more_leave_no_
     let sent = store.outbound_of(ChainId(31337), after.address()).await.expect("rows");
     let nonces: Vec<u64> = sent.iter().map(|t| t.nonce).collect();
     assert_eq!(nonces, (start..start + 100).collect::<Vec<_>>(), "contiguous across the restart, none reused");
-    assert!(sent.iter().all(|t| t.status == "mined"), "{sent:#?}");
+    assert!(sent.iter().all(|t| t.status == OutboundStatus::Mined), "{sent:#?}");
     let end = anvil.provider().get_transaction_count(after.address()).await.expect("nonce");
     assert_eq!(end, start + 100, "every transaction landed, none twice");
 });
@@ -159,7 +160,7 @@ both_backends!(a_dropped_transaction_is_replaced_at_its_nonce_with_a_bumped_fee_
 
     track_until_settled(&sender, Some(&anvil)).await;
     let mined = store.outbound_by_reference("test", "drop-me").await.expect("row").expect("recorded");
-    assert_eq!(mined.status, "mined");
+    assert_eq!(mined.status, OutboundStatus::Mined);
     assert_eq!(mined.tx_hash, pending.tx_hash, "the replacement is the one mined");
     assert_ne!(mined.tx_hash, sent.tx_hash);
 });
@@ -183,7 +184,7 @@ both_backends!(a_reference_is_sent_once_and_a_lost_broadcast_goes_out_after_a_re
     let restarted = sender(&store, &proxy.url, OutboundSettings::default());
     track_until_settled(&restarted, None).await;
     let mined = store.outbound_by_reference("payout", "po-1").await.expect("row").expect("recorded");
-    assert_eq!(mined.status, "mined");
+    assert_eq!(mined.status, OutboundStatus::Mined);
     assert_eq!(mined.tx_hash, sent.tx_hash, "the recorded transaction itself, not a new one");
     let end = anvil.provider().get_transaction_count(restarted.address()).await.expect("nonce");
     assert_eq!(end, sent.nonce + 1, "sent exactly once");
@@ -214,6 +215,6 @@ both_backends!(a_nonce_taken_by_another_transaction_drops_the_recorded_one, |bac
     let report = sender.track().await.expect("track");
     assert_eq!(report.dropped, 1, "{report:?}");
     let row = store.outbound_by_reference("payout", "po-taken").await.expect("row").expect("recorded");
-    assert_eq!(row.status, "dropped", "never mined, and now never can be");
+    assert_eq!(row.status, OutboundStatus::Dropped, "never mined, and now never can be");
     assert_eq!(sender.track().await.expect("track").pending, 0, "nothing left to chase");
 });

@@ -33,6 +33,17 @@ impl OutboundStatus {
     }
 }
 
+impl std::str::FromStr for OutboundStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Pending, Self::Mined, Self::Failed, Self::Dropped]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown outbound status `{s}`"))
+    }
+}
+
 /// A signed transaction as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundTx {
@@ -53,7 +64,7 @@ pub struct OutboundTx {
     pub tx_hash: B256,
     /// Every attempt's hash: a replaced transaction may still be the one that is mined.
     pub hashes: Vec<B256>,
-    pub status: String,
+    pub status: OutboundStatus,
     pub attempts: u32,
     pub block_number: Option<u64>,
     pub last_error: Option<String>,
@@ -85,7 +96,7 @@ fn from_row(row: &AnyRow) -> Result<OutboundTx, StoreError> {
         raw: parse_column(row, "raw")?,
         tx_hash: parse_column(row, "tx_hash")?,
         hashes: serde_json::from_str(&hashes).map_err(corrupt)?,
-        status: row.try_get("status")?,
+        status: parse_column(row, "status")?,
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).map_err(corrupt)?,
         block_number: block.map(|b| u64::try_from(b).map_err(corrupt)).transpose()?,
         last_error: row.try_get("last_error")?,
@@ -139,7 +150,7 @@ impl Store {
         let id: i64 = sqlx::query(
             "INSERT INTO outbound_txs (chain_id, sender, nonce, purpose, reference, tx_to, tx_value, tx_data, gas_limit, \
              max_fee, priority_fee, raw, tx_hash, hashes, status, attempts, replace_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', 1, $15, $16, $16) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $17, 1, $15, $16, $16) RETURNING id",
         )
         .bind(out.chain_id.as_i64())
         .bind(format!("{:#x}", out.sender))
@@ -157,6 +168,7 @@ impl Store {
         .bind(serde_json::to_string(&out.hashes).map_err(corrupt)?)
         .bind(out.replace_at)
         .bind(now)
+        .bind(OutboundStatus::Pending.as_str())
         .fetch_one(&mut **tx)
         .await?
         .try_get(0)?;
@@ -169,11 +181,13 @@ impl Store {
         let len = i64::try_from(prefix.chars().count()).map_err(corrupt)?;
         let row = sqlx::query(
             "SELECT COUNT(*) FROM outbound_txs WHERE purpose = $1 AND substr(reference, 1, CAST($3 AS INTEGER)) = $2 \
-             AND status IN ('pending', 'mined')",
+             AND status IN ($4, $5)",
         )
         .bind(purpose)
         .bind(prefix)
         .bind(len)
+        .bind(OutboundStatus::Pending.as_str())
+        .bind(OutboundStatus::Mined.as_str())
         .fetch_one(&mut **tx)
         .await?;
         Ok(row.try_get(0)?)
@@ -196,10 +210,11 @@ impl Store {
     /// A sender's transactions without a receipt yet, by nonce.
     pub async fn pending_outbound(&self, chain_id: ChainId, sender: Address) -> Result<Vec<OutboundTx>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM outbound_txs WHERE chain_id = $1 AND sender = $2 AND status = 'pending' ORDER BY nonce",
+            "SELECT * FROM outbound_txs WHERE chain_id = $1 AND sender = $2 AND status = $3 ORDER BY nonce",
         )
         .bind(chain_id.as_i64())
         .bind(format!("{sender:#x}"))
+        .bind(OutboundStatus::Pending.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(from_row).collect()
@@ -219,7 +234,7 @@ impl Store {
     pub async fn replace_outbound(&self, out: &OutboundTx, now: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbound_txs SET max_fee = $2, priority_fee = $3, raw = $4, tx_hash = $5, hashes = $6, \
-             attempts = $7, replace_at = $8, updated_at = $9 WHERE id = $1 AND status = 'pending'",
+             attempts = $7, replace_at = $8, updated_at = $9 WHERE id = $1 AND status = $10",
         )
         .bind(out.id)
         .bind(out.max_fee.to_string())
@@ -230,6 +245,7 @@ impl Store {
         .bind(i64::from(out.attempts))
         .bind(out.replace_at)
         .bind(now)
+        .bind(OutboundStatus::Pending.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -249,7 +265,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE outbound_txs SET status = $2, tx_hash = $3, block_number = $4, receipt_status = $5, updated_at = $6 \
-             WHERE id = $1 AND status = 'pending'",
+             WHERE id = $1 AND status = $7",
         )
         .bind(out.id)
         .bind(status.as_str())
@@ -257,6 +273,7 @@ impl Store {
         .bind(i64::try_from(block).map_err(corrupt)?)
         .bind(i64::from(status == OutboundStatus::Mined))
         .bind(now)
+        .bind(OutboundStatus::Pending.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 && !fee.is_zero() {
@@ -290,11 +307,13 @@ impl Store {
     /// Another transaction took this one's nonce: it will never be mined.
     pub async fn drop_outbound(&self, id: i64, now: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbound_txs SET status = 'dropped', last_error = 'nonce taken by another transaction', \
-             updated_at = $2 WHERE id = $1 AND status = 'pending'",
+            "UPDATE outbound_txs SET status = $3, last_error = 'nonce taken by another transaction', \
+             updated_at = $2 WHERE id = $1 AND status = $4",
         )
         .bind(id)
         .bind(now)
+        .bind(OutboundStatus::Dropped.as_str())
+        .bind(OutboundStatus::Pending.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
