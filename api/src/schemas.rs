@@ -37,13 +37,7 @@ pub struct AmountInput(pub Value);
 
 pub use crate::error::{ErrorBody, ErrorDetail};
 
-/// A successful answer: `{success: true, data}`.
-#[derive(ToSchema)]
-pub struct Envelope<T> {
-    /// Always `true`.
-    pub success: bool,
-    pub data: T,
-}
+pub use crate::views::Envelope;
 
 /// A page of a list: `{success: true, data: [...], pagination}`.
 #[derive(ToSchema)]
@@ -208,64 +202,7 @@ pub struct Transfer {
     pub fee_address: Option<String>,
 }
 
-/// One webhook delivery of one event to one target.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Delivery {
-    /// The event's id, the same on every retry (`webhook-id`).
-    pub webhook_id: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// A URL, or `self` for payscan's own receiver.
-    pub target: String,
-    /// `pending`, `delivered`, `manual_review`, or `gone` (the target answered 410: not retried).
-    pub status: String,
-    pub attempts: i64,
-    pub last_status: Option<i64>,
-    pub last_error: Option<String>,
-}
-
-/// A payout (releases and refunds included).
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Payout {
-    #[schema(example = "po_01JD7Z5W8Q2V4N6M3K1H0G9F8E")]
-    pub payout_id: String,
-    /// `payout`, `release` or `refund`.
-    pub kind: String,
-    /// `QUEUED`, `PROCESSING`, `RETRY_n`, `FAILED`, `COMPLETED`, `MANUAL_REVIEW`, `BUILT`,
-    /// `CANCELLED`.
-    pub status: String,
-    pub user_id: String,
-    pub reference: String,
-    pub contract_id: Option<String>,
-    pub reason: Option<String>,
-    pub payment_id: Option<String>,
-    pub chain_id: u64,
-    pub token: TokenRef,
-    pub destination: PayoutDestination,
-    #[schema(value_type = TokenUnits)]
-    pub amount: String,
-    #[schema(value_type = BaseUnits)]
-    pub amount_base_units: String,
-    pub attempts: i64,
-    #[schema(value_type = Option<TxHash>)]
-    pub tx_hash: Option<String>,
-    pub last_error: Option<String>,
-    pub next_attempt_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub completed_at: Option<String>,
-}
-
-#[derive(ToSchema)]
-pub struct PayoutDestination {
-    /// Always `address`: payscan pays out on chain.
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[schema(value_type = Address)]
-    pub account: String,
-}
+pub use crate::views::payout::{DeliveryView as Delivery, PayoutDestination, PayoutView as Payout};
 
 /// A release or refund: the payment's state, and the payout that settles it.
 #[derive(ToSchema)]

@@ -18,7 +18,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
 use crate::schemas::{self, Envelope, ErrorBody, Settlement};
 use crate::state::AppState;
-use crate::views;
+use crate::views::payout::PayoutView;
 
 #[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -93,8 +93,8 @@ async fn settle(
     let to = recipient(&state, &payment, kind, body.to.as_deref()).await?;
     let outcome = state.payouts.settle_escrow(&payment, kind, to, admin).await?;
     let data = match outcome {
-        EscrowOutcome::Sent(payout) => json!({ "payout": views::payout(&payout) }),
-        EscrowOutcome::Built(payout, payload) => json!({ "payout": views::payout(&payout), "payload": payload }),
+        EscrowOutcome::Sent(payout) => json!({ "payout": PayoutView::from(&payout) }),
+        EscrowOutcome::Built(payout, payload) => json!({ "payout": PayoutView::from(&payout), "payload": payload }),
     };
     let payment = super::existing_payment(&state, &payment.id).await?;
     tracing::info!(target: "payscan::api", by = %admin, payment_id = %payment.id, kind = kind.as_str(), "escrow settlement");
@@ -121,7 +121,7 @@ async fn confirm(
     Ok(Json(json!({
         "success": true,
         "data": { "paymentId": payment.id, "status": payment.status, "escrowState": payment.escrow,
-                  "settlement": { "payout": views::payout(&payout) } },
+                  "settlement": { "payout": PayoutView::from(&payout) } },
     })))
 }
 

@@ -14,6 +14,7 @@ use crate::paging::Paging;
 use crate::schemas::{Envelope, Paged, Payment, PaymentDetail};
 use crate::state::AppState;
 use crate::views;
+use crate::views::payout::DeliveryView;
 
 /// A payment.
 ///
@@ -39,7 +40,7 @@ pub(super) async fn get(
         map.insert("transfers".into(), Value::Array(transfers));
         if caller.is_admin() {
             let deliveries = state.store.deliveries_of(&payment.id).await?;
-            map.insert("webhooks".into(), deliveries.iter().map(views::delivery).collect());
+            map.insert("webhooks".into(), deliveries.iter().map(DeliveryView::from).map(|d| json!(d)).collect());
         }
     }
     Ok(Json(json!({ "success": true, "data": data })))

@@ -9,7 +9,7 @@ use payscan_core::PayoutId;
 use payscan_custody::NewPayout;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::{Admin, Caller};
@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::schemas::{self, Envelope, ErrorBody, Payout, RunReport};
 use crate::state::AppState;
-use crate::views;
+use crate::views::payout::PayoutView;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -69,7 +69,7 @@ pub(super) async fn create(
     State(state): State<AppState>,
     Admin(admin): Admin,
     ApiJson(body): ApiJson<PayoutBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Envelope<PayoutView>>), ApiError> {
     super::check_id("userId", &body.user_id)?;
     super::check_id("reference", &body.reference)?;
     for (field, value) in [("contractId", &body.contract_id), ("reason", &body.reason)] {
@@ -111,7 +111,7 @@ pub(super) async fn create(
     };
     let payout = state.payouts.enqueue(new).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, payout_id = %payout.id, "payout queued");
-    Ok((StatusCode::CREATED, Json(json!({ "success": true, "data": views::payout(&payout) }))))
+    Ok((StatusCode::CREATED, Envelope::of(PayoutView::from(&payout))))
 }
 
 /// Run the payout queue.
@@ -125,11 +125,14 @@ pub(super) async fn create(
     responses((status = 200, description = "What the run did", body = Envelope<RunReport>)),
     security(("bearer" = []))
 )]
-pub(super) async fn run(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
+pub(super) async fn run(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<Json<Envelope<RunReport>>, ApiError> {
     let report = state.payouts.run().await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, processed = report.processed,
         failed = report.failed, queued = report.queued, "payout run");
-    Ok(Json(json!({ "success": true, "data": report })))
+    Ok(Envelope::of(report))
 }
 
 /// A payout.
@@ -148,12 +151,12 @@ pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<PayoutId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<PayoutView>>, ApiError> {
     let payout = state.payouts.get(&id).await?;
     if !caller.may_read(&payout.user_id) {
         return Err(ApiError::forbidden("this payout is not yours"));
     }
-    Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
+    Ok(Envelope::of(PayoutView::from(&payout)))
 }
 
 /// Retry a payout.
@@ -174,10 +177,10 @@ pub(super) async fn retry(
     State(state): State<AppState>,
     Admin(admin): Admin,
     ApiPath(id): ApiPath<PayoutId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<PayoutView>>, ApiError> {
     let payout = state.payouts.retry(&id).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, payout_id = %payout.id, status = %payout.status, "payout retried");
-    Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
+    Ok(Envelope::of(PayoutView::from(&payout)))
 }
 
 /// Cancel a payout.
@@ -198,8 +201,8 @@ pub(super) async fn cancel(
     State(state): State<AppState>,
     Admin(admin): Admin,
     ApiPath(id): ApiPath<PayoutId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<PayoutView>>, ApiError> {
     let payout = state.payouts.cancel(&id).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, payout_id = %payout.id, "payout cancelled");
-    Ok(Json(json!({ "success": true, "data": views::payout(&payout) })))
+    Ok(Envelope::of(PayoutView::from(&payout)))
 }

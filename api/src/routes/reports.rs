@@ -30,6 +30,7 @@ use crate::schemas::{
 };
 use crate::state::AppState;
 use crate::views;
+use crate::views::payout::{DeliveryView, PayoutView};
 
 /// The user whose data a caller asks for: themselves, or anyone for an admin.
 fn subject(caller: &Caller, user_id: Option<String>) -> Result<Option<String>, ApiError> {
@@ -465,7 +466,8 @@ pub(super) async fn debug(
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
     let credits: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect();
-    let deliveries: Vec<Value> = state.store.deliveries_of(&payment.id).await?.iter().map(views::delivery).collect();
+    let deliveries: Vec<Value> =
+        state.store.deliveries_of(&payment.id).await?.iter().map(DeliveryView::from).map(|d| json!(d)).collect();
     let escrow = state.store.escrow_payout(&payment.id).await?;
     Ok(Json(json!({
         "success": true,
@@ -475,7 +477,7 @@ pub(super) async fn debug(
             "webhooks": deliveries,
             "watched": state.watch.get(&payment.destination).as_ref() == Some(&payment.id),
             "chain": state.status.get(payment.rail.chain_id),
-            "settlement": escrow.as_ref().map(views::payout),
+            "settlement": escrow.as_ref().map(PayoutView::from),
         },
     })))
 }

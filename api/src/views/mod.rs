@@ -1,14 +1,32 @@
-//! JSON shapes of the API's answers. Base-unit amounts are decimal strings.
+//! The API's answers. Base-unit amounts are decimal strings.
+
+pub mod payout;
 
 use std::collections::HashMap;
 
+use axum::Json;
 use payscan_core::clock::rfc3339;
 use payscan_core::registry::Registry;
-use payscan_core::store::outbox::DeliveryRecord;
-use payscan_core::store::payouts::Payout;
 use payscan_core::store::Payment;
 use payscan_core::{ChainId, Provider};
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+/// A successful answer: `{success: true, data}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// Always `true`.
+    pub success: bool,
+    pub data: T,
+}
+
+impl<T> Envelope<T> {
+    /// `data` as a successful answer.
+    pub fn of(data: T) -> Json<Self> {
+        Json(Self { success: true, data })
+    }
+}
 
 /// The threshold a payment's chain uses now.
 pub fn threshold_of(registry: &Registry, overrides: &HashMap<ChainId, u64>, payment: &Payment) -> Option<u64> {
@@ -63,43 +81,4 @@ pub fn payment(registry: &Registry, overrides: &HashMap<ChainId, u64>, p: &Payme
         map.insert("feeProxy".into(), json!(chain.and_then(|c| c.proxy_address).map(|a| a.to_checksum(None))));
     }
     view
-}
-
-/// One webhook delivery (admin view).
-pub fn delivery(d: &DeliveryRecord) -> Value {
-    json!({
-        "webhookId": d.event_id,
-        "type": d.event_type,
-        "target": d.target,
-        "status": d.status,
-        "attempts": d.attempts,
-        "lastStatus": d.last_status,
-        "lastError": d.last_error,
-    })
-}
-
-/// A payout (a release or refund included) as the API shows it.
-pub fn payout(p: &Payout) -> Value {
-    json!({
-        "payoutId": p.id,
-        "kind": p.kind,
-        "status": p.status,
-        "userId": p.user_id,
-        "reference": p.reference,
-        "contractId": p.contract_id,
-        "reason": p.reason,
-        "paymentId": p.payment_id,
-        "chainId": p.chain_id,
-        "token": p.token,
-        "destination": { "type": "address", "account": p.recipient.to_checksum(None) },
-        "amount": p.amount.to_token_units(p.token.decimals),
-        "amountBaseUnits": p.amount,
-        "attempts": p.attempts,
-        "txHash": p.tx_hash.map(|h| format!("{h:#x}")),
-        "lastError": p.last_error,
-        "nextAttemptAt": p.next_attempt_at.map(rfc3339),
-        "createdAt": rfc3339(p.created_at),
-        "updatedAt": rfc3339(p.updated_at),
-        "completedAt": p.completed_at.map(rfc3339),
-    })
 }
