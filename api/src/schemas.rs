@@ -37,24 +37,8 @@ pub struct AmountInput(pub Value);
 
 pub use crate::error::{ErrorBody, ErrorDetail};
 
-pub use crate::views::Envelope;
-
-/// A page of a list: `{success: true, data: [...], pagination}`.
-#[derive(ToSchema)]
-pub struct Paged<T> {
-    pub success: bool,
-    pub data: Vec<T>,
-    pub pagination: Pagination,
-}
-
-/// `page` and `offset` are alternatives: a route answers with the one it takes.
-#[derive(ToSchema)]
-pub struct Pagination {
-    pub limit: i64,
-    pub total: i64,
-    pub page: Option<i64>,
-    pub offset: Option<i64>,
-}
+pub use crate::views::payment::{AwaitingPayment, IntentAnswer, IntentPayment, PaymentDetail, PaymentView as Payment};
+pub use crate::views::{Envelope, Paged, Pagination};
 
 /// A token as a payment or payout carries it.
 #[derive(ToSchema)]
@@ -64,95 +48,6 @@ pub struct TokenRef {
     #[schema(value_type = Address)]
     pub address: String,
     pub decimals: u8,
-}
-
-/// A payment, as every route that shows one shows it.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Payment {
-    #[schema(example = "pay_01JD7Z5W8Q2V4N6M3K1H0G9F8E")]
-    pub payment_id: String,
-    /// `amn.scanner` (a derived address) or `request.network` (through the fee proxy).
-    pub provider: String,
-    pub status: PaymentStatus,
-    pub escrow_state: EscrowState,
-    pub chain_id: u64,
-    pub network: Option<String>,
-    pub token: TokenRef,
-    #[schema(value_type = TokenUnits)]
-    pub amount: String,
-    #[schema(value_type = BaseUnits)]
-    pub amount_base_units: String,
-    #[schema(value_type = TokenUnits)]
-    pub amount_received: String,
-    #[schema(value_type = BaseUnits)]
-    pub amount_received_base_units: String,
-    #[schema(value_type = BaseUnits)]
-    pub overpaid_base_units: String,
-    pub underpaid: bool,
-    #[schema(value_type = Address)]
-    pub destination: String,
-    pub derivation_index: u64,
-    pub derivation_path: String,
-    pub confirmations: u64,
-    pub threshold: Option<u64>,
-    #[schema(value_type = Option<TxHash>)]
-    pub tx_hash: Option<String>,
-    pub purchase_request_id: String,
-    pub seller_offer_id: String,
-    pub seller_id: String,
-    pub buyer_id: String,
-    /// The intent's metadata, plus `transactionSafety` once the checks ran.
-    pub metadata: Value,
-    pub expires_at: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub completed_at: Option<String>,
-    /// Request Network rail only: the 16-hex-character payment reference.
-    pub payment_reference: Option<String>,
-    /// Request Network rail only.
-    pub salt: Option<String>,
-    /// Request Network rail only: who the fee proxy pays.
-    #[schema(value_type = Option<Address>)]
-    pub payee: Option<String>,
-    /// Request Network rail only.
-    #[schema(value_type = Option<Address>)]
-    pub fee_proxy: Option<String>,
-}
-
-/// A payment with what the chain and the outbox hold of it.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct PaymentDetail {
-    #[schema(inline)]
-    #[serde(flatten)]
-    pub payment: Payment,
-    pub transfers: Vec<Transfer>,
-    /// Admins only: every webhook delivery of the payment's events.
-    pub webhooks: Option<Vec<Delivery>>,
-}
-
-/// An intent's answer: the payment, and whether it was made or re-pointed now.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct IntentPayment {
-    #[schema(inline)]
-    #[serde(flatten)]
-    pub payment: Payment,
-    pub created: bool,
-    pub repointed: bool,
-    /// Pay-in only: payscan's checkout route for the payment.
-    pub payment_url: Option<String>,
-    /// Pay-in only: the payment reference.
-    pub provider_payment_id: Option<String>,
-}
-
-/// `{success, data, quote?}`: the quote sits next to the payment.
-#[derive(ToSchema)]
-pub struct IntentAnswer {
-    pub success: bool,
-    pub data: IntentPayment,
-    pub quote: Option<Quote>,
 }
 
 /// An oracle quote: the USD price settled in the token.
@@ -514,17 +409,6 @@ pub struct ThresholdHistory {
     pub requested: u64,
     pub changed_by: String,
     pub changed_at: String,
-}
-
-/// A payment with money seen and not yet credited.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct AwaitingPayment {
-    #[schema(inline)]
-    #[serde(flatten)]
-    pub payment: Payment,
-    /// Why it waits: confirmations, a top-up, finality, or a failed safety check.
-    pub awaiting_reason: String,
 }
 
 /// A chain of the registry, with its tokens.

@@ -17,9 +17,9 @@ use utoipa::ToSchema;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
-use crate::schemas::{AmountInput, ErrorBody, IntentAnswer};
+use crate::schemas::{AmountInput, ErrorBody};
 use crate::state::AppState;
-use crate::views;
+use crate::views::payment::{IntentAnswer, IntentPayment, PaymentView};
 
 /// The seed's intent body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -84,10 +84,10 @@ pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<IntentBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IntentAnswer>, ApiError> {
     state.limits.intent(&caller)?;
     let (data, quote) = intent(&state, &caller, body).await?;
-    Ok(Json(answer(data, quote)))
+    Ok(IntentAnswer::new(data, quote))
 }
 
 /// The seed's legacy pay-in body: an intent on the Request Network rail.
@@ -129,7 +129,7 @@ pub(super) async fn pay_in(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<PayInBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IntentAnswer>, ApiError> {
     state.limits.intent(&caller)?;
     let body = IntentBody {
         purchase_request_id: body.purchase_request_id,
@@ -142,24 +142,9 @@ pub(super) async fn pay_in(
         metadata: body.metadata,
     };
     let (mut data, quote) = intent(&state, &caller, body).await?;
-    if let Some(map) = data.as_object_mut() {
-        let id = map.get("paymentId").cloned().unwrap_or(Value::Null);
-        let reference = map.get("paymentReference").cloned().unwrap_or(Value::Null);
-        map.insert(
-            "paymentUrl".into(),
-            json!(format!("/api/payment/request-network/{}/checkout", id.as_str().unwrap_or_default())),
-        );
-        map.insert("providerPaymentId".into(), reference);
-    }
-    Ok(Json(answer(data, quote)))
-}
-
-/// `{success, data, quote?}`: the quote sits next to the payment, as the seed places it.
-fn answer(data: Value, quote: Option<Value>) -> Value {
-    match quote {
-        Some(quote) => json!({ "success": true, "data": data, "quote": quote }),
-        None => json!({ "success": true, "data": data }),
-    }
+    data.payment_url = Some(format!("/api/payment/request-network/{}/checkout", data.payment.payment_id));
+    data.provider_payment_id = data.payment.payment_reference.clone();
+    Ok(IntentAnswer::new(data, quote))
 }
 
 /// With oracle quoting on, `amount` is in USD: the token's feed gives the settlement amount.
@@ -203,7 +188,7 @@ pub(super) async fn intent(
     state: &AppState,
     caller: &Caller,
     body: IntentBody,
-) -> Result<(Value, Option<Value>), ApiError> {
+) -> Result<(IntentPayment, Option<Value>), ApiError> {
     super::check_id("purchaseRequestId", &body.purchase_request_id)?;
     super::check_id("sellerOfferId", &body.seller_offer_id)?;
     super::check_id("sellerId", &body.seller_id)?;
@@ -288,11 +273,13 @@ pub(super) async fn intent(
             .await?;
     let payment = outcome.payment();
     let overrides = state.store.threshold_overrides().await?;
-    let mut data = views::payment(&registry, &overrides, payment);
-    if let Some(map) = data.as_object_mut() {
-        map.insert("created".into(), json!(matches!(outcome, IntentOutcome::Created(_))));
-        map.insert("repointed".into(), json!(matches!(outcome, IntentOutcome::Repointed(_))));
-    }
+    let data = IntentPayment {
+        payment: PaymentView::new(&registry, &overrides, payment),
+        created: matches!(outcome, IntentOutcome::Created(_)),
+        repointed: matches!(outcome, IntentOutcome::Repointed(_)),
+        payment_url: None,
+        provider_payment_id: None,
+    };
     tracing::info!(target: "payscan::api", payment_id = %payment.id, chain_id = %payment.rail.chain_id,
         provider = payment.rail.provider.as_str(), index = %payment.derivation_index,
         created = matches!(outcome, IntentOutcome::Created(_)), "intent");

@@ -4,17 +4,17 @@ use axum::extract::State;
 use axum::Json;
 use payscan_core::{PaymentId, PaymentStatus};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::paging::Paging;
-use crate::schemas::{Envelope, Paged, Payment, PaymentDetail};
+use crate::schemas::Payment;
 use crate::state::AppState;
-use crate::views;
+use crate::views::payment::{PaymentDetail, PaymentView};
 use crate::views::payout::DeliveryView;
+use crate::views::{Envelope, Paged};
 
 /// A payment.
 ///
@@ -31,19 +31,17 @@ pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<PaymentId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<PaymentDetail>>, ApiError> {
     let payment = super::readable_payment(&state, &caller, &id).await?;
     let overrides = state.store.threshold_overrides().await?;
-    let mut data = views::payment(&state.registry.current(), &overrides, &payment);
-    let transfers: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect();
-    if let Some(map) = data.as_object_mut() {
-        map.insert("transfers".into(), Value::Array(transfers));
-        if caller.is_admin() {
-            let deliveries = state.store.deliveries_of(&payment.id).await?;
-            map.insert("webhooks".into(), deliveries.iter().map(DeliveryView::from).map(|d| json!(d)).collect());
-        }
-    }
-    Ok(Json(json!({ "success": true, "data": data })))
+    let transfers = state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect();
+    let webhooks = if caller.is_admin() {
+        Some(state.store.deliveries_of(&payment.id).await?.iter().map(DeliveryView::from).collect())
+    } else {
+        None
+    };
+    let payment = PaymentView::new(&state.registry.current(), &overrides, &payment);
+    Ok(Envelope::of(PaymentDetail { payment, transfers, webhooks }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -75,12 +73,16 @@ pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<PaymentView>>, ApiError> {
     list_for(&state, &caller.user_id, query).await
 }
 
 /// One buyer's payments, newest first.
-pub(super) async fn list_for(state: &AppState, user_id: &str, query: ListQuery) -> Result<Json<Value>, ApiError> {
+pub(super) async fn list_for(
+    state: &AppState,
+    user_id: &str,
+    query: ListQuery,
+) -> Result<Json<Paged<PaymentView>>, ApiError> {
     let statuses = query
         .status
         .as_deref()
@@ -97,9 +99,6 @@ pub(super) async fn list_for(state: &AppState, user_id: &str, query: ListQuery) 
     let (payments, total) = state.store.payments_of_buyer(user_id, &statuses, limit, offset).await?;
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
-    Ok(Json(json!({
-        "success": true,
-        "data": payments.iter().map(|p| views::payment(&registry, &overrides, p)).collect::<Vec<_>>(),
-        "pagination": { "limit": limit, "offset": offset, "total": total },
-    })))
+    let data = payments.iter().map(|p| PaymentView::new(&registry, &overrides, p)).collect();
+    Ok(Paged::by_offset(data, limit, offset, total))
 }

@@ -29,7 +29,7 @@ use crate::schemas::{
     self, AutoFetchAnswer, CleanupAnswer, Envelope, ErrorBody, FetchTxAnswer, IntentAnswer, Paged, PaymentDebug, Stats,
 };
 use crate::state::AppState;
-use crate::views;
+use crate::views::payment::PaymentView;
 use crate::views::payout::{DeliveryView, PayoutView};
 
 /// The user whose data a caller asks for: themselves, or anyone for an admin.
@@ -64,7 +64,7 @@ pub(super) async fn of_user(
     caller: Caller,
     Path(user_id): Path<String>,
     query: ApiQuery<super::payments::ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<PaymentView>>, ApiError> {
     let user = subject(&caller, Some(user_id))?.unwrap_or_default();
     super::payments::list_for(&state, &user, query.0).await
 }
@@ -302,7 +302,13 @@ async fn export_for(state: AppState, user: Option<String>, format: Format) -> Re
                         if cursor.wrote {
                             chunk.push(',');
                         }
-                        chunk.push_str(&views::payment(&registry, &overrides, p).to_string());
+                        match serde_json::to_string(&PaymentView::new(&registry, &overrides, p)) {
+                            Ok(text) => chunk.push_str(&text),
+                            Err(e) => {
+                                tracing::error!(target: "payscan::api", error = %e, "export stopped");
+                                return None;
+                            }
+                        }
                         cursor.wrote = true;
                     }
                 }
@@ -472,7 +478,7 @@ pub(super) async fn debug(
     Ok(Json(json!({
         "success": true,
         "data": {
-            "payment": views::payment(&registry, &overrides, &payment),
+            "payment": PaymentView::new(&registry, &overrides, &payment),
             "transfers": credits,
             "webhooks": deliveries,
             "watched": state.watch.get(&payment.destination).as_ref() == Some(&payment.id),
@@ -516,7 +522,7 @@ pub(super) async fn edit(
     Admin(admin): Admin,
     ApiPath(id): ApiPath<PaymentId>,
     ApiJson(body): ApiJson<EditBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<PaymentView>>, ApiError> {
     let now = clock::now_ms();
     let mut tx = state.store.begin().await?;
     let mut payment =
@@ -556,7 +562,7 @@ pub(super) async fn edit(
     state.store.commit_with_events(tx).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, payment_id = %payment.id, status = %payment.status, "payment edited");
     let overrides = state.store.threshold_overrides().await?;
-    Ok(Json(json!({ "success": true, "data": views::payment(&state.registry.current(), &overrides, &payment) })))
+    Ok(Envelope::of(PaymentView::new(&state.registry.current(), &overrides, &payment)))
 }
 
 /// The seed's manual create form: `{purchaseRequestId, sellerOfferId, buyerId, sellerId, amount:
@@ -614,7 +620,7 @@ pub(super) async fn create(
     State(state): State<AppState>,
     Admin(admin): Admin,
     ApiJson(body): ApiJson<CreateBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IntentAnswer>), ApiError> {
     super::check_id("buyerId", &body.buyer_id)?;
     let token = body.blockchain.as_ref().and_then(|b| b.token.clone()).unwrap_or(body.amount.currency);
     let intent = super::intents::IntentBody::new(
@@ -629,11 +635,7 @@ pub(super) async fn create(
     let buyer = Caller { user_id: body.buyer_id, role: crate::auth::Role::Buyer, expires_at: admin.expires_at };
     let (data, quote) = super::intents::intent(&state, &buyer, intent).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, buyer = %buyer.user_id, "payment created by an admin");
-    let mut answer = json!({ "success": true, "data": data });
-    if let (Some(quote), Some(map)) = (quote, answer.as_object_mut()) {
-        map.insert("quote".into(), quote);
-    }
-    Ok((StatusCode::CREATED, Json(answer)))
+    Ok((StatusCode::CREATED, IntentAnswer::new(data, quote)))
 }
 
 #[cfg(test)]

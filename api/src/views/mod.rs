@@ -1,16 +1,11 @@
-//! The API's answers. Base-unit amounts are decimal strings.
+//! The API's answers, as types: each serializes what a route answers and is the OpenAPI
+//! document's schema of it at once. Base-unit amounts are decimal strings.
 
+pub mod payment;
 pub mod payout;
 
-use std::collections::HashMap;
-
 use axum::Json;
-use payscan_core::clock::rfc3339;
-use payscan_core::registry::Registry;
-use payscan_core::store::Payment;
-use payscan_core::{ChainId, Provider};
 use serde::Serialize;
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// A successful answer: `{success: true, data}`.
@@ -28,57 +23,29 @@ impl<T> Envelope<T> {
     }
 }
 
-/// The threshold a payment's chain uses now.
-pub fn threshold_of(registry: &Registry, overrides: &HashMap<ChainId, u64>, payment: &Payment) -> Option<u64> {
-    let chain_id = payment.rail.chain_id;
-    registry.chain(chain_id).map(|c| c.effective_threshold(overrides.get(&chain_id).copied()))
+/// A page of a list: `{success: true, data: [...], pagination}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paged<T> {
+    pub success: bool,
+    pub data: Vec<T>,
+    pub pagination: Pagination,
 }
 
-/// A payment as the API shows it.
-pub fn payment(registry: &Registry, overrides: &HashMap<ChainId, u64>, p: &Payment) -> Value {
-    let decimals = p.rail.token.decimals;
-    let mut metadata = p.metadata.clone();
-    if let (Some(safety), Some(map)) = (&p.safety, metadata.as_object_mut()) {
-        map.insert("transactionSafety".to_owned(), safety.clone());
+/// `page` and `offset` are alternatives: a route answers with the one it takes.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    pub limit: i64,
+    pub total: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<i64>,
+}
+
+impl<T> Paged<T> {
+    /// `data`, the page of `total` rows that the caller asked for by offset.
+    pub fn by_offset(data: Vec<T>, limit: i64, offset: i64, total: i64) -> Json<Self> {
+        Json(Self { success: true, data, pagination: Pagination { limit, total, page: None, offset: Some(offset) } })
     }
-    let chain = registry.chain(p.rail.chain_id);
-    let network = chain.map(|c| c.short_name.clone());
-    let mut view = json!({
-        "paymentId": p.id,
-        "provider": p.rail.provider.as_str(),
-        "status": p.status,
-        "escrowState": p.escrow,
-        "chainId": p.rail.chain_id,
-        "network": network,
-        "token": p.rail.token,
-        "amount": p.rail.amount.to_token_units(decimals),
-        "amountBaseUnits": p.rail.amount,
-        "amountReceived": p.received.to_token_units(decimals),
-        "amountReceivedBaseUnits": p.received,
-        "overpaidBaseUnits": p.overpaid(),
-        "underpaid": p.underpaid,
-        "destination": p.destination.to_checksum(None),
-        "derivationIndex": p.derivation_index,
-        "derivationPath": format!("m/44'/60'/0'/0/{}", p.derivation_index),
-        "confirmations": p.confirmations,
-        "threshold": threshold_of(registry, overrides, p),
-        "txHash": p.tx_hash.map(|h| format!("{h:#x}")),
-        "purchaseRequestId": p.purchase_request_id,
-        "sellerOfferId": p.seller_offer_id,
-        "sellerId": p.seller_id,
-        "buyerId": p.buyer_id,
-        "metadata": metadata,
-        "expiresAt": rfc3339(p.expires_at),
-        "createdAt": rfc3339(p.created_at),
-        "updatedAt": rfc3339(p.updated_at),
-        "completedAt": p.completed_at.map(rfc3339),
-    });
-    // The Request Network rail: what the fee proxy must carry, and where it pays.
-    if let (Provider::RequestNetwork, Some(rn), Some(map)) = (p.rail.provider, &p.rn, view.as_object_mut()) {
-        map.insert("paymentReference".into(), json!(rn.reference.to_string()));
-        map.insert("salt".into(), json!(rn.salt));
-        map.insert("payee".into(), json!(rn.payee.to_checksum(None)));
-        map.insert("feeProxy".into(), json!(chain.and_then(|c| c.proxy_address).map(|a| a.to_checksum(None))));
-    }
-    view
 }

@@ -9,9 +9,9 @@ use super::{pagination, Page};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::schemas::{AwaitingPayment, Paged};
+use crate::schemas::Paged;
 use crate::state::AppState;
-use crate::views;
+use crate::views::payment::{AwaitingPayment, PaymentView};
 
 /// Payments awaiting confirmation.
 ///
@@ -34,10 +34,9 @@ pub(in crate::routes) async fn list(
     let (payments, total) = state.store.awaiting_confirmation(page.chain()?, paging.limit, paging.offset).await?;
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
-    let data: Vec<Value> = payments
+    let data: Vec<AwaitingPayment> = payments
         .iter()
         .map(|p| {
-            let mut view = views::payment(&registry, &overrides, p);
             let safety = p.safety.as_ref().and_then(|s| s["status"].as_str());
             let reason = match (safety, p.underpaid) {
                 (Some("failed"), _) => "transaction safety failed",
@@ -45,10 +44,7 @@ pub(in crate::routes) async fn list(
                 (_, true) => "underpaid: waiting for a top-up",
                 _ => "waiting for confirmations",
             };
-            if let Some(map) = view.as_object_mut() {
-                map.insert("awaitingReason".into(), json!(reason));
-            }
-            view
+            AwaitingPayment { payment: PaymentView::new(&registry, &overrides, p), awaiting_reason: reason }
         })
         .collect();
     Ok(Json(json!({ "success": true, "data": data, "pagination": pagination(paging, total) })))
