@@ -97,50 +97,11 @@ pub struct Transfer {
     pub fee_address: Option<String>,
 }
 
-pub use crate::views::payout::{DeliveryView as Delivery, PayoutDestination, PayoutView as Payout};
+pub use crate::views::payout::{
+    DeliveryView as Delivery, PayoutDestination, PayoutView as Payout, Settlement, SettlementPayout,
+};
 
-/// A release or refund: the payment's state, and the payout that settles it.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Settlement {
-    pub payment_id: String,
-    pub status: PaymentStatus,
-    pub escrow_state: EscrowState,
-    pub settlement: SettlementPayout,
-}
-
-#[derive(ToSchema)]
-pub struct SettlementPayout {
-    pub payout: Payout,
-    /// Build-only signer: the unsigned transfer for an external signer.
-    pub payload: Option<Value>,
-}
-
-/// One row of the append-only ledger.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct LedgerEntry {
-    pub id: i64,
-    /// `credit_detected`, `credit_confirmed`, `credit_reverted`, `swept`, `paid_out`,
-    /// `released`, `refunded`, `fee`.
-    pub kind: String,
-    pub payment_id: Option<String>,
-    pub payout_id: Option<String>,
-    pub user_id: Option<String>,
-    pub chain_id: u64,
-    #[schema(value_type = Address)]
-    pub token: String,
-    #[schema(value_type = Address)]
-    pub account: String,
-    /// `in` or `out` of `account`.
-    pub direction: String,
-    #[schema(value_type = BaseUnits)]
-    pub amount_base_units: String,
-    #[schema(value_type = Option<TxHash>)]
-    pub tx_hash: Option<String>,
-    pub log_index: Option<u64>,
-    pub created_at: String,
-}
+pub use crate::views::ledger::LedgerEntry;
 
 /// A derived destination: a payment's deposit address.
 #[derive(ToSchema)]

@@ -10,7 +10,6 @@ use payscan_core::store::Payment;
 use payscan_core::{PaymentId, PayoutKind};
 use payscan_custody::EscrowOutcome;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::auth::Admin;
@@ -18,7 +17,6 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
 use crate::schemas::{self, Envelope, ErrorBody, Settlement};
 use crate::state::AppState;
-use crate::views::payout::PayoutView;
 
 #[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -87,21 +85,18 @@ async fn settle(
     id: &PaymentId,
     kind: PayoutKind,
     body: &[u8],
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Settlement>>, ApiError> {
     let body: SettleBody = super::optional_body(body)?;
     let payment = super::existing_payment(&state, id).await?;
     let to = recipient(&state, &payment, kind, body.to.as_deref()).await?;
     let outcome = state.payouts.settle_escrow(&payment, kind, to, admin).await?;
-    let data = match outcome {
-        EscrowOutcome::Sent(payout) => json!({ "payout": PayoutView::from(&payout) }),
-        EscrowOutcome::Built(payout, payload) => json!({ "payout": PayoutView::from(&payout), "payload": payload }),
+    let (payout, payload) = match outcome {
+        EscrowOutcome::Sent(payout) => (payout, None),
+        EscrowOutcome::Built(payout, payload) => (payout, Some(payload)),
     };
     let payment = super::existing_payment(&state, &payment.id).await?;
     tracing::info!(target: "payscan::api", by = %admin, payment_id = %payment.id, kind = kind.as_str(), "escrow settlement");
-    Ok(Json(json!({
-        "success": true,
-        "data": { "paymentId": payment.id, "status": payment.status, "escrowState": payment.escrow, "settlement": data },
-    })))
+    Ok(Envelope::of(Settlement::new(&payment, &payout, payload)))
 }
 
 async fn confirm(
@@ -110,7 +105,7 @@ async fn confirm(
     id: &PaymentId,
     kind: PayoutKind,
     body: ConfirmBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Settlement>>, ApiError> {
     let tx_hash = body.tx_hash.ok_or_else(|| ApiError::validation("txHash is required"))?;
     let tx_hash: B256 =
         tx_hash.parse().map_err(|_| ApiError::validation("txHash must be a 0x-prefixed 32-byte hex hash"))?;
@@ -118,11 +113,7 @@ async fn confirm(
     let payout = state.payouts.confirm_escrow(&payment.id, kind, tx_hash).await?;
     let payment = super::existing_payment(&state, &payment.id).await?;
     tracing::info!(target: "payscan::api", by = %admin, payment_id = %payment.id, tx = %tx_hash, kind = kind.as_str(), "escrow confirmed");
-    Ok(Json(json!({
-        "success": true,
-        "data": { "paymentId": payment.id, "status": payment.status, "escrowState": payment.escrow,
-                  "settlement": { "payout": PayoutView::from(&payout) } },
-    })))
+    Ok(Envelope::of(Settlement::new(&payment, &payout, None)))
 }
 
 /// Release a payment's escrow.
@@ -149,7 +140,7 @@ pub(super) async fn release(
     Admin(admin): Admin,
     ApiPath(id): ApiPath<PaymentId>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Settlement>>, ApiError> {
     settle(state, &admin.user_id, &id, PayoutKind::Release, &body).await
 }
 
@@ -176,7 +167,7 @@ pub(super) async fn refund(
     Admin(admin): Admin,
     ApiPath(id): ApiPath<PaymentId>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Settlement>>, ApiError> {
     settle(state, &admin.user_id, &id, PayoutKind::Refund, &body).await
 }
 
@@ -203,7 +194,7 @@ pub(super) async fn release_confirm(
     Admin(admin): Admin,
     ApiPath(id): ApiPath<PaymentId>,
     ApiJson(body): ApiJson<ConfirmBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Settlement>>, ApiError> {
     confirm(state, &admin.user_id, &id, PayoutKind::Release, body).await
 }
 
@@ -229,6 +220,6 @@ pub(super) async fn refund_confirm(
     Admin(admin): Admin,
     ApiPath(id): ApiPath<PaymentId>,
     ApiJson(body): ApiJson<ConfirmBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Settlement>>, ApiError> {
     confirm(state, &admin.user_id, &id, PayoutKind::Refund, body).await
 }

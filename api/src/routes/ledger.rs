@@ -2,10 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use payscan_core::clock;
-use payscan_core::store::ledger::Entry;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::IntoParams;
 
 use crate::auth::Caller;
@@ -29,24 +26,6 @@ pub(super) struct LedgerQuery {
     limit: Option<i64>,
 }
 
-fn view(e: &Entry) -> Value {
-    json!({
-        "id": e.id,
-        "kind": e.kind,
-        "paymentId": e.payment_id,
-        "payoutId": e.payout_id,
-        "userId": e.user_id,
-        "chainId": e.chain_id,
-        "token": e.token.to_checksum(None),
-        "account": e.account.to_checksum(None),
-        "direction": e.direction,
-        "amountBaseUnits": e.amount,
-        "txHash": e.tx_hash.map(|h| format!("{h:#x}")),
-        "logIndex": e.log_index,
-        "createdAt": clock::rfc3339(e.created_at),
-    })
-}
-
 /// The ledger.
 ///
 /// The append-only ledger: every movement of money of a user (the caller's own, or anyone's for
@@ -63,7 +42,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<LedgerQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<LedgerEntry>>, ApiError> {
     let user = query.user_id.unwrap_or_else(|| caller.user_id.clone());
     super::check_id("userId", &user)?;
     if !caller.may_read(&user) {
@@ -71,9 +50,5 @@ pub(super) async fn list(
     }
     let Paging { limit, offset, page } = Paging::by_page(query.page, query.limit, 50)?;
     let (entries, total) = state.store.ledger_of_user(&user, limit, offset).await?;
-    Ok(Json(json!({
-        "success": true,
-        "data": entries.iter().map(view).collect::<Vec<_>>(),
-        "pagination": { "page": page, "limit": limit, "total": total },
-    })))
+    Ok(Paged::by_page(entries.iter().map(LedgerEntry::from).collect(), limit, page, total))
 }

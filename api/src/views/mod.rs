@@ -1,6 +1,7 @@
 //! The API's answers, as types: each serializes what a route answers and is the OpenAPI
 //! document's schema of it at once. Base-unit amounts are decimal strings.
 
+pub mod ledger;
 pub mod payment;
 pub mod payout;
 
@@ -44,6 +45,11 @@ pub struct Pagination {
 }
 
 impl<T> Paged<T> {
+    /// `data`, the page of `total` rows that the caller asked for by page.
+    pub fn by_page(data: Vec<T>, limit: i64, page: i64, total: i64) -> Json<Self> {
+        Json(Self { success: true, data, pagination: Pagination { limit, total, page: Some(page), offset: None } })
+    }
+
     /// `data`, the page of `total` rows that the caller asked for by offset.
     pub fn by_offset(data: Vec<T>, limit: i64, offset: i64, total: i64) -> Json<Self> {
         Json(Self { success: true, data, pagination: Pagination { limit, total, page: None, offset: Some(offset) } })

@@ -4,8 +4,12 @@ use payscan_core::clock::rfc3339;
 use payscan_core::store::outbox::DeliveryRecord;
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::payouts::Payout;
-use payscan_core::{BaseUnits, ChainId, EventId, PaymentId, PayoutId, PayoutKind, PayoutStatus};
+use payscan_core::store::Payment;
+use payscan_core::{
+    BaseUnits, ChainId, EscrowState, EventId, PaymentId, PaymentStatus, PayoutId, PayoutKind, PayoutStatus,
+};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::schemas;
@@ -78,6 +82,36 @@ impl From<&Payout> for PayoutView {
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
             completed_at: p.completed_at.map(rfc3339),
+        }
+    }
+}
+
+/// A release or refund: the payment's state, and the payout that settles it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Settlement {
+    pub payment_id: PaymentId,
+    pub status: PaymentStatus,
+    pub escrow_state: EscrowState,
+    pub settlement: SettlementPayout,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettlementPayout {
+    pub payout: PayoutView,
+    /// Build-only signer: the unsigned transfer for an external signer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
+impl Settlement {
+    /// `payment` as it stands after `payout` settled (or was built for) its escrow.
+    pub fn new(payment: &Payment, payout: &Payout, payload: Option<Value>) -> Self {
+        Self {
+            payment_id: payment.id.clone(),
+            status: payment.status,
+            escrow_state: payment.escrow,
+            settlement: SettlementPayout { payout: PayoutView::from(payout), payload },
         }
     }
 }

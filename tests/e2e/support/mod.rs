@@ -520,7 +520,7 @@ impl Daemon {
         });
         leaks.readers(out, err);
         let mut daemon = Self { child, log, leaks };
-        let address = match address.recv_timeout(Duration::from_secs(30)) {
+        let address = match address.recv_timeout(Duration::from_secs(60)) {
             Ok(address) => address,
             // Ended before it listened (a failpoint on a start-up step): a client of nothing.
             Err(_) if daemon.exited() => "127.0.0.1:1".to_owned(),
