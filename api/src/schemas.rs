@@ -102,6 +102,7 @@ pub use crate::views::payout::{
 };
 
 pub use crate::views::ledger::LedgerEntry;
+pub use crate::views::options::{CheckoutOptions, Deleted, OptionChain, RailConfigView as RailConfig};
 
 /// A derived destination: a payment's deposit address.
 #[derive(ToSchema)]
@@ -202,50 +203,6 @@ pub struct WalletTransaction {
     pub data: String,
     /// Native value in wei, as a decimal string.
     pub value: String,
-}
-
-/// The rails a checkout offers.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct CheckoutOptions {
-    pub allowed_chains: Vec<u64>,
-    pub allowed_tokens: Vec<String>,
-    /// `item` (a template's own), `store` or `default`.
-    pub source: String,
-    pub chains: Vec<OptionChain>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct OptionChain {
-    pub chain_id: u64,
-    pub name: String,
-    pub short_name: String,
-    pub tokens: Vec<TokenRef>,
-}
-
-/// A store's or template's rail configuration.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct RailConfig {
-    /// `store` or `template`.
-    pub scope: String,
-    pub id: String,
-    /// Templates only: follow the store's configuration.
-    pub use_shop_default: Option<bool>,
-    pub allowed_chains: Vec<u64>,
-    pub allowed_tokens: Vec<String>,
-    /// Stores only: the seller's wallet a release without `to` pays (null: none set).
-    pub payout_address: Option<Address>,
-    /// Templates only: the seller the template belongs to.
-    pub seller_id: Option<String>,
-    pub updated_by: String,
-    pub updated_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct Deleted {
-    pub deleted: bool,
 }
 
 /// Counts and base-unit sums per status.

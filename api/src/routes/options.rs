@@ -5,18 +5,19 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use payscan_core::clock;
-use payscan_core::rails::{self, AllowedRails};
+use payscan_core::rails;
 use payscan_core::registry::Registry;
 use payscan_core::store::rails::{RailConfig, RailScope};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::schemas::{self, CheckoutOptions, Deleted, Envelope};
+use crate::schemas::{self, Envelope};
 use crate::state::AppState;
+use crate::views::options::{CheckoutOptions, Deleted, RailConfigView};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -48,28 +49,6 @@ pub(crate) async fn configs(
     Ok((store, template))
 }
 
-fn view(allowed: &AllowedRails<'_>) -> Value {
-    let mut tokens: Vec<String> =
-        allowed.chains.iter().flat_map(|(_, tokens)| tokens.iter().map(|t| t.symbol.clone())).collect();
-    tokens.sort();
-    tokens.dedup();
-    json!({
-        "allowedChains": allowed.chains.iter().map(|(c, _)| c.chain_id).collect::<Vec<_>>(),
-        "allowedTokens": tokens,
-        "source": allowed.source,
-        "chains": allowed.chains.iter().map(|(c, tokens)| json!({
-            "chainId": c.chain_id,
-            "name": c.name,
-            "shortName": c.short_name,
-            "tokens": tokens.iter().map(|t| json!({
-                "symbol": t.symbol,
-                "address": t.address.to_checksum(None),
-                "decimals": t.decimals,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// Checkout rails.
 ///
 /// The rails a checkout offers, by the seed's precedence: a template that opts out of its store
@@ -87,7 +66,7 @@ pub(super) async fn options(
     State(state): State<AppState>,
     _caller: Caller,
     ApiQuery(query): ApiQuery<OptionsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<CheckoutOptions>>, ApiError> {
     for (field, value) in [("sellerId", &query.seller_id), ("templateId", &query.template_id)] {
         if let Some(value) = value {
             super::check_id(field, value)?;
@@ -96,7 +75,7 @@ pub(super) async fn options(
     let registry = state.registry.current();
     let (store, template) = configs(&state, query.seller_id.as_deref(), query.template_id.as_deref()).await?;
     let allowed = rails::resolve(&registry, store.as_ref(), template.as_ref());
-    Ok(Json(json!({ "success": true, "data": view(&allowed) })))
+    Ok(Envelope::of(CheckoutOptions::from(&allowed)))
 }
 
 /// A store or template configuration as an admin sets it.
@@ -200,20 +179,6 @@ fn validate(registry: &Registry, scope: RailScope, body: ConfigBody) -> Result<C
     })
 }
 
-fn config_view(config: &RailConfig) -> Value {
-    json!({
-        "scope": config.scope.as_str(),
-        "id": config.key,
-        "useShopDefault": (config.scope == RailScope::Template).then_some(config.use_shop_default),
-        "allowedChains": config.allowed_chains,
-        "allowedTokens": config.allowed_tokens,
-        "payoutAddress": (config.scope == RailScope::Store).then(|| config.payout_address.map(|a| a.to_checksum(None))),
-        "sellerId": (config.scope == RailScope::Template).then_some(config.seller_id.as_deref()),
-        "updatedBy": config.updated_by,
-        "updatedAt": clock::rfc3339(config.updated_at),
-    })
-}
-
 fn scope(kind: &str) -> Result<RailScope, ApiError> {
     match kind {
         "stores" => Ok(RailScope::Store),
@@ -245,7 +210,7 @@ pub(super) async fn put_config(
     Admin(admin): Admin,
     Path((kind, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<ConfigBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<RailConfigView>>, ApiError> {
     let scope = scope(&kind)?;
     super::check_id("id", &id)?;
     let checked = validate(&state.registry.current(), scope, body)?;
@@ -262,7 +227,7 @@ pub(super) async fn put_config(
     };
     state.store.save_rail_config(&config).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, scope = scope.as_str(), id = %config.key, "rail config saved");
-    Ok(Json(json!({ "success": true, "data": config_view(&config) })))
+    Ok(Envelope::of(RailConfigView::from(&config)))
 }
 
 /// A store's or template's rails.
@@ -281,14 +246,14 @@ pub(super) async fn get_config(
     State(state): State<AppState>,
     _admin: Admin,
     Path((kind, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<RailConfigView>>, ApiError> {
     let scope = scope(&kind)?;
     let config = state
         .store
         .rail_config(scope, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no {} configuration for `{id}`", scope.as_str())))?;
-    Ok(Json(json!({ "success": true, "data": config_view(&config) })))
+    Ok(Envelope::of(RailConfigView::from(&config)))
 }
 
 /// Remove a store's or template's rails.
@@ -307,11 +272,11 @@ pub(super) async fn delete_config(
     State(state): State<AppState>,
     Admin(admin): Admin,
     Path((kind, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Deleted>>, ApiError> {
     let scope = scope(&kind)?;
     if !state.store.delete_rail_config(scope, &id).await? {
         return Err(ApiError::not_found(format!("no {} configuration for `{id}`", scope.as_str())));
     }
     tracing::info!(target: "payscan::api", by = %admin.user_id, scope = scope.as_str(), id = %id, "rail config removed");
-    Ok(Json(json!({ "success": true, "data": { "deleted": true } })))
+    Ok(Envelope::of(Deleted { deleted: true }))
 }

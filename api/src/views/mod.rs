@@ -2,6 +2,7 @@
 //! document's schema of it at once. Base-unit amounts are decimal strings.
 
 pub mod ledger;
+pub mod options;
 pub mod payment;
 pub mod payout;
 
