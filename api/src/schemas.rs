@@ -101,6 +101,7 @@ pub use crate::views::payout::{
     DeliveryView as Delivery, PayoutDestination, PayoutView as Payout, Settlement, SettlementPayout,
 };
 
+pub use crate::views::admin::{Threshold, ThresholdChange, ThresholdHistory, ThresholdUpdate};
 pub use crate::views::ledger::LedgerEntry;
 pub use crate::views::options::{CheckoutOptions, Deleted, OptionChain, RailConfigView as RailConfig};
 
@@ -284,49 +285,6 @@ pub struct PaymentDebug {
     /// Its chain's follower state.
     pub chain: Option<ChainStatus>,
     pub settlement: Option<Payout>,
-}
-
-/// A chain's effective confirmation threshold.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Threshold {
-    pub chain_id: u64,
-    pub threshold: u64,
-    /// `config` or `override`.
-    pub source: String,
-    pub configured: u64,
-    pub floor: u64,
-    pub require_finalized: bool,
-}
-
-#[derive(ToSchema)]
-pub struct ThresholdUpdate {
-    pub success: bool,
-    pub message: String,
-    pub data: ThresholdChange,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct ThresholdChange {
-    pub chain_id: u64,
-    pub threshold: u64,
-    pub requested: u64,
-    /// The request was below the floor and was raised to it.
-    pub clamped: bool,
-    pub floor: u64,
-    pub previous: u64,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct ThresholdHistory {
-    pub chain_id: u64,
-    pub old_threshold: u64,
-    pub new_threshold: u64,
-    pub requested: u64,
-    pub changed_by: String,
-    pub changed_at: String,
 }
 
 /// A chain of the registry, with its tokens.

@@ -1,6 +1,7 @@
 //! The API's answers, as types: each serializes what a route answers and is the OpenAPI
 //! document's schema of it at once. Base-unit amounts are decimal strings.
 
+pub mod admin;
 pub mod ledger;
 pub mod options;
 pub mod payment;
@@ -43,16 +44,39 @@ pub struct Pagination {
     pub page: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
+    /// Admin lists: how many pages `total` fills.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<i64>,
 }
 
 impl<T> Paged<T> {
+    /// `data`, the page `paging` asked for of `total` rows, with the page count (admin lists).
+    pub fn counted(data: Vec<T>, paging: crate::paging::Paging, total: i64) -> Json<Self> {
+        let pagination = Pagination {
+            limit: paging.limit,
+            total,
+            page: Some(paging.page),
+            offset: None,
+            total_pages: Some(paging.pages_of(total)),
+        };
+        Json(Self { success: true, data, pagination })
+    }
+
     /// `data`, the page of `total` rows that the caller asked for by page.
     pub fn by_page(data: Vec<T>, limit: i64, page: i64, total: i64) -> Json<Self> {
-        Json(Self { success: true, data, pagination: Pagination { limit, total, page: Some(page), offset: None } })
+        Json(Self {
+            success: true,
+            data,
+            pagination: Pagination { limit, total, page: Some(page), offset: None, total_pages: None },
+        })
     }
 
     /// `data`, the page of `total` rows that the caller asked for by offset.
     pub fn by_offset(data: Vec<T>, limit: i64, offset: i64, total: i64) -> Json<Self> {
-        Json(Self { success: true, data, pagination: Pagination { limit, total, page: None, offset: Some(offset) } })
+        Json(Self {
+            success: true,
+            data,
+            pagination: Pagination { limit, total, page: None, offset: Some(offset), total_pages: None },
+        })
     }
 }

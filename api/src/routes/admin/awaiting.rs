@@ -3,9 +3,8 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
 
-use super::{pagination, Page};
+use super::Page;
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
@@ -29,7 +28,7 @@ pub(in crate::routes) async fn list(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(page): ApiQuery<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<AwaitingPayment>>, ApiError> {
     let paging = page.bounds(25)?;
     let (payments, total) = state.store.awaiting_confirmation(page.chain()?, paging.limit, paging.offset).await?;
     let registry = state.registry.current();
@@ -47,5 +46,5 @@ pub(in crate::routes) async fn list(
             AwaitingPayment { payment: PaymentView::new(&registry, &overrides, p), awaiting_reason: reason }
         })
         .collect();
-    Ok(Json(json!({ "success": true, "data": data, "pagination": pagination(paging, total) })))
+    Ok(Paged::counted(data, paging, total))
 }

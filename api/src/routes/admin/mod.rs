@@ -40,10 +40,6 @@ impl Page {
     }
 }
 
-fn pagination(paging: Paging, total: i64) -> serde_json::Value {
-    serde_json::json!({ "page": paging.page, "limit": paging.limit, "total": total, "totalPages": paging.pages_of(total) })
-}
-
 /// The registry's chain, else 404.
 pub(super) fn chain_or_404(registry: &Registry, chain_id: ChainId) -> Result<&Chain, ApiError> {
     registry.chain(chain_id).ok_or_else(|| ApiError::not_found(format!("chain {chain_id} is not in the registry")))

@@ -3,18 +3,18 @@
 
 use axum::extract::State;
 use axum::Json;
-use payscan_core::store::thresholds::ThresholdChange;
+use payscan_core::store::thresholds::ThresholdChange as StoredChange;
 use payscan_core::{clock, ChainId};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::{chain_or_404, pagination, Page};
+use super::{chain_or_404, Page};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::schemas::{Envelope, Paged, Threshold, ThresholdHistory, ThresholdUpdate};
 use crate::state::AppState;
+use crate::views::admin::{Threshold, ThresholdChange, ThresholdHistory, ThresholdUpdate};
+use crate::views::{Envelope, Paged};
 
 /// Confirmation thresholds.
 ///
@@ -27,25 +27,28 @@ use crate::state::AppState;
     responses((status = 200, description = "One row per chain", body = Envelope<Vec<Threshold>>)),
     security(("bearer" = []))
 )]
-pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+pub(in crate::routes) async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Envelope<Vec<Threshold>>>, ApiError> {
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
-    let data: Vec<Value> = registry
+    let data = registry
         .chains()
         .iter()
         .map(|chain| {
             let admin_override = overrides.get(&chain.chain_id).copied();
-            json!({
-                "chainId": chain.chain_id,
-                "threshold": chain.effective_threshold(admin_override),
-                "source": if admin_override.is_some() { "override" } else { "config" },
-                "configured": chain.confirmation_threshold,
-                "floor": chain.confirmation_floor,
-                "requireFinalized": chain.require_finalized,
-            })
+            Threshold {
+                chain_id: chain.chain_id,
+                threshold: chain.effective_threshold(admin_override),
+                source: if admin_override.is_some() { "override" } else { "config" },
+                configured: chain.confirmation_threshold,
+                floor: chain.confirmation_floor,
+                require_finalized: chain.require_finalized,
+            }
         })
         .collect();
-    Ok(Json(json!({ "success": true, "data": data })))
+    Ok(Envelope::of(data))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -76,7 +79,7 @@ pub(in crate::routes) async fn update(
     Admin(admin): Admin,
     ApiPath(chain_id): ApiPath<ChainId>,
     ApiJson(body): ApiJson<ThresholdBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ThresholdUpdate>, ApiError> {
     let registry = state.registry.current();
     let chain = chain_or_404(&registry, chain_id)?;
     if body.threshold == 0 || body.threshold > MAX_THRESHOLD {
@@ -87,7 +90,7 @@ pub(in crate::routes) async fn update(
     let clamped = new != body.threshold;
     state
         .store
-        .set_threshold(&ThresholdChange {
+        .set_threshold(&StoredChange {
             chain_id,
             old_threshold: old,
             new_threshold: new,
@@ -105,12 +108,15 @@ pub(in crate::routes) async fn update(
     } else {
         format!("Confirmation threshold for chain {chain_id} updated to {new}")
     };
-    Ok(Json(json!({
-        "success": true,
-        "message": message,
-        "data": { "chainId": chain_id, "threshold": new, "requested": body.threshold, "clamped": clamped,
-                  "floor": chain.confirmation_floor, "previous": old },
-    })))
+    let data = ThresholdChange {
+        chain_id,
+        threshold: new,
+        requested: body.threshold,
+        clamped,
+        floor: chain.confirmation_floor,
+        previous: old,
+    };
+    Ok(Json(ThresholdUpdate { success: true, message, data }))
 }
 
 /// Threshold history.
@@ -128,21 +134,8 @@ pub(in crate::routes) async fn history(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(page): ApiQuery<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<ThresholdHistory>>, ApiError> {
     let paging = page.bounds(50)?;
     let (changes, total) = state.store.threshold_history(paging.limit, paging.offset).await?;
-    let data: Vec<Value> = changes
-        .iter()
-        .map(|c| {
-            json!({
-                "chainId": c.chain_id,
-                "oldThreshold": c.old_threshold,
-                "newThreshold": c.new_threshold,
-                "requested": c.requested,
-                "changedBy": c.changed_by,
-                "changedAt": clock::rfc3339(c.changed_at),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "success": true, "data": data, "pagination": pagination(paging, total) })))
+    Ok(Paged::counted(changes.iter().map(ThresholdHistory::from).collect(), paging, total))
 }

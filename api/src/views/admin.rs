@@ -1,0 +1,67 @@
+//! The admin routes' answers: thresholds and their history.
+
+use payscan_core::store::thresholds::ThresholdChange as Change;
+use payscan_core::ChainId;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A chain's confirmation threshold, and where it comes from.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Threshold {
+    #[schema(value_type = u64)]
+    pub chain_id: ChainId,
+    pub threshold: u64,
+    /// `config` or `override`.
+    pub source: &'static str,
+    pub configured: u64,
+    pub floor: u64,
+    pub require_finalized: bool,
+}
+
+/// `{success, message, data}`: the seed's answer to a threshold change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThresholdUpdate {
+    pub success: bool,
+    pub message: String,
+    pub data: ThresholdChange,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThresholdChange {
+    #[schema(value_type = u64)]
+    pub chain_id: ChainId,
+    pub threshold: u64,
+    pub requested: u64,
+    /// The request was below the floor and was raised to it.
+    pub clamped: bool,
+    pub floor: u64,
+    pub previous: u64,
+}
+
+/// One change of a threshold: who, from what, to what.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThresholdHistory {
+    #[schema(value_type = u64)]
+    pub chain_id: ChainId,
+    pub old_threshold: u64,
+    pub new_threshold: u64,
+    pub requested: u64,
+    pub changed_by: String,
+    pub changed_at: String,
+}
+
+impl From<&Change> for ThresholdHistory {
+    fn from(c: &Change) -> Self {
+        Self {
+            chain_id: c.chain_id,
+            old_threshold: c.old_threshold,
+            new_threshold: c.new_threshold,
+            requested: c.requested,
+            changed_by: c.changed_by.clone(),
+            changed_at: payscan_core::clock::rfc3339(c.changed_at),
+        }
+    }
+}
