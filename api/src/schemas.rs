@@ -101,7 +101,11 @@ pub use crate::views::payout::{
     DeliveryView as Delivery, PayoutDestination, PayoutView as Payout, Settlement, SettlementPayout,
 };
 
-pub use crate::views::admin::{Threshold, ThresholdChange, ThresholdHistory, ThresholdUpdate};
+pub use crate::views::admin::Liveness;
+pub use crate::views::admin::{
+    Requeued, ScannerChain, ScannerStatus, Threshold, ThresholdChange, ThresholdHistory, ThresholdUpdate,
+    UnwindAuthorized,
+};
 pub use crate::views::ledger::LedgerEntry;
 pub use crate::views::options::{CheckoutOptions, Deleted, OptionChain, RailConfigView as RailConfig};
 
@@ -338,39 +342,6 @@ pub struct ReloadReport {
     pub followers: Value,
 }
 
-/// The scanner as operators see it.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct ScannerStatus {
-    pub chains: Vec<ScannerChain>,
-    pub watched_destinations: u64,
-    pub outbox_depth: i64,
-}
-
-/// One chain's follower, with its lag.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct ScannerChain {
-    #[serde(flatten)]
-    pub status: ChainStatus,
-    pub lag_blocks: Option<u64>,
-    pub lag_seconds: Option<u64>,
-    pub down: bool,
-}
-
-#[derive(ToSchema)]
-pub struct Requeued {
-    pub requeued: u64,
-}
-
-/// An unwind of a halted chain, authorized.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct UnwindAuthorized {
-    pub chain_id: u64,
-    pub max_depth: u64,
-}
-
 /// What payscan's own receiver did with a webhook.
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
@@ -378,15 +349,4 @@ pub struct Received {
     pub webhook_id: String,
     /// `processed`, or `duplicate` for a `webhook-id` seen before.
     pub status: String,
-}
-
-/// Liveness.
-#[derive(ToSchema)]
-pub struct Liveness {
-    pub success: bool,
-    pub message: String,
-    pub version: String,
-    pub chains: Vec<u64>,
-    /// Every route, as `METHOD /path`.
-    pub endpoints: Vec<String>,
 }

@@ -2,11 +2,11 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::schemas::{ErrorBody, Liveness};
+use crate::schemas::ErrorBody;
 use crate::state::AppState;
+use crate::views::admin::Liveness;
 
 /// Health.
 ///
@@ -20,17 +20,17 @@ use crate::state::AppState;
         (status = 503, description = "The database is unreachable (`DATABASE_UNAVAILABLE`)", body = ErrorBody),
     )
 )]
-pub(super) async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn health(State(state): State<AppState>) -> Result<Json<Liveness>, ApiError> {
     state
         .store
         .ping()
         .await
         .map_err(|_| ApiError::new(ErrorCode::DatabaseUnavailable, "the database is unreachable"))?;
-    Ok(Json(json!({
-        "success": true,
-        "message": "payscan is running",
-        "version": env!("CARGO_PKG_VERSION"),
-        "chains": state.registry.current().chains().iter().map(|c| c.chain_id).collect::<Vec<_>>(),
-        "endpoints": super::docs::endpoints(),
-    })))
+    Ok(Json(Liveness {
+        success: true,
+        message: "payscan is running",
+        version: env!("CARGO_PKG_VERSION"),
+        chains: state.registry.current().chains().iter().map(|c| c.chain_id).collect(),
+        endpoints: super::docs::endpoints(),
+    }))
 }

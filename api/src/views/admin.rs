@@ -1,7 +1,8 @@
-//! The admin routes' answers: thresholds and their history.
+//! The admin routes' answers: thresholds and their history, the scanner's state.
 
 use payscan_core::store::thresholds::ThresholdChange as Change;
 use payscan_core::ChainId;
+use payscan_scanner::status::ChainStatus;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -64,4 +65,57 @@ impl From<&Change> for ThresholdHistory {
             changed_at: payscan_core::clock::rfc3339(c.changed_at),
         }
     }
+}
+
+/// The scanner as operators see it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScannerStatus {
+    pub chains: Vec<ScannerChain>,
+    pub watched_destinations: usize,
+    pub outbox_depth: i64,
+}
+
+/// One chain's follower, with its lag.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScannerChain {
+    #[serde(flatten)]
+    pub status: ChainStatus,
+    pub lag_blocks: Option<u64>,
+    pub lag_seconds: Option<u64>,
+    pub down: bool,
+}
+
+impl From<ChainStatus> for ScannerChain {
+    fn from(status: ChainStatus) -> Self {
+        Self { lag_blocks: status.lag_blocks(), lag_seconds: status.lag_seconds(), down: status.is_down(), status }
+    }
+}
+
+/// Deliveries put back in the queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Requeued {
+    pub requeued: u64,
+}
+
+/// An unwind of a halted chain, authorized.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnwindAuthorized {
+    #[schema(value_type = u64)]
+    pub chain_id: ChainId,
+    pub max_depth: u64,
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    pub success: bool,
+    pub message: &'static str,
+    pub version: &'static str,
+    #[schema(value_type = Vec<u64>)]
+    pub chains: Vec<ChainId>,
+    /// Every route, as `METHOD /path`.
+    pub endpoints: Vec<String>,
 }

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::Json;
 use payscan_core::{clock, ChainId, PaymentId};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use payscan_core::store::cursors::KEEP_HASHES;
@@ -14,8 +13,10 @@ use super::chain_or_404;
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
-use crate::schemas::{Envelope, ErrorBody, Requeued, ScannerStatus, UnwindAuthorized};
+use crate::schemas::ErrorBody;
 use crate::state::AppState;
+use crate::views::admin::{Requeued, ScannerChain, ScannerStatus, UnwindAuthorized};
+use crate::views::Envelope;
 
 /// The scanner's status.
 ///
@@ -28,30 +29,15 @@ use crate::state::AppState;
     responses((status = 200, description = "The scanner", body = Envelope<ScannerStatus>)),
     security(("bearer" = []))
 )]
-pub(in crate::routes) async fn status(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
-    let chains: Vec<Value> = state
-        .status
-        .all()
-        .into_iter()
-        .map(|s| {
-            let (lag_blocks, lag_seconds, down) = (s.lag_blocks(), s.lag_seconds(), s.is_down());
-            let mut view = serde_json::to_value(&s).unwrap_or_default();
-            if let Some(map) = view.as_object_mut() {
-                map.insert("lagBlocks".into(), json!(lag_blocks));
-                map.insert("lagSeconds".into(), json!(lag_seconds));
-                map.insert("down".into(), json!(down));
-            }
-            view
-        })
-        .collect();
-    Ok(Json(json!({
-        "success": true,
-        "data": {
-            "chains": chains,
-            "watchedDestinations": state.watch.len(),
-            "outboxDepth": state.store.outbox_depth().await?,
-        },
-    })))
+pub(in crate::routes) async fn status(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Envelope<ScannerStatus>>, ApiError> {
+    Ok(Envelope::of(ScannerStatus {
+        chains: state.status.all().into_iter().map(ScannerChain::from).collect(),
+        watched_destinations: state.watch.len(),
+        outbox_depth: state.store.outbox_depth().await?,
+    }))
 }
 
 #[derive(Debug, Deserialize, Default, ToSchema)]
@@ -77,7 +63,7 @@ pub(in crate::routes) async fn retry_webhooks(
     State(state): State<AppState>,
     Admin(admin): Admin,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Requeued>>, ApiError> {
     // The body is optional: none (or `{}`) re-queues every delivery.
     let body: RetryBody = if body.iter().all(u8::is_ascii_whitespace) {
         RetryBody::default()
@@ -94,7 +80,7 @@ pub(in crate::routes) async fn retry_webhooks(
     }
     let requeued = state.store.requeue_deliveries(payment_id.as_ref(), clock::now_ms()).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, requeued, intent_id = ?payment_id, "webhook deliveries re-queued");
-    Ok(Json(json!({ "success": true, "data": { "requeued": requeued } })))
+    Ok(Envelope::of(Requeued { requeued }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -130,7 +116,7 @@ pub(in crate::routes) async fn unwind(
     Admin(admin): Admin,
     ApiPath(chain_id): ApiPath<ChainId>,
     ApiJson(body): ApiJson<UnwindBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<UnwindAuthorized>>, ApiError> {
     chain_or_404(&state.registry.current(), chain_id)?;
     if !(1..=KEEP_HASHES).contains(&body.max_depth) {
         return Err(ApiError::validation(format!("maxDepth must be within 1..={KEEP_HASHES}")));
@@ -139,5 +125,5 @@ pub(in crate::routes) async fn unwind(
         return Err(ApiError::new(ErrorCode::ChainNotHalted, format!("chain {chain_id} is not halted by a reorg")));
     }
     tracing::warn!(target: "payscan::api", by = %admin.user_id, %chain_id, max_depth = body.max_depth, "unwind of a halted chain authorized");
-    Ok(Json(json!({ "success": true, "data": { "chainId": chain_id, "maxDepth": body.max_depth } })))
+    Ok(Envelope::of(UnwindAuthorized { chain_id, max_depth: body.max_depth }))
 }
