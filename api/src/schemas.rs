@@ -108,6 +108,9 @@ pub use crate::views::admin::{
 };
 pub use crate::views::ledger::LedgerEntry;
 pub use crate::views::options::{CheckoutOptions, Deleted, OptionChain, RailConfigView as RailConfig};
+pub use crate::views::reports::{
+    AutoFetchAnswer, CleanupAnswer, FetchTxAnswer, FixedHash, PaymentDebug, Stats, StatusTotals, TokenTotals,
+};
 
 /// A derived destination: a payment's deposit address.
 #[derive(ToSchema)]
@@ -208,87 +211,6 @@ pub struct WalletTransaction {
     pub data: String,
     /// Native value in wei, as a decimal string.
     pub value: String,
-}
-
-/// Counts and base-unit sums per status.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Stats {
-    /// The user, or null for everyone (admin).
-    pub user_id: Option<String>,
-    pub total_payments: u64,
-    /// Every successful terminal status: confirmed, completed, released, refunded.
-    pub successful_payments: u64,
-    pub pending_payments: u64,
-    pub failed_payments: u64,
-    pub by_status: Vec<StatusTotals>,
-}
-
-#[derive(ToSchema)]
-pub struct StatusTotals {
-    pub status: PaymentStatus,
-    pub count: u64,
-    pub amounts: Vec<TokenTotals>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct TokenTotals {
-    pub chain_id: u64,
-    pub token: String,
-    #[schema(value_type = BaseUnits)]
-    pub amount_base_units: String,
-    #[schema(value_type = BaseUnits)]
-    pub amount_received_base_units: String,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct CleanupAnswer {
-    pub success: bool,
-    pub cancelled_count: u64,
-    pub message: String,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct FetchTxAnswer {
-    /// Whether a hash is known now.
-    pub success: bool,
-    #[schema(value_type = Option<TxHash>)]
-    pub transaction_hash: Option<String>,
-    pub network: Option<String>,
-    /// `payment` (it had one) or `credits` (recovered from its transfers).
-    pub source: String,
-    pub message: String,
-}
-
-#[derive(ToSchema)]
-pub struct AutoFetchAnswer {
-    pub success: bool,
-    pub checked: u64,
-    pub fixed: Vec<FixedHash>,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct FixedHash {
-    pub payment_id: String,
-    #[schema(value_type = TxHash)]
-    pub transaction_hash: String,
-}
-
-/// Everything payscan knows of one payment.
-#[derive(ToSchema)]
-pub struct PaymentDebug {
-    pub payment: Payment,
-    pub transfers: Vec<Transfer>,
-    pub webhooks: Vec<Delivery>,
-    /// The follower watches the payment's address for it.
-    pub watched: bool,
-    /// Its chain's follower state.
-    pub chain: Option<ChainStatus>,
-    pub settlement: Option<Payout>,
 }
 
 /// A chain of the registry, with its tokens.

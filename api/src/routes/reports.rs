@@ -15,7 +15,7 @@ use axum::Json;
 use futures_util::stream;
 use payscan_core::event::{payment_event, EventKind};
 use payscan_core::store::Payment;
-use payscan_core::{clock, PaymentId, PaymentStatus};
+use payscan_core::{clock, ChainId, PaymentId, PaymentStatus};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -25,12 +25,13 @@ use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::paging::checked_limit;
-use crate::schemas::{
-    self, AutoFetchAnswer, CleanupAnswer, Envelope, ErrorBody, FetchTxAnswer, IntentAnswer, Paged, PaymentDebug, Stats,
-};
+use crate::schemas::{self, Envelope, ErrorBody, IntentAnswer, Paged};
 use crate::state::AppState;
 use crate::views::payment::PaymentView;
 use crate::views::payout::{DeliveryView, PayoutView};
+use crate::views::reports::{
+    AutoFetchAnswer, CleanupAnswer, FetchTxAnswer, FixedHash, PaymentDebug, Stats, StatusTotals, TokenTotals,
+};
 
 /// The user whose data a caller asks for: themselves, or anyone for an admin.
 fn subject(caller: &Caller, user_id: Option<String>) -> Result<Option<String>, ApiError> {
@@ -71,7 +72,7 @@ pub(super) async fn of_user(
 
 /// One status's count, and its (amount, received) sums per (chain, token symbol). The sums are
 /// 512-bit: received amounts come from the chain, unbounded, and no count of them can wrap.
-type StatusTotals = (u64, BTreeMap<(u64, String), (U512, U512)>);
+type Totals = (u64, BTreeMap<(ChainId, String), (U512, U512)>);
 
 /// Payment statistics.
 ///
@@ -85,7 +86,7 @@ type StatusTotals = (u64, BTreeMap<(u64, String), (U512, U512)>);
     responses((status = 200, description = "Counts and sums", body = Envelope<Stats>)),
     security(("bearer" = []))
 )]
-pub(super) async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(super) async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Envelope<Stats>>, ApiError> {
     stats_for(&state, subject(&caller, None)?).await
 }
 
@@ -102,13 +103,13 @@ pub(super) async fn stats_of(
     State(state): State<AppState>,
     caller: Caller,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Stats>>, ApiError> {
     stats_for(&state, subject(&caller, Some(user_id))?).await
 }
 
-async fn stats_for(state: &AppState, user: Option<String>) -> Result<Json<Value>, ApiError> {
+async fn stats_for(state: &AppState, user: Option<String>) -> Result<Json<Envelope<Stats>>, ApiError> {
     let rows = state.store.payment_amounts(user.as_deref()).await?;
-    let mut by_status: BTreeMap<&'static str, StatusTotals> = BTreeMap::new();
+    let mut by_status: BTreeMap<&'static str, Totals> = BTreeMap::new();
     let (mut successful, mut total) = (0u64, 0u64);
     for (status, chain_id, symbol, amount, received) in &rows {
         total += 1;
@@ -117,35 +118,35 @@ async fn stats_for(state: &AppState, user: Option<String>) -> Result<Json<Value>
         }
         let (count, sums) = by_status.entry(status.as_str()).or_default();
         *count += 1;
-        let sum = sums.entry((chain_id.0, symbol.clone())).or_insert((U512::ZERO, U512::ZERO));
+        let sum = sums.entry((*chain_id, symbol.clone())).or_insert((U512::ZERO, U512::ZERO));
         sum.0 = sum.0.saturating_add(U512::saturating_from(amount.0));
         sum.1 = sum.1.saturating_add(U512::saturating_from(received.0));
     }
     let count_of = |s: PaymentStatus| by_status.get(s.as_str()).map_or(0, |(c, _)| *c);
-    let statuses: Vec<Value> = by_status
+    let by_status_totals = by_status
         .iter()
-        .map(|(status, (count, sums))| {
-            json!({
-                "status": status,
-                "count": count,
-                "amounts": sums.iter().map(|((chain_id, symbol), (amount, received))| json!({
-                    "chainId": chain_id, "token": symbol,
-                    "amountBaseUnits": amount.to_string(), "amountReceivedBaseUnits": received.to_string(),
-                })).collect::<Vec<_>>(),
-            })
+        .map(|(status, (count, sums))| StatusTotals {
+            status,
+            count: *count,
+            amounts: sums
+                .iter()
+                .map(|((chain_id, symbol), (amount, received))| TokenTotals {
+                    chain_id: *chain_id,
+                    token: symbol.clone(),
+                    amount_base_units: amount.to_string(),
+                    amount_received_base_units: received.to_string(),
+                })
+                .collect(),
         })
         .collect();
-    Ok(Json(json!({
-        "success": true,
-        "data": {
-            "userId": user,
-            "totalPayments": total,
-            "successfulPayments": successful,
-            "pendingPayments": count_of(PaymentStatus::Pending) + count_of(PaymentStatus::Processing),
-            "failedPayments": count_of(PaymentStatus::Failed) + count_of(PaymentStatus::Cancelled),
-            "byStatus": statuses,
-        },
-    })))
+    Ok(Envelope::of(Stats {
+        user_id: user,
+        total_payments: total,
+        successful_payments: successful,
+        pending_payments: count_of(PaymentStatus::Pending) + count_of(PaymentStatus::Processing),
+        failed_payments: count_of(PaymentStatus::Failed) + count_of(PaymentStatus::Cancelled),
+        by_status: by_status_totals,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -355,14 +356,14 @@ async fn export_for(state: AppState, user: Option<String>, format: Format) -> Re
 pub(super) async fn cleanup_pending(
     State(state): State<AppState>,
     Admin(admin): Admin,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CleanupAnswer>, ApiError> {
     let cancelled = payscan_core::expiry::cancel_expired(&state.store, None, clock::now_ms()).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, cancelled, "expired pending payments cancelled");
-    Ok(Json(json!({
-        "success": true,
-        "cancelledCount": cancelled,
-        "message": format!("{cancelled} expired pending payments cancelled"),
-    })))
+    Ok(Json(CleanupAnswer {
+        success: true,
+        cancelled_count: cancelled,
+        message: format!("{cancelled} expired pending payments cancelled"),
+    }))
 }
 
 /// The newest counted transfer's hash, for a payment whose own is missing.
@@ -397,22 +398,23 @@ pub(super) async fn fetch_tx(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(id): ApiPath<PaymentId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FetchTxAnswer>, ApiError> {
     let payment = super::existing_payment(&state, &id).await?;
     let had = payment.tx_hash.is_some();
     let hash = repair_tx(&state, &payment).await?;
     let network = state.registry.current().chain(payment.rail.chain_id).map(|c| c.short_name.clone());
-    Ok(Json(json!({
-        "success": hash.is_some(),
-        "transactionHash": hash,
-        "network": network,
-        "source": if had { "payment" } else { "credits" },
-        "message": match (&hash, had) {
-            (Some(_), true) => "the payment already had its transaction hash",
-            (Some(_), false) => "recovered from the payment's credited transfers",
-            (None, _) => "no transfer to this payment has been seen on chain",
-        },
-    })))
+    let message = match (&hash, had) {
+        (Some(_), true) => "the payment already had its transaction hash",
+        (Some(_), false) => "recovered from the payment's credited transfers",
+        (None, _) => "no transfer to this payment has been seen on chain",
+    };
+    Ok(Json(FetchTxAnswer {
+        success: hash.is_some(),
+        transaction_hash: hash,
+        network,
+        source: if had { "payment" } else { "credits" },
+        message,
+    }))
 }
 
 #[derive(Debug, Deserialize, Default, ToSchema)]
@@ -438,17 +440,17 @@ pub(super) async fn auto_fetch_missing(
     State(state): State<AppState>,
     _admin: Admin,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AutoFetchAnswer>, ApiError> {
     let body: AutoFetchBody = super::optional_body(&body)?;
     let limit = checked_limit(body.limit, 10, 1000)?;
     let mut fixed = Vec::new();
     let missing = state.store.payments_missing_tx(limit).await?;
     for payment in &missing {
         if let Some(hash) = repair_tx(&state, payment).await? {
-            fixed.push(json!({ "paymentId": payment.id, "transactionHash": hash }));
+            fixed.push(FixedHash { payment_id: payment.id.clone(), transaction_hash: hash });
         }
     }
-    Ok(Json(json!({ "success": true, "checked": missing.len(), "fixed": fixed })))
+    Ok(Json(AutoFetchAnswer { success: true, checked: missing.len(), fixed }))
 }
 
 /// Everything about one payment.
@@ -467,25 +469,19 @@ pub(super) async fn debug(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(id): ApiPath<PaymentId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<PaymentDebug>>, ApiError> {
     let payment = super::existing_payment(&state, &id).await?;
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
-    let credits: Vec<Value> = state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect();
-    let deliveries: Vec<Value> =
-        state.store.deliveries_of(&payment.id).await?.iter().map(DeliveryView::from).map(|d| json!(d)).collect();
     let escrow = state.store.escrow_payout(&payment.id).await?;
-    Ok(Json(json!({
-        "success": true,
-        "data": {
-            "payment": PaymentView::new(&registry, &overrides, &payment),
-            "transfers": credits,
-            "webhooks": deliveries,
-            "watched": state.watch.get(&payment.destination).as_ref() == Some(&payment.id),
-            "chain": state.status.get(payment.rail.chain_id),
-            "settlement": escrow.as_ref().map(PayoutView::from),
-        },
-    })))
+    Ok(Envelope::of(PaymentDebug {
+        transfers: state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect(),
+        webhooks: state.store.deliveries_of(&payment.id).await?.iter().map(DeliveryView::from).collect(),
+        watched: state.watch.get(&payment.destination).as_ref() == Some(&payment.id),
+        chain: state.status.get(payment.rail.chain_id),
+        settlement: escrow.as_ref().map(PayoutView::from),
+        payment: PaymentView::new(&registry, &overrides, &payment),
+    }))
 }
 
 /// The admin edit form: metadata, and the status changes a person may make (a pending payment

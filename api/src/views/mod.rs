@@ -6,6 +6,7 @@ pub mod ledger;
 pub mod options;
 pub mod payment;
 pub mod payout;
+pub mod reports;
 
 use axum::Json;
 use serde::Serialize;
