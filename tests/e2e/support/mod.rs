@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod event;
 pub mod leaks;
 pub mod proxy;
 pub mod receiver;
@@ -22,6 +23,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
 
+pub use event::event_about;
 pub use receiver::{Answering, Behaviour, Receiver, ReservedPort, Target};
 
 /// The mnemonic payscan derives destinations from in tests (not anvil's, so destinations hold
