@@ -101,7 +101,7 @@ pub use crate::views::payout::{
     DeliveryView as Delivery, PayoutDestination, PayoutView as Payout, Settlement, SettlementPayout,
 };
 
-pub use crate::views::admin::Liveness;
+pub use crate::views::admin::{Liveness, Received};
 pub use crate::views::admin::{
     Requeued, ScannerChain, ScannerStatus, Threshold, ThresholdChange, ThresholdHistory, ThresholdUpdate,
     UnwindAuthorized,
@@ -262,13 +262,4 @@ pub struct ReloadReport {
     pub chain_count: u64,
     /// Followers started, stopped and restarted.
     pub followers: Value,
-}
-
-/// What payscan's own receiver did with a webhook.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Received {
-    pub webhook_id: String,
-    /// `processed`, or `duplicate` for a `webhook-id` seen before.
-    pub status: String,
 }

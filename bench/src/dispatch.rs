@@ -5,11 +5,14 @@
 
 use std::time::{Duration, Instant};
 
+use alloy::primitives::{Address, U256};
 use payscan_core::config::WebhookConfig;
+use payscan_core::event::{EventKind, PaymentEvent, WebhookEvent};
+use payscan_core::store::payments::TokenRef;
 use payscan_core::store::Store;
 use payscan_core::webhook::WebhookSecret;
+use payscan_core::{clock, BaseUnits, ChainId, EscrowState, PaymentId, PaymentStatus, Provider};
 use payscan_scanner::{Dispatcher, ScannerMetrics};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{self, percentile, Backend, Database, Receiver, ReceiverMode};
@@ -19,6 +22,43 @@ use crate::report::Report;
 const BATCH: usize = 100;
 /// The steady flow after the backlog: this many events, ten every 10 ms (1,000 a second).
 const STEADY: usize = 2_000;
+
+/// Event `n`, a `payment.processing` as the follower writes one; its purchase request id carries
+/// `n` so that the receiver can tell which commit it belongs to.
+fn event(n: usize) -> WebhookEvent {
+    let payment_id = PaymentId::new();
+    WebhookEvent::Payment(PaymentEvent {
+        kind: EventKind::Processing,
+        intent_id: payment_id.clone(),
+        payment_id,
+        provider: Provider::AmnScanner,
+        status: PaymentStatus::Processing,
+        escrow_state: EscrowState::Unfunded,
+        tx_hash: None,
+        transaction_hash: None,
+        chain_id: ChainId(31337),
+        confirmations: 1,
+        threshold: 12,
+        amount: "2".into(),
+        amount_base_units: BaseUnits(U256::from(2_000_000u64)),
+        amount_received: "2".into(),
+        amount_received_base_units: BaseUnits(U256::from(2_000_000u64)),
+        overpaid_base_units: BaseUnits::ZERO,
+        underpaid: false,
+        transaction_safety: None,
+        token: TokenRef { symbol: "USDC".into(), address: Address::with_last_byte(0xc0), decimals: 6 },
+        destination: Address::with_last_byte(0xde),
+        purchase_request_id: format!("bench-{n}"),
+        seller_offer_id: "offer-bench".into(),
+        seller_id: "seller-bench".into(),
+        buyer_id: "buyer-bench".into(),
+        occurred_at: clock::rfc3339(clock::now_ms()),
+        transfer: None,
+        reverted_transfers: None,
+        settlement: None,
+        reason: None,
+    })
+}
 
 /// Writes events `from..to`, `per_tx` to a transaction, one transaction every `pace`; returns
 /// each event's commit instant.
@@ -34,9 +74,7 @@ async fn write(
         let last = (first + per_tx).min(to);
         let mut tx = store.begin().await?;
         for n in first..last {
-            let body = json!({ "type": "bench.event", "intentId": format!("bench-{n}"), "n": n });
-            let now = payscan_core::clock::now_ms();
-            store.enqueue_event(&mut tx, &format!("bench-{n}"), "bench.event", &body, now).await?;
+            store.enqueue_event(&mut tx, &event(n), clock::now_ms()).await?;
         }
         store.commit_with_events(tx).await?;
         committed.extend(std::iter::repeat_n(Instant::now(), last - first));
@@ -94,7 +132,7 @@ async fn one(backend: Backend, mode: ReceiverMode, events: usize, hanging: bool)
         .arrivals()
         .iter()
         .filter_map(|a| {
-            let n = a.body["n"].as_u64()? as usize;
+            let n: usize = a.body["purchaseRequestId"].as_str()?.strip_prefix("bench-")?.parse().ok()?;
             let at = committed.get(n.checked_sub(events)?)?;
             Some(harness::millis(a.at.saturating_duration_since(*at)))
         })

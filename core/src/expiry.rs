@@ -2,9 +2,7 @@
 //! its `payment.cancelled` event, but only once its chain's follower has scanned past the block at
 //! `expiresAt`. A payment paid in time behind a lagging follower is credited, not cancelled.
 
-use serde_json::json;
-
-use crate::event::{payment_event, EventKind};
+use crate::event::{payment_event, EventDetail, EventKind};
 use crate::store::{Store, StoreError};
 use crate::{ChainId, PaymentStatus};
 
@@ -30,14 +28,9 @@ pub async fn cancel_expired(store: &Store, chains: Option<&[ChainId]>, now: i64)
         if !store.edit_payment(&mut tx, &payment, PaymentStatus::Pending).await? {
             continue;
         }
-        let body = payment_event(
-            EventKind::Cancelled,
-            &payment,
-            payment.confirmations,
-            Some(("reason", json!("expired"))),
-            now,
-        );
-        store.enqueue_event(&mut tx, payment.id.as_str(), EventKind::Cancelled.as_str(), &body, now).await?;
+        let reason = Some(EventDetail::Reason("expired".to_owned()));
+        let event = payment_event(EventKind::Cancelled, &payment, payment.confirmations, reason, now);
+        store.enqueue_event(&mut tx, &event, now).await?;
         store.commit_with_events(tx).await?;
         cancelled += 1;
     }

@@ -265,8 +265,14 @@ impl Serialize for PayoutStatus {
     }
 }
 
+impl<'de> Deserialize<'de> for PayoutStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// What a payout pays: a plain payout, or a payment's escrow to its seller or back to its buyer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PayoutKind {
     Payout,

@@ -15,7 +15,7 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use payscan_core::config::SignerKind;
-use payscan_core::event::{payment_event, payout_event, EventKind, PayoutEvent};
+use payscan_core::event::{payment_event, payout_event, EventDetail, EventKind, EventSettlement, PayoutEvent};
 use payscan_core::registry::SharedRegistry;
 use payscan_core::store::ledger::{EntryKind, NewEntry};
 use payscan_core::store::outbound::OutboundStatus;
@@ -24,7 +24,6 @@ use payscan_core::store::payouts::{Payout, PayoutConflict};
 use payscan_core::store::{Store, StoreError};
 use payscan_core::{clock, BaseUnits, ChainId, EscrowState, PaymentId, PayoutId, PayoutKind, PayoutStatus};
 use serde::Serialize;
-use serde_json::json;
 use tracing::{info, warn};
 
 use crate::keys::Keys;
@@ -213,9 +212,7 @@ impl Payouts {
             }
             Err(e) => return Err(e.into()),
         }
-        self.store
-            .enqueue_event(&mut tx, payout.id.as_str(), event.as_str(), &payout_event(event, &payout, now), now)
-            .await?;
+        self.store.enqueue_event(&mut tx, &payout_event(event, &payout, now), now).await?;
         self.store.commit_with_events(tx).await?;
         info!(payout_id = %payout.id, kind = payout.kind.as_str(), amount = %payout.amount, "payout queued");
         Ok(payout)
@@ -510,10 +507,7 @@ impl Payouts {
             tx_hash,
         };
         self.store.append_entry(&mut tx, &entry, now).await?;
-        let event = PayoutEvent::Completed;
-        self.store
-            .enqueue_event(&mut tx, payout.id.as_str(), event.as_str(), &payout_event(event, &payout, now), now)
-            .await?;
+        self.store.enqueue_event(&mut tx, &payout_event(PayoutEvent::Completed, &payout, now), now).await?;
         if let Some(payment_id) = payout.payment_id.clone().filter(|_| payout.kind != PayoutKind::Payout) {
             match self.settle_payment(&mut tx, &payment_id, &payout, now).await {
                 Ok(()) => {}
@@ -560,10 +554,12 @@ impl Payouts {
             return Err(PayoutError::State(format!("payment {payment_id} changed while it was settled")));
         }
         let threshold = payment.confirmations;
-        let extra = json!({ "payoutId": payout.id, "recipient": payout.recipient.to_checksum(None),
-                            "txHash": payout.tx_hash.map(|h| format!("{h:#x}")) });
-        let body = payment_event(event, &payment, threshold, Some(("settlement", extra)), now);
-        self.store.enqueue_event(tx, payment.id.as_str(), event.as_str(), &body, now).await?;
+        let settlement = EventDetail::Settlement(EventSettlement {
+            payout_id: payout.id.clone(),
+            recipient: payout.recipient,
+            tx_hash: payout.tx_hash,
+        });
+        self.store.enqueue_event(tx, &payment_event(event, &payment, threshold, Some(settlement), now), now).await?;
         Ok(())
     }
 
@@ -641,8 +637,7 @@ impl Payouts {
             return Ok(false);
         }
         if let Some(event) = event {
-            let body = payout_event(event, payout, now);
-            self.store.enqueue_event(&mut tx, payout.id.as_str(), event.as_str(), &body, now).await?;
+            self.store.enqueue_event(&mut tx, &payout_event(event, payout, now), now).await?;
         }
         self.store.commit_with_events(tx).await?;
         Ok(true)

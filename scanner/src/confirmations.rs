@@ -110,8 +110,7 @@ pub async fn evaluate(
             }
         }
         if let Some(kind) = event {
-            let body = payment_event(kind, &payment, threshold, None, now);
-            store.enqueue_event(&mut tx, payment.id.as_str(), kind.as_str(), &body, now).await?;
+            store.enqueue_event(&mut tx, &payment_event(kind, &payment, threshold, None, now), now).await?;
             store.commit_with_events(tx).await?;
             failpoint::reached("follower.confirmed");
         } else {

@@ -2,12 +2,11 @@
 //! payment, and announced through the outbox, all in the caller's transaction.
 
 use alloy::primitives::{Address, B256};
-use payscan_core::event::{payment_event, EventKind};
+use payscan_core::event::{payment_event, EventDetail, EventKind, EventTransfer};
 use payscan_core::store::credits::{Credit, ProxyPayment};
 use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::{Store, StoreError, Tx};
 use payscan_core::{BaseUnits, ChainId, PaymentId, PaymentStatus, Provider};
-use serde_json::json;
 
 /// A decoded `Transfer` log to a watched destination.
 #[derive(Debug, Clone)]
@@ -79,18 +78,18 @@ pub async fn apply(
         return Ok(CreditOutcome::Duplicate);
     }
     store.record_credit(tx, EntryKind::CreditDetected, &credit, &payment.buyer_id, now).await?;
-    let details = json!({
-        "chainId": transfer.chain_id,
-        "token": transfer.token.to_checksum(None),
-        "from": transfer.from.to_checksum(None),
-        "amountBaseUnits": transfer.amount,
-        "txHash": format!("{:#x}", transfer.tx_hash),
-        "logIndex": transfer.log_index,
-        "blockNumber": transfer.block_number,
+    let details = EventDetail::Transfer(EventTransfer {
+        chain_id: transfer.chain_id,
+        token: transfer.token,
+        from: transfer.from,
+        amount_base_units: transfer.amount,
+        tx_hash: transfer.tx_hash,
+        log_index: transfer.log_index,
+        block_number: transfer.block_number,
     });
     if !counted {
-        let body = payment_event(EventKind::Misdirected, &payment, threshold, Some(("transfer", details)), now);
-        store.enqueue_event(tx, payment.id.as_str(), EventKind::Misdirected.as_str(), &body, now).await?;
+        let event = payment_event(EventKind::Misdirected, &payment, threshold, Some(details), now);
+        store.enqueue_event(tx, &event, now).await?;
         return Ok(CreditOutcome::Applied(EventKind::Misdirected));
     }
 
@@ -116,7 +115,7 @@ pub async fn apply(
     if !store.save_progress(tx, &payment, before).await? {
         return Err(StoreError::Corrupt(format!("payment {} changed under its row lock", payment.id)));
     }
-    let body = payment_event(kind, &payment, threshold, Some(("transfer", details)), now);
-    store.enqueue_event(tx, payment.id.as_str(), kind.as_str(), &body, now).await?;
+    let event = payment_event(kind, &payment, threshold, Some(details), now);
+    store.enqueue_event(tx, &event, now).await?;
     Ok(CreditOutcome::Applied(kind))
 }

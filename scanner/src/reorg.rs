@@ -3,14 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use payscan_core::event::{payment_event, EventKind};
+use payscan_core::event::{payment_event, CreditedTransfer, EventDetail, EventKind};
 use payscan_core::store::credits::Credit;
 use payscan_core::store::cursors::Checkpoint;
 use payscan_core::store::leases::HeldLease;
 use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::{Store, StoreError};
 use payscan_core::{BaseUnits, ChainId, EscrowState, PaymentStatus};
-use serde_json::{json, Value};
 use tracing::error;
 
 use crate::error::FollowerError;
@@ -74,7 +73,8 @@ pub async fn unwind(
         let counted: Vec<&Credit> = remaining.iter().filter(|c| c.counted).collect();
         let received = counted.iter().try_fold(BaseUnits::ZERO, |sum, c| sum.checked_add(c.amount));
         let received = received.ok_or_else(|| StoreError::Corrupt(format!("received of {payment_id} overflows")))?;
-        let lost_here: Vec<Value> = lost.iter().filter(|c| &c.payment_id == payment_id).map(Credit::to_json).collect();
+        let lost_here: Vec<CreditedTransfer> =
+            lost.iter().filter(|c| &c.payment_id == payment_id).map(CreditedTransfer::from).collect();
         for credit in lost.iter().filter(|c| &c.payment_id == payment_id) {
             store.record_credit(&mut tx, EntryKind::CreditReverted, credit, &payment.buyer_id, now).await?;
         }
@@ -96,9 +96,10 @@ pub async fn unwind(
         }
         payment.updated_at = now;
         store.save_progress(&mut tx, &payment, before).await?;
-        let body =
-            payment_event(EventKind::Reverted, &payment, threshold, Some(("revertedTransfers", json!(lost_here))), now);
-        store.enqueue_event(&mut tx, payment_id.as_str(), EventKind::Reverted.as_str(), &body, now).await?;
+        let detail = Some(EventDetail::RevertedTransfers(lost_here));
+        store
+            .enqueue_event(&mut tx, &payment_event(EventKind::Reverted, &payment, threshold, detail, now), now)
+            .await?;
     }
     store.rewind_checkpoint(&mut tx, chain_id, from, ancestor, reverted_credits, now).await?;
     store.commit_with_events(tx).await?;

@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use payscan_core::event::EventKind;
 use payscan_core::store::Store;
-use serde_json::json;
+use payscan_core::PaymentId;
 use sqlx::Row;
 
 use crate::both_backends;
@@ -96,12 +97,11 @@ both_backends!(
         // One event each for 10,000 payments, as a busy day of a marketplace writes them.
         let store = Store::connect(&env.db.url).await.expect("store").with_webhook_targets(options.targets.clone());
         let written_at = payscan_core::clock::now_ms();
-        for batch in 0..EVENTS / 500 {
+        for _ in 0..EVENTS / 500 {
             let mut tx = store.begin().await.expect("begin");
-            for i in 0..500 {
-                let subject = format!("pay_backlog_{}", batch * 500 + i);
-                let body = json!({ "type": "payment.completed", "intentId": subject });
-                store.enqueue_event(&mut tx, &subject, "payment.completed", &body, written_at).await.expect("event");
+            for _ in 0..500 {
+                let event = event_about(&PaymentId::new(), EventKind::Completed);
+                store.enqueue_event(&mut tx, &event, written_at).await.expect("event");
             }
             store.commit_with_events(tx).await.expect("commit");
         }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
+use payscan_core::event::EventKind;
 use payscan_core::store::Store;
-use payscan_core::ChainId;
+use payscan_core::{ChainId, PaymentId};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -210,13 +211,12 @@ async fn three_instances_drain_a_thousand_events_without_overlap_when_one_dies()
         daemons.push(Daemon::start(env.clone()).await);
     }
     let mut ids = HashSet::new();
-    for batch in 0..EVENTS / 100 {
+    for _ in 0..EVENTS / 100 {
         let mut tx = store.begin().await.expect("begin");
-        for n in batch * 100..(batch + 1) * 100 {
-            let subject = format!("drain-{n}");
-            let body = json!({ "type": "payment.processing", "intentId": subject, "n": n });
+        for _ in 0..100 {
+            let event = event_about(&PaymentId::new(), EventKind::Processing);
             let now = payscan_core::clock::now_ms();
-            let id = store.enqueue_event(&mut tx, &subject, "payment.processing", &body, now).await.expect("event");
+            let id = store.enqueue_event(&mut tx, &event, now).await.expect("event");
             ids.insert(id.to_string());
         }
         store.commit_with_events(tx).await.expect("commit");

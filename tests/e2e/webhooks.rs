@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use payscan_core::config::WebhookConfig;
+use payscan_core::event::EventKind;
 use payscan_core::store::outbox::AttemptOutcome;
 use payscan_core::store::Store;
 use payscan_core::webhook::WebhookSecret;
+use payscan_core::PaymentId;
 use payscan_scanner::dispatcher::DispatchOutcome;
 use payscan_scanner::{Dispatcher, ScannerMetrics};
 use reqwest::StatusCode;
@@ -82,6 +84,8 @@ both_backends!(exhausted_retries_end_in_manual_review, |backend| async move {
 });
 
 type Headers = Vec<(&'static str, String)>;
+/// What is sent (headers and body), and the status and error code it is answered with.
+type Case = (Headers, String, StatusCode, &'static str);
 
 /// Signs like any Standard Webhooks sender, with the independent crate.
 fn signed(secret: &str, id: &str, timestamp: i64, body: &str) -> Headers {
@@ -109,10 +113,12 @@ both_backends!(the_receiver_verifies_dedupes_and_refuses, |backend| async move {
     let mut options = AppOptions::new(backend, &chain);
     options.self_webhook = false;
     let app = TestApp::spawn(options).await;
-    let intent = app.intent("buyer-1", intent_body("offer-recv", "2", "USDC", &chain)).await;
-    let id = intent["paymentId"].as_str().expect("id");
+    // A body as payscan sends it: the event an admin's cancel wrote to the outbox.
+    let id = cancelled_payment(&app, &chain, "offer-recv").await;
+    let store = Store::connect(&app.env.db.url).await.expect("store");
+    let (_, event_type, body) = store.events_after(&id, 0, 10).await.expect("events").first().cloned().expect("event");
+    assert_eq!(event_type, "payment.cancelled");
     let now = payscan_core::clock::now_ms() / 1000;
-    let body = json!({ "intentId": id, "status": "processing", "type": "payment.processing" }).to_string();
     let secret = app.webhook_secret.clone();
 
     let (status, answer) = deliver(&app, signed(&secret, "msg_peer_1", now, &body), &body).await;
@@ -123,84 +129,95 @@ both_backends!(the_receiver_verifies_dedupes_and_refuses, |backend| async move {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["data"]["status"], "duplicate");
 
+    // The real body with one change, signed as it is.
+    let altered = |change: &dyn Fn(&mut Value)| {
+        let mut event: Value = serde_json::from_str(&body).expect("json");
+        change(&mut event);
+        event.to_string()
+    };
+    let well_signed = |webhook_id: &str, body: String, expected: StatusCode, code: &'static str| {
+        (signed(&secret, webhook_id, now, &body), body, expected, code)
+    };
     let other_secret = payscan_core::webhook::WebhookSecret::generate();
-    let cases: Vec<(&str, Headers, String, StatusCode, &str)> = vec![
+    let mut cases: Vec<(&str, Case)> = vec![
         (
             "wrong secret",
-            signed(&other_secret, "msg_2", now, &body),
-            body.clone(),
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            (signed(&other_secret, "msg_2", now, &body), body.clone(), StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
         ),
         (
             "stale timestamp",
-            signed(&secret, "msg_3", now - 600, &body),
-            body.clone(),
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            (signed(&secret, "msg_3", now - 600, &body), body.clone(), StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
         ),
         (
             "a timestamp at the end of time",
-            signed(&secret, "msg_3a", i64::MAX, &body),
-            body.clone(),
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            (signed(&secret, "msg_3a", i64::MAX, &body), body.clone(), StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
         ),
         (
             "a timestamp before any time",
-            signed(&secret, "msg_3b", i64::MIN, &body),
-            body.clone(),
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            (signed(&secret, "msg_3b", i64::MIN, &body), body.clone(), StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
         ),
         (
             "a timestamp past any integer",
-            vec![
-                ("webhook-id", "msg_3c".into()),
-                ("webhook-timestamp", "99999999999999999999".into()),
-                ("webhook-signature", signed(&secret, "msg_3c", now, &body)[2].1.clone()),
-            ],
-            body.clone(),
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            (
+                vec![
+                    ("webhook-id", "msg_3c".into()),
+                    ("webhook-timestamp", "99999999999999999999".into()),
+                    ("webhook-signature", signed(&secret, "msg_3c", now, &body)[2].1.clone()),
+                ],
+                body.clone(),
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+            ),
         ),
         (
             "no signature",
-            vec![("webhook-id", "msg_4".into()), ("webhook-timestamp", now.to_string())],
-            body.clone(),
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            (
+                vec![("webhook-id", "msg_4".into()), ("webhook-timestamp", now.to_string())],
+                body.clone(),
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+            ),
         ),
         (
             "body changed after signing",
-            signed(&secret, "msg_5", now, &body),
-            body.replace("processing", "completed"),
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            (
+                signed(&secret, "msg_5", now, &body),
+                body.replace("cancelled", "completed"),
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+            ),
         ),
-        (
-            "no intentId",
-            signed(&secret, "msg_6", now, r#"{"status":"completed"}"#),
-            r#"{"status":"completed"}"#.into(),
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-        ),
-        (
-            "not JSON",
-            signed(&secret, "msg_7", now, "intentId=1"),
-            "intentId=1".into(),
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_JSON",
-        ),
-        (
-            "unknown payment",
-            signed(&secret, "msg_8", now, r#"{"intentId":"pay_01JD3Y5Q6P2W8V3N4M5K6J7H8G"}"#),
-            r#"{"intentId":"pay_01JD3Y5Q6P2W8V3N4M5K6J7H8G"}"#.into(),
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-        ),
+        ("not JSON", well_signed("msg_7", "intentId=1".into(), StatusCode::BAD_REQUEST, "MALFORMED_JSON")),
     ];
-    for (what, headers, body, expected, code) in cases {
+    // Signed correctly, but not an event payscan sends.
+    let refused: Vec<(&str, String)> = vec![
+        ("no intentId", r#"{"status":"completed"}"#.into()),
+        ("an unknown type", altered(&|e: &mut Value| e["type"] = json!("payment.teleported"))),
+        ("a payout's type on a payment's body", altered(&|e: &mut Value| e["type"] = json!("payout.completed"))),
+        (
+            "only the envelope's first fields",
+            json!({ "intentId": id, "status": "cancelled", "type": "payment.cancelled" }).to_string(),
+        ),
+        (
+            "a missing amount",
+            altered(&|e: &mut Value| {
+                e.as_object_mut().expect("object").remove("amountBaseUnits");
+            }),
+        ),
+        ("base units as a JSON number", altered(&|e: &mut Value| e["amountBaseUnits"] = json!(2_000_000))),
+        ("an unknown status", altered(&|e: &mut Value| e["status"] = json!("teleported"))),
+        ("a malformed payment id", altered(&|e: &mut Value| e["intentId"] = json!("pay_1"))),
+    ];
+    for (n, (what, body)) in refused.into_iter().enumerate() {
+        cases.push((what, well_signed(&format!("msg_6_{n}"), body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR")));
+    }
+    let unknown = PaymentId::new();
+    let unknown_payment = altered(&|e: &mut Value| {
+        e["intentId"] = json!(unknown);
+        e["paymentId"] = json!(unknown);
+    });
+    cases.push(("unknown payment", well_signed("msg_8", unknown_payment, StatusCode::NOT_FOUND, "NOT_FOUND")));
+    for (what, (headers, body, expected, code)) in cases {
         let (status, answer) = deliver(&app, headers, &body).await;
         assert_eq!(status, expected, "{what}: {answer}");
         assert_eq!(answer["success"], false, "{what}");
@@ -427,13 +444,10 @@ fn dispatcher(store: &Store, secret: &str, retry: Vec<Duration>) -> (Dispatcher,
 }
 
 /// Writes one event about `subject` to the outbox.
-async fn enqueue(store: &Store, subject: &str) {
+async fn enqueue(store: &Store, subject: &PaymentId) {
     let mut tx = store.begin().await.expect("begin");
-    let body = json!({ "type": "payment.processing", "intentId": subject, "status": "processing" });
-    store
-        .enqueue_event(&mut tx, subject, "payment.processing", &body, payscan_core::clock::now_ms())
-        .await
-        .expect("enqueue");
+    let event = event_about(subject, EventKind::Processing);
+    store.enqueue_event(&mut tx, &event, payscan_core::clock::now_ms()).await.expect("enqueue");
     store.commit_with_events(tx).await.expect("commit");
 }
 
@@ -450,7 +464,8 @@ both_backends!(an_attempt_that_outlived_its_claim_does_not_overwrite_the_next_cl
     let (first, first_metrics) = dispatcher(&store, &secret, retry.clone());
     let first = first.with_lease(Duration::from_millis(300));
     let (second, _) = dispatcher(&store, &secret, retry);
-    enqueue(&store, "pay-fenced").await;
+    let subject = PaymentId::new();
+    enqueue(&store, &subject).await;
 
     let claimed = first.claim().await.expect("claim");
     assert_eq!(claimed.len(), 1);
@@ -491,7 +506,7 @@ both_backends!(an_attempt_that_outlived_its_claim_does_not_overwrite_the_next_cl
     assert_eq!(second.try_dispatch().await.expect("dispatch"), DispatchOutcome::Empty);
     let statuses: Vec<u16> = receiver.all_arrivals().iter().map(|a| a.status.as_u16()).collect();
     assert_eq!(statuses, [200, 500], "the fast answer came first, then the slow refusal, and nothing after");
-    assert_eq!(receiver.events_for("pay-fenced").len(), 1);
+    assert_eq!(receiver.events_for(subject.as_str()).len(), 1);
     receiver.stop();
 });
 

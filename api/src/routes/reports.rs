@@ -13,12 +13,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream;
-use payscan_core::event::{payment_event, EventKind};
+use payscan_core::event::{payment_event, EventDetail, EventKind};
 use payscan_core::store::Payment;
 use payscan_core::{clock, ChainId, PaymentId, PaymentStatus};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
@@ -551,9 +551,9 @@ pub(super) async fn edit(
     // A buyer re-pointing the payment later keeps these keys as the admin wrote them.
     state.store.note_admin_metadata_keys(&mut tx, &payment.id, written).await?;
     if let Some(kind) = event {
-        let reason = json!(format!("set to {} by {}", payment.status, admin.user_id));
-        let body = payment_event(kind, &payment, payment.confirmations, Some(("reason", reason)), now);
-        state.store.enqueue_event(&mut tx, payment.id.as_str(), kind.as_str(), &body, now).await?;
+        let reason = EventDetail::Reason(format!("set to {} by {}", payment.status, admin.user_id));
+        let event = payment_event(kind, &payment, payment.confirmations, Some(reason), now);
+        state.store.enqueue_event(&mut tx, &event, now).await?;
     }
     state.store.commit_with_events(tx).await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, payment_id = %payment.id, status = %payment.status, "payment edited");

@@ -119,3 +119,12 @@ pub struct Liveness {
     /// Every route, as `METHOD /path`.
     pub endpoints: Vec<String>,
 }
+
+/// What payscan's own receiver did with a webhook.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Received {
+    pub webhook_id: String,
+    /// `processed`, or `duplicate` for a `webhook-id` seen before.
+    pub status: &'static str,
+}

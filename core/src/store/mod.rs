@@ -50,6 +50,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is invalid: {0}")]
     Corrupt(String),
+    #[error("event body could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 impl StoreError {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::{corrupt, Backend, Store, StoreError, Tx};
+use crate::event::WebhookEvent;
 use crate::{EventId, PaymentId};
 
 /// Where one delivery stands.
@@ -142,16 +143,13 @@ fn ending(
 }
 
 impl Store {
-    /// Writes an event and a pending delivery to every target, in the caller's transaction.
-    /// Call [`Store::commit_with_events`] to commit and wake the dispatcher.
-    pub async fn enqueue_event(
-        &self,
-        tx: &mut Tx,
-        subject: &str,
-        event_type: &str,
-        payload: &serde_json::Value,
-        now: i64,
-    ) -> Result<EventId, StoreError> {
+    /// Writes an event and a pending delivery to every target, in the caller's transaction; the
+    /// row's type and subject are the event's own. Call [`Store::commit_with_events`] to commit
+    /// and wake the dispatcher.
+    pub async fn enqueue_event(&self, tx: &mut Tx, event: &WebhookEvent, now: i64) -> Result<EventId, StoreError> {
+        let (subject, event_type) = (event.subject(), event.event_type());
+        // Through a `Value`, the stored text keeps the key order bodies always had (sorted).
+        let payload = serde_json::to_value(event)?.to_string();
         let id = EventId::new();
         let ord: i64 = sqlx::query(
             "INSERT INTO outbox_events (id, payment_id, event_type, payload, created_at) \
@@ -160,7 +158,7 @@ impl Store {
         .bind(id.as_str())
         .bind(subject)
         .bind(event_type)
-        .bind(payload.to_string())
+        .bind(payload)
         .bind(now)
         .fetch_one(&mut **tx)
         .await?

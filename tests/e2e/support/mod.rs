@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod daemon;
+pub mod event;
 pub mod leaks;
 pub mod proxy;
 pub mod receiver;
@@ -24,6 +25,7 @@ use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
 
 pub use daemon::Daemon;
+pub use event::event_about;
 pub use receiver::{Answering, Behaviour, Receiver, ReservedPort, Target};
 
 /// The mnemonic payscan derives destinations from in tests (not anvil's, so destinations hold

@@ -1,7 +1,7 @@
 //! Payment rows.
 
 use alloy::primitives::{Address, B256};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::counters::{self, DERIVATION_INDEX, WATCH_SEQ};
@@ -15,10 +15,12 @@ use crate::{BaseUnits, ChainId, DerivationIndex, EscrowState, PaymentId, Payment
 pub(super) use row::{from_row, COLUMNS};
 
 /// The token a payment is made in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EventToken))]
 pub struct TokenRef {
     pub symbol: String,
     #[serde(serialize_with = "checksummed")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub address: Address,
     pub decimals: u8,
 }
