@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use alloy::providers::{Provider, RootProvider};
+use alloy::providers::Provider;
 use anyhow::{bail, Context};
 use jsonwebtoken::{EncodingKey, Header};
 use payscan_core::config::Config;
@@ -177,7 +177,7 @@ pub async fn pay(dir: PathBuf, payment_id: &str, amount: Option<String>) -> anyh
         None => payment["amountBaseUnits"].as_str().context("no amount")?.parse()?,
     };
 
-    let provider = RootProvider::new_http(state.rpc_url.parse()?);
+    let provider = devchain::connect(&state.rpc_url)?;
     let payer = *provider.get_accounts().await?.get(1).context("anvil has no second account")?;
     devchain::mint(&provider, token, payer, payer, value.0).await?;
     let tx = devchain::transfer(&provider, token, payer, destination, U256::from(value.0)).await?;

@@ -12,16 +12,25 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::{SolCall, SolValue};
 use anyhow::{bail, Context};
+use payscan_chain::abi::IERC20;
+use payscan_chain::Endpoints;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 alloy::sol! {
-    /// payscan's test tokens (contracts/src).
+    /// What payscan's test tokens (contracts/src) add to ERC-20.
     interface ITestToken {
         function mint(address to, uint256 amount) external;
-        function transfer(address to, uint256 amount) external returns (bool);
-        function balanceOf(address owner) external view returns (uint256);
     }
+}
+
+/// How long a call to the local node may take: deployments and mining included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A provider of the local node at `url`, built as every payscan provider is; without retries, so
+/// that a transaction sent from an unlocked account never goes out twice.
+pub fn connect(url: &str) -> anyhow::Result<RootProvider> {
+    Ok(Endpoints::new(&[url], CALL_TIMEOUT).retries(0).connect()?)
 }
 
 /// Where the npm tools and compiled contracts live.
@@ -148,7 +157,7 @@ impl Anvil {
         // anvil logs every call: keep reading so that it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let url = format!("http://{address}");
-        let provider = RootProvider::new_http(url.parse()?);
+        let provider = connect(&url)?;
         let anvil = Self { child, url, chain_id: options.chain_id, provider };
         for _ in 0..200 {
             if anvil.provider.get_chain_id().await.is_ok() {
@@ -284,13 +293,13 @@ pub async fn transfer(
     to: Address,
     amount: U256,
 ) -> anyhow::Result<B256> {
-    call(provider, from, token, ITestToken::transferCall { to, amount }).await
+    call(provider, from, token, IERC20::transferCall { to, amount }).await
 }
 
 /// A token balance.
 pub async fn balance_of(provider: &RootProvider, token: Address, owner: Address) -> anyhow::Result<U256> {
-    let call = ITestToken::balanceOfCall { owner };
+    let call = IERC20::balanceOfCall { owner };
     let request = TransactionRequest::default().with_to(token).with_input(call.abi_encode());
     let out = provider.call(request).await?;
-    Ok(ITestToken::balanceOfCall::abi_decode_returns(&out)?)
+    Ok(IERC20::balanceOfCall::abi_decode_returns(&out)?)
 }

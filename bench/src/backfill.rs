@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use alloy::primitives::B256;
 use alloy::providers::Provider;
 use alloy::sol_types::SolEvent;
+use payscan_chain::abi::{IERC20FeeProxy, IERC20};
 use payscan_core::store::cursors::Checkpoint;
 use payscan_core::store::Store;
 use payscan_core::ChainId;
-use payscan_scanner::abi::{IERC20FeeProxy, IERC20};
 use serde_json::{json, Value};
 
 use crate::fixture::{self, PAID};

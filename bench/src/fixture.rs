@@ -13,9 +13,9 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use anyhow::Context;
 use payscan::devchain::{self, Anvil, AnvilOptions};
+use payscan_chain::abi::{IERC20FeeProxy, IERC20};
 use payscan_core::DerivationIndex;
 use payscan_custody::Deriver;
-use payscan_scanner::abi::{IERC20FeeProxy, IERC20};
 use serde_json::{json, Value};
 
 use crate::harness::{Chain, MNEMONIC};

@@ -11,7 +11,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use payscan::devchain::{self, AnvilOptions};
-use payscan_scanner::abi::IERC20;
+use payscan_chain::abi::IERC20;
 
 use crate::harness::{self, percentile, Backend, Chain, Database, Payscan, Receiver, ReceiverMode, TempDir, THRESHOLD};
 use crate::report::Report;

@@ -5,6 +5,7 @@
 use alloy::primitives::{Address, Bytes, B256};
 use alloy::providers::Provider;
 use alloy::sol_types::{SolCall, SolEvent};
+use payscan_chain::abi::IERC20;
 use payscan_core::config::SignerKind;
 use payscan_core::event::PayoutEvent;
 use payscan_core::store::payouts::Payout;
@@ -12,7 +13,7 @@ use payscan_core::store::Payment;
 use payscan_core::{clock, PaymentId, PayoutId, PayoutKind, PayoutStatus};
 use serde_json::{json, Value};
 
-use crate::payouts::{IERC20Payout, PayoutError, Payouts, TRANSFER_GAS};
+use crate::payouts::{PayoutError, Payouts, TRANSFER_GAS};
 
 /// What a release or refund produced.
 #[derive(Debug, Clone)]
@@ -113,7 +114,7 @@ impl Payouts {
             "from": from.map(|a| a.to_checksum(None)),
             "to": payout.token.address.to_checksum(None),
             "value": "0",
-            "data": Bytes::from(IERC20Payout::transferCall { to: payout.recipient, value: payout.amount.0 }.abi_encode()),
+            "data": Bytes::from(IERC20::transferCall { to: payout.recipient, amount: payout.amount.0 }.abi_encode()),
             "gas": TRANSFER_GAS.to_string(),
             "transfer": {
                 "token": payout.token,
@@ -170,7 +171,7 @@ impl Payouts {
             if log.address() != payout.token.address {
                 return None;
             }
-            let transfer = IERC20Payout::Transfer::decode_log_data(log.data()).ok()?;
+            let transfer = IERC20::Transfer::decode_log_data(log.data()).ok()?;
             (transfer.to == payout.recipient && transfer.value == payout.amount.0).then_some(transfer.from)
         });
         let Some(from) = paid else {

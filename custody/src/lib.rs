@@ -10,7 +10,6 @@ pub mod keys;
 pub mod outbound;
 pub mod payouts;
 pub mod permit;
-mod rpc;
 pub mod sweep;
 
 pub use derivation::{DeriveError, Deriver};

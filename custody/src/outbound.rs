@@ -14,6 +14,7 @@ use alloy::primitives::{Address, Bytes, TxKind, B256, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::TransportError;
+use payscan_chain::Endpoints;
 use payscan_core::redact::{redact_url, scrub_urls};
 use payscan_core::store::outbound::{OutboundStatus, OutboundTx};
 use payscan_core::store::{Store, StoreError};
@@ -120,7 +121,7 @@ impl Sender {
         signer: PrivateKeySigner,
         settings: OutboundSettings,
     ) -> Result<Self, OutboundError> {
-        let provider = crate::rpc::connect(endpoints, settings.rpc_timeout).ok_or_else(|| {
+        let provider = Endpoints::new(endpoints, settings.rpc_timeout).connect().map_err(|_| {
             OutboundError::BadUrl(endpoints.iter().map(|u| redact_url(u)).collect::<Vec<_>>().join(", "))
         })?;
         Ok(Self { store, provider, chain_id, signer, settings })

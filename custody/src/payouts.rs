@@ -14,6 +14,7 @@ use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
+use payscan_chain::abi::IERC20;
 use payscan_core::config::SignerKind;
 use payscan_core::event::{payment_event, payout_event, EventDetail, EventKind, EventSettlement, PayoutEvent};
 use payscan_core::registry::SharedRegistry;
@@ -28,14 +29,6 @@ use tracing::{info, warn};
 
 use crate::keys::Keys;
 use crate::outbound::{Guard, OutboundError, OutboundSettings, Sender, TxRequest};
-
-alloy::sol! {
-    interface IERC20Payout {
-        event Transfer(address indexed from, address indexed to, uint256 value);
-        function balanceOf(address owner) external view returns (uint256);
-        function transfer(address to, uint256 value) external returns (bool);
-    }
-}
 
 /// Gas a token `transfer` may use.
 pub(crate) const TRANSFER_GAS: u64 = 120_000;
@@ -155,8 +148,8 @@ impl Payouts {
         let chain = registry
             .chain(chain_id)
             .ok_or_else(|| PayoutError::Invalid(format!("chain {chain_id} is not in the registry")))?;
-        let provider =
-            crate::rpc::provider(chain, self.outbound.rpc_timeout).ok_or(PayoutError::ChainUnavailable(chain_id))?;
+        let provider = payscan_chain::provider_for(chain, self.outbound.rpc_timeout)
+            .map_err(|_| PayoutError::ChainUnavailable(chain_id))?;
         Ok((provider, chain.rpc_endpoints().into_iter().map(str::to_owned).collect()))
     }
 
@@ -350,7 +343,7 @@ impl Payouts {
             Ok(Some(short)) => return self.fail_attempt(payout, &short).await,
             Err(e) => return self.fail_attempt(payout, &format!("could not read the payout wallet: {e}")).await,
         }
-        let call = IERC20Payout::transferCall { to: payout.recipient, value: payout.amount.0 };
+        let call = IERC20::transferCall { to: payout.recipient, amount: payout.amount.0 };
         let request = TxRequest {
             to: payout.token.address,
             value: U256::ZERO,
@@ -385,7 +378,7 @@ impl Payouts {
         provider: &RootProvider,
         wallet: Address,
     ) -> Result<Option<String>, OutboundError> {
-        let data = IERC20Payout::balanceOfCall { owner: wallet }.abi_encode();
+        let data = IERC20::balanceOfCall { owner: wallet }.abi_encode();
         let out = provider.call(TransactionRequest::default().to(payout.token.address).input(data.into())).await?;
         let held = if out.len() >= 32 { U256::from_be_slice(&out[..32]) } else { U256::ZERO };
         let mut promised = U256::ZERO;

@@ -15,6 +15,7 @@ use alloy::primitives::{Address, Bytes, Signature, B256, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::{Eip712Domain, SolCall, SolStruct};
+use payscan_chain::abi::{IERC20Permit, Permit, IERC20};
 use payscan_core::registry::{Chain, PermitDomain, SharedRegistry, Token};
 use payscan_core::store::outbound::OutboundStatus;
 use payscan_core::store::{Payment, Store, StoreError};
@@ -25,23 +26,6 @@ use tracing::info;
 
 use crate::keys::Keys;
 use crate::outbound::{Guard, OutboundError, OutboundSettings, Sender, TxRequest};
-
-alloy::sol! {
-    /// EIP-2612's signed struct.
-    struct Permit {
-        address owner;
-        address spender;
-        uint256 value;
-        uint256 nonce;
-        uint256 deadline;
-    }
-
-    interface IERC20Permit {
-        function nonces(address owner) external view returns (uint256);
-        function allowance(address owner, address spender) external view returns (uint256);
-        function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
-    }
-}
 
 /// Gas a `permit` may use.
 pub const PERMIT_GAS: u64 = 120_000;
@@ -196,7 +180,8 @@ impl PermitRelay {
     }
 
     fn provider(&self, chain: &Chain) -> Result<RootProvider, PermitError> {
-        crate::rpc::provider(chain, self.settings.rpc_timeout).ok_or(PermitError::ChainUnavailable(chain.chain_id))
+        payscan_chain::provider_for(chain, self.settings.rpc_timeout)
+            .map_err(|_| PermitError::ChainUnavailable(chain.chain_id))
     }
 
     /// The relayer's balance and what one permit needs at today's fee.
@@ -302,7 +287,7 @@ impl PermitRelay {
         let owner = terms.owner;
         // Someone may have submitted this very permit first (its nonce is then spent, so the
         // signature no longer checks out): the allowance the buyer wanted is there, a success.
-        let allowance_call = IERC20Permit::allowanceCall { owner, spender: proxy }.abi_encode();
+        let allowance_call = IERC20::allowanceCall { owner, spender: proxy }.abi_encode();
         let allowance = read_u256(&provider, chain, token.address, allowance_call.clone()).await?;
         if allowance >= terms.value {
             return Ok(Relayed { tx_hash: None, allowance: allowance.to_string(), status: "already_approved" });

@@ -16,6 +16,7 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::SignerSync;
 use alloy::sol_types::SolCall;
+use payscan_chain::abi::{IERC20Permit, IERC20};
 use payscan_core::config::SignerKind;
 use payscan_core::registry::{redact_url, Chain, SharedRegistry, Token};
 use payscan_core::store::outbound::{OutboundStatus, OutboundTx};
@@ -28,16 +29,6 @@ use tracing::{info, warn};
 use crate::keys::Keys;
 use crate::outbound::{OutboundError, OutboundSettings, Sender, TxRequest};
 use crate::permit::{self, PermitTerms};
-
-alloy::sol! {
-    interface IERC20Permit {
-        function balanceOf(address owner) external view returns (uint256);
-        function nonces(address owner) external view returns (uint256);
-        function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
-        function transferFrom(address from, address to, uint256 value) external returns (bool);
-        function transfer(address to, uint256 value) external returns (bool);
-    }
-}
 
 /// How a sweep ended, as the seed names it (`built`: payloads for an external signer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -144,8 +135,8 @@ impl Sweeper {
         let Some(master) = self.keys.master_wallet() else {
             return Ok(SweepResult::new(payment, SweepStatus::Error).because("PAYSCAN_MASTER_WALLET is not set"));
         };
-        let provider = crate::rpc::provider(chain, self.settings.rpc_timeout)
-            .ok_or_else(|| OutboundError::BadUrl(redact_url(&chain.rpc_url)))?;
+        let provider = payscan_chain::provider_for(chain, self.settings.rpc_timeout)
+            .map_err(|_| OutboundError::BadUrl(redact_url(&chain.rpc_url)))?;
         let number = self.store.sweep_count(&payment.id).await?;
         let reference = format!("{}:{number}", payment.id);
         if self.keys.kind() == SignerKind::Local {
@@ -153,12 +144,9 @@ impl Sweeper {
                 return Ok(result);
             }
         }
-        let balance = call_u256(
-            &provider,
-            token.address,
-            IERC20Permit::balanceOfCall { owner: payment.destination }.abi_encode(),
-        )
-        .await?;
+        let balance =
+            call_u256(&provider, token.address, IERC20::balanceOfCall { owner: payment.destination }.abi_encode())
+                .await?;
         self.store.save_destination_balance(&payment.id, BaseUnits(balance), clock::now_ms()).await?;
         if balance.is_zero() || BaseUnits(balance) < min_amount {
             return Ok(SweepResult::new(payment, SweepStatus::Skipped)
@@ -201,9 +189,9 @@ impl Sweeper {
                 .map_err(|e| OutboundError::Sign(e.to_string()))?,
         };
         let sender = Sender::new(self.store.clone(), &chain.rpc_endpoints(), chain.chain_id, key, self.settings)?;
-        let amount = IERC20Permit::transferFromCall::abi_decode(&sent.data)
-            .map(|c| c.value)
-            .or_else(|_| IERC20Permit::transferCall::abi_decode(&sent.data).map(|c| c.value))
+        let amount = IERC20::transferFromCall::abi_decode(&sent.data)
+            .map(|c| c.amount)
+            .or_else(|_| IERC20::transferCall::abi_decode(&sent.data).map(|c| c.amount))
             .map_err(|e| OutboundError::Sign(format!("recorded sweep transfer is not a transfer: {e}")))?;
         info!(payment_id = %payment.id, tx = %sent.tx_hash, "resuming an interrupted sweep");
         let mut result = match self.wait(&sender, &sent).await? {
@@ -263,7 +251,7 @@ impl Sweeper {
             let permitted =
                 relayer.send("sweep_permit", reference, &token_call(token, permit_call.abi_encode())).await?;
             self.wait(&relayer, &permitted).await?;
-            let pull = IERC20Permit::transferFromCall { from: payment.destination, to: master, value: balance };
+            let pull = IERC20::transferFromCall { from: payment.destination, to: master, amount: balance };
             let pulled = relayer.send("sweep_transfer", reference, &token_call(token, pull.abi_encode())).await?;
             self.wait(&relayer, &pulled).await?
         } else {
@@ -280,7 +268,7 @@ impl Sweeper {
                 destination_key,
                 self.settings,
             )?;
-            let transfer = IERC20Permit::transferCall { to: master, value: balance };
+            let transfer = IERC20::transferCall { to: master, amount: balance };
             let sent = own.send("sweep_transfer", reference, &token_call(token, transfer.abi_encode())).await?;
             self.wait(&own, &sent).await?
         };
@@ -344,7 +332,7 @@ impl Sweeper {
                     owner: payment.destination, spender, value: balance, nonce, deadline: U256::from(deadline),
                 }),
                 "then": { "from": spender.to_checksum(None), "to": token.address.to_checksum(None),
-                          "data": Bytes::from(IERC20Permit::transferFromCall { from: payment.destination, to: master, value: balance }.abi_encode()),
+                          "data": Bytes::from(IERC20::transferFromCall { from: payment.destination, to: master, amount: balance }.abi_encode()),
                           "value": "0" }
             })
         } else {
@@ -357,7 +345,7 @@ impl Sweeper {
                                 { "from": payment.destination.to_checksum(None),
                                   "derivationPath": format!("m/44'/60'/0'/0/{}", payment.derivation_index),
                                   "to": token.address.to_checksum(None), "value": "0",
-                                  "data": Bytes::from(IERC20Permit::transferCall { to: master, value: balance }.abi_encode()) }
+                                  "data": Bytes::from(IERC20::transferCall { to: master, amount: balance }.abi_encode()) }
                             ]
                         })
         };

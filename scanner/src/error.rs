@@ -1,10 +1,10 @@
 //! Follower errors, each saying whether the next tick may succeed.
 
 use alloy::transports::TransportError;
+use payscan_chain::transport::HttpFailure;
+use payscan_chain::ChainError;
 use payscan_core::redact::{redact_url, scrub_urls};
 use payscan_core::store::StoreError;
-
-use crate::transport::HttpFailure;
 
 /// Why a follower tick failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,12 +21,25 @@ pub enum FollowerError {
     RateLimited,
     #[error("rpc url `{}` is invalid", redact_url(.0))]
     BadUrl(String),
+    #[error("no rpc endpoint is configured")]
+    NoEndpoint,
     /// The chain reorganised deeper than payscan may unwind: halt and wait for an operator.
     #[error("reorg below block {from} is deeper than the {max_depth}-block limit; the chain is halted until an operator authorizes an unwind")]
     ReorgTooDeep { from: u64, max_depth: u64 },
     /// Another instance holds the chain's lease now: this follower stops without writing.
     #[error("the chain lease passed to another instance; this follower stopped without committing")]
     LeaseLost,
+}
+
+impl From<ChainError> for FollowerError {
+    fn from(error: ChainError) -> Self {
+        match error {
+            ChainError::Rpc(e) => Self::Rpc(e),
+            ChainError::Incomplete(what) => Self::Incomplete(what),
+            ChainError::BadUrl(url) => Self::BadUrl(url),
+            ChainError::NoEndpoint => Self::NoEndpoint,
+        }
+    }
 }
 
 impl FollowerError {
@@ -43,7 +56,7 @@ impl FollowerError {
             Self::RateLimited => "rpc_rate_limited",
             Self::Incomplete(_) => "rpc_incomplete",
             Self::Store(_) => "store",
-            Self::BadUrl(_) => "config",
+            Self::BadUrl(_) | Self::NoEndpoint => "config",
             Self::ReorgTooDeep { .. } => "reorg_too_deep",
             Self::LeaseLost => "lease_lost",
         }
@@ -59,6 +72,6 @@ impl FollowerError {
 
     /// False when retrying cannot help (the chain stops and says why).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::BadUrl(_) | Self::ReorgTooDeep { .. } | Self::LeaseLost)
+        !matches!(self, Self::BadUrl(_) | Self::NoEndpoint | Self::ReorgTooDeep { .. } | Self::LeaseLost)
     }
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::Log;
+use alloy::sol_types::SolEvent;
+use payscan_chain::abi::{IERC20FeeProxy, IERC20};
 use payscan_core::registry::{redact_url, Chain};
 use payscan_core::store::credits::ProxyPayment;
 use payscan_core::store::cursors::Checkpoint;
@@ -19,9 +21,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 
-use alloy::sol_types::SolEvent;
-
-use crate::abi::{IERC20FeeProxy, IERC20};
 use crate::confirmations;
 use crate::credit::{self, CreditOutcome, Transfer};
 use crate::error::FollowerError;

@@ -5,7 +5,6 @@
 // Money is integers in base units: no float arithmetic anywhere in this crate.
 #![deny(clippy::float_arithmetic)]
 
-pub mod abi;
 pub mod confirmations;
 pub mod credit;
 pub mod dispatcher;
@@ -22,7 +21,6 @@ pub mod rpc;
 pub mod safety;
 pub mod status;
 pub mod supervisor;
-pub mod transport;
 pub mod watch;
 
 pub use dispatcher::Dispatcher;

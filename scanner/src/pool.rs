@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use payscan_chain::transport::HttpFailure;
 use payscan_core::registry::redact_url;
 use prometheus::IntCounterVec;
 use tokio::task::JoinSet;
@@ -17,7 +18,6 @@ use crate::error::FollowerError;
 use crate::metrics::ScannerMetrics;
 use crate::range::is_range_too_large;
 use crate::rpc::ChainRpc;
-use crate::transport::HttpFailure;
 
 struct Endpoint {
     rpc: ChainRpc,

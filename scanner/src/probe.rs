@@ -6,11 +6,11 @@ use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
+use payscan_chain::abi::IERC20FeeProxy;
 use payscan_core::redact::scrub_urls;
 use payscan_core::registry::{redact_url, Chain};
 use serde::Serialize;
 
-use crate::abi::IERC20FeeProxy;
 use crate::error::FollowerError;
 use crate::rpc::ChainRpc;
 

@@ -2,8 +2,7 @@
 //! while answers stay small.
 
 use alloy::transports::TransportError;
-
-use crate::transport::HttpFailure;
+use payscan_chain::transport::HttpFailure;
 
 /// Adaptive block-range size.
 #[derive(Debug, Clone)]

@@ -3,16 +3,15 @@
 use std::time::Duration;
 
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{Address, Bloom, B256, U256};
+use alloy::primitives::{Address, Bloom, B256};
 use alloy::providers::{Provider, RootProvider};
-use alloy::rpc::client::RpcClient;
-use alloy::rpc::types::{Filter, Log, TransactionReceipt, TransactionRequest};
-use alloy::sol_types::{SolCall, SolEvent};
+use alloy::rpc::types::{Filter, Log, TransactionReceipt};
+use alloy::sol_types::SolEvent;
+use payscan_chain::abi::{IERC20FeeProxy, IERC20};
+use payscan_chain::transport::DEFAULT_MAX_ANSWER_BYTES;
+use payscan_chain::Endpoints;
 
-use crate::abi::{IAggregatorV3, IERC20FeeProxy, IERC20};
 use crate::error::FollowerError;
-use crate::transport::{CappedHttp, DEFAULT_MAX_ANSWER_BYTES};
-use payscan_core::quote::FeedRound;
 
 /// A block's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,17 +40,11 @@ impl ChainRpc {
         Self::http_capped(url, timeout, DEFAULT_MAX_ANSWER_BYTES)
     }
 
-    /// An HTTP endpoint whose answers larger than `max_answer` bytes are refused unread.
+    /// An HTTP endpoint whose answers larger than `max_answer` bytes are refused unread. Its
+    /// first failure comes straight back: the pool schedules retries and fails over itself.
     pub fn http_capped(url: &str, timeout: Duration, max_answer: usize) -> Result<Self, FollowerError> {
-        let parsed: reqwest::Url = url.parse().map_err(|_| FollowerError::BadUrl(url.to_owned()))?;
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|_| FollowerError::BadUrl(url.to_owned()))?;
-        let is_local = parsed.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost");
-        let rpc = RpcClient::new(CappedHttp::new(client, parsed, max_answer), is_local);
-        Ok(Self { provider: RootProvider::new(rpc) })
+        let provider = Endpoints::new(&[url], timeout).max_answer(max_answer).retries(0).connect()?;
+        Ok(Self { provider })
     }
 
     pub fn provider(&self) -> &RootProvider {
@@ -109,32 +102,6 @@ impl ChainRpc {
     /// A transaction's receipt; `None` when the node does not know the transaction.
     pub async fn receipt(&self, tx: B256) -> Result<Option<TransactionReceipt>, FollowerError> {
         Ok(self.provider.get_transaction_receipt(tx).await?)
-    }
-
-    /// An ERC-20 balance.
-    pub async fn token_balance(&self, token: Address, owner: Address) -> Result<U256, FollowerError> {
-        let call = IERC20::balanceOfCall { owner };
-        let request = TransactionRequest::default().to(token).input(call.abi_encode().into());
-        let out = self.provider.call(request).await?;
-        IERC20::balanceOfCall::abi_decode_returns(&out).map_err(|_| FollowerError::Incomplete("a balanceOf answer"))
-    }
-
-    /// A price feed's latest round.
-    pub async fn latest_round(&self, feed: Address) -> Result<FeedRound, FollowerError> {
-        let call = |data: Vec<u8>| TransactionRequest::default().to(feed).input(data.into());
-        let out = self.provider.call(call(IAggregatorV3::decimalsCall {}.abi_encode())).await?;
-        let decimals = IAggregatorV3::decimalsCall::abi_decode_returns(&out)
-            .map_err(|_| FollowerError::Incomplete("a feed's decimals"))?;
-        let out = self.provider.call(call(IAggregatorV3::latestRoundDataCall {}.abi_encode())).await?;
-        let round = IAggregatorV3::latestRoundDataCall::abi_decode_returns(&out)
-            .map_err(|_| FollowerError::Incomplete("a feed's latestRoundData"))?;
-        Ok(FeedRound {
-            feed,
-            round_id: U256::from(round.roundId),
-            answer: i128::try_from(round.answer).map_err(|_| FollowerError::Incomplete("a feed answer in range"))?,
-            decimals,
-            updated_at: u64::try_from(round.updatedAt).unwrap_or(0),
-        })
     }
 
     /// The tokens' `Transfer` logs and, with a fee proxy, its `TransferWithReferenceAndFee` logs,

@@ -4,6 +4,7 @@
 //! must cover the amount. The result is kept on the payment (`metadata.transactionSafety`).
 
 use alloy::primitives::U256;
+use payscan_chain::abi::{IERC20FeeProxy, IERC20};
 use payscan_core::clock;
 use payscan_core::registry::Chain;
 use payscan_core::store::credits::Credit;
@@ -11,7 +12,6 @@ use payscan_core::store::Payment;
 use payscan_core::BaseUnits;
 use serde_json::{json, Value};
 
-use crate::abi::{IERC20FeeProxy, IERC20};
 use crate::error::FollowerError;
 use crate::rpc::ChainRpc;
 

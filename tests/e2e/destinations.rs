@@ -94,6 +94,26 @@ both_backends!(destinations_are_listed_filtered_and_read_from_the_chain, |backen
     app.stop().await;
 });
 
+both_backends!(a_balance_is_read_through_the_next_endpoint_when_the_preferred_one_is_down, |backend| async move {
+    use crate::support::proxy::{Faults, RpcProxy};
+    let chain = TestChain::start(31337).await;
+    // The preferred endpoint answers every request with 503; the second is the chain itself.
+    let down = RpcProxy::start(&chain.anvil.url, Faults { down: true, ..Faults::default() }).await;
+    let mut options = AppOptions::new(backend, &chain);
+    options.rpc.push((chain.chain_id, format!("{}/v3/key-in-path,{}", down.url, chain.anvil.url)));
+    let app = TestApp::spawn(options).await;
+    let admin = app.admin();
+    let intent = app.intent("buyer-1", intent_body("offer-a", "2", "USDC", &chain)).await;
+    chain.pay(chain.usdc, address(&intent["destination"]), U256::from(1_500_000u64)).await;
+
+    let path = format!("/api/payment/derived-destinations/{}/balance", intent["paymentId"].as_str().expect("id"));
+    let (status, refreshed) = app.post(&path, Some(&admin), &serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(refreshed["data"]["balance"], "1500000");
+    assert!(!refreshed.to_string().contains("key-in-path"), "{refreshed}");
+    app.stop().await;
+});
+
 both_backends!(custody_health_reports_the_signer_without_its_keys, |backend| async move {
     let chain = TestChain::start(31337).await;
     let app = TestApp::spawn(AppOptions::new(backend, &chain)).await;

@@ -150,7 +150,7 @@ both_backends!(no_secret_reaches_an_answer_a_webhook_or_a_trace_log, |backend| a
     drop(daemon);
 
     assert!(log.len() > 1000, "a trace log: {} lines", log.len());
-    assert!(log.iter().any(|l| l.contains("ReqwestTransport")), "alloy's transport traced its calls");
+    assert!(log.iter().any(|l| l.contains("serialized request")), "alloy's RPC client traced its calls");
     let webhooks: Vec<String> =
         receiver.deliveries().iter().map(|d| format!("webhook {} {}", d.event_type, d.body)).collect();
     assert!(webhooks.len() >= 6, "{webhooks:?}");

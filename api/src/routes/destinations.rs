@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::Json;
+use payscan_chain::Endpoints;
 use payscan_core::money::AmountError;
 use payscan_core::registry::parse_address;
 use payscan_core::store::destinations::{Destination, DestinationFilter};
 use payscan_core::{clock, BaseUnits, PaymentId};
-use payscan_scanner::rpc::ChainRpc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -133,8 +133,10 @@ pub(super) async fn refresh_balance(
     let chain = registry
         .chain(destination.chain_id)
         .ok_or_else(|| ApiError::not_found(format!("chain {} is no longer in the registry", destination.chain_id)))?;
-    let rpc = ChainRpc::http(&chain.rpc_url, BALANCE_TIMEOUT).map_err(ApiError::internal)?;
-    let balance = rpc.token_balance(destination.token, destination.address).await.map_err(|e| {
+    // An admin waits on the answer: failover to the next endpoint, no retry rounds.
+    let provider = Endpoints::of(chain, BALANCE_TIMEOUT).retries(0).connect().map_err(ApiError::internal)?;
+    let balance = payscan_chain::read::token_balance(&provider, destination.token, destination.address).await;
+    let balance = balance.map_err(|e| {
         tracing::warn!(target: "payscan::api", chain_id = %chain.chain_id, error = %e, "balance read failed");
         ApiError::new(ErrorCode::ChainUnavailable, format!("chain {}'s RPC did not answer", chain.chain_id))
     })?;

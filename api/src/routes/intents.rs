@@ -2,13 +2,13 @@
 
 use axum::extract::State;
 use axum::Json;
+use payscan_chain::Endpoints;
 use payscan_core::intent::{IntentOutcome, IntentRequest};
 use payscan_core::quote::{self, Quote, QuoteError};
 use payscan_core::registry::{Chain, Token};
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::Rail;
 use payscan_core::{clock, Provider};
-use payscan_scanner::rpc::ChainRpc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -154,8 +154,9 @@ async fn quote(state: &AppState, chain: &Chain, token: &Token, usd: &RawValue) -
     let feed = token
         .price_feed
         .ok_or_else(|| unavailable(format!("{} on {} has no price feed", token.symbol, chain.short_name)))?;
-    let rpc = ChainRpc::http(&chain.rpc_url, FEED_TIMEOUT).map_err(ApiError::internal)?;
-    let round = rpc.latest_round(feed).await.map_err(|e| {
+    // A buyer waits on the quote: failover to the next endpoint, no retry rounds.
+    let provider = Endpoints::of(chain, FEED_TIMEOUT).retries(0).connect().map_err(ApiError::internal)?;
+    let round = payscan_chain::read::latest_round(&provider, feed).await.map_err(|e| {
         tracing::warn!(target: "payscan::api", chain_id = %chain.chain_id, %feed, error = %e, "price feed read failed");
         unavailable(format!("the price feed of {} on {} did not answer", token.symbol, chain.short_name))
     })?;

@@ -1,14 +1,34 @@
-//! The contract interfaces payscan reads and calls.
+//! The contract interfaces payscan reads and calls, each declared once: the followers decode
+//! these events, custody signs these calls, the API hands these calldata to wallets.
 
 alloy::sol! {
-    /// ERC-20, as far as payments need it.
+    /// ERC-20, as far as payments, sweeps and payouts need it.
     #[derive(Debug, PartialEq, Eq)]
     interface IERC20 {
         event Transfer(address indexed from, address indexed to, uint256 value);
         function transfer(address to, uint256 amount) external returns (bool);
+        function transferFrom(address from, address to, uint256 amount) external returns (bool);
         function approve(address spender, uint256 amount) external returns (bool);
+        function allowance(address owner, address spender) external view returns (uint256);
         function balanceOf(address owner) external view returns (uint256);
         function decimals() external view returns (uint8);
+    }
+
+    /// EIP-2612: approvals by signature, for the permit relay and permit sweeps.
+    #[derive(Debug, PartialEq, Eq)]
+    interface IERC20Permit {
+        function nonces(address owner) external view returns (uint256);
+        function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
+    }
+
+    /// EIP-2612's signed struct.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Permit {
+        address owner;
+        address spender;
+        uint256 value;
+        uint256 nonce;
+        uint256 deadline;
     }
 
     /// Request Network's ERC20FeeProxy.

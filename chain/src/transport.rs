@@ -1,7 +1,7 @@
-//! The HTTP transport under every chain RPC client: alloy's reqwest transport reads any answer in
-//! full and drops the status line's headers, so this one caps what it reads of an answer and keeps
-//! what a rate limit says (`429`, or `503` with `Retry-After`) as a typed error the endpoint pool
-//! acts on.
+//! The HTTP transport under every provider payscan builds: alloy's reqwest transport reads any
+//! answer in full and drops the status line's headers, so this one caps what it reads of an answer
+//! and keeps what a rate limit says (`429`, or `503` with `Retry-After`) as a typed error that the
+//! follower's endpoint pool and the retry policy act on.
 
 use std::task;
 use std::time::Duration;
