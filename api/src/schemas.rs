@@ -1,7 +1,9 @@
-//! The shapes of the API's answers, as the OpenAPI document names them. Where a handler answers
-//! with a type of another crate (a sweep result, a probe report, a status), that type's own
-//! derive is its schema; the shapes here are those the handlers build with `json!`, and the
-//! schemathesis walk in the end-to-end suite checks every answer against them.
+//! The names the OpenAPI document gives the API's shapes. The answers themselves are the types in
+//! `views` (and, where a handler answers with a type of another crate, a sweep result, a probe
+//! report, a status, that type), re-exported here under their document names; what is defined
+//! here is only what is not a Rust type of its own: string formats (`TokenUnits`, `Address`,
+//! `TxHash`), request shapes taken as raw JSON, and the bodies built as free JSON (a quote, a
+//! transfer). The schemathesis walk in the end-to-end suite checks every answer against them.
 //!
 //! Amounts are base units as decimal strings (`BaseUnits`) or token units as decimal strings
 //! (`TokenUnits`); addresses are EIP-55 checksummed; times are RFC 3339.
@@ -101,165 +103,17 @@ pub use crate::views::payout::{
     DeliveryView as Delivery, PayoutDestination, PayoutView as Payout, Settlement, SettlementPayout,
 };
 
-pub use crate::views::admin::{Liveness, Received};
+pub use crate::views::admin::{Liveness, Network, NetworkCounts, NetworkList, Received, ReloadAnswer, ReloadReport};
 pub use crate::views::admin::{
     Requeued, ScannerChain, ScannerStatus, Threshold, ThresholdChange, ThresholdHistory, ThresholdUpdate,
     UnwindAuthorized,
+};
+pub use crate::views::checkout::{Checkout, WalletTransaction};
+pub use crate::views::custody::{
+    CronStatus, CustodyHealth, DestinationPage, DestinationToken, DestinationView as Destination, SweepResults,
 };
 pub use crate::views::ledger::LedgerEntry;
 pub use crate::views::options::{CheckoutOptions, Deleted, OptionChain, RailConfigView as RailConfig};
 pub use crate::views::reports::{
     AutoFetchAnswer, CleanupAnswer, FetchTxAnswer, FixedHash, PaymentDebug, Stats, StatusTotals, TokenTotals,
 };
-
-/// A derived destination: a payment's deposit address.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Destination {
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub destination_id: String,
-    pub payment_id: String,
-    pub buyer_id: String,
-    pub seller_offer_id: String,
-    #[schema(value_type = Address)]
-    pub address: String,
-    pub derivation_path: String,
-    pub derivation_index: u64,
-    pub chain_id: u64,
-    pub token: DestinationToken,
-    /// `active` or `swept`.
-    pub status: String,
-    /// The last balance read from the chain.
-    #[schema(value_type = Option<BaseUnits>)]
-    pub balance: Option<String>,
-    pub balance_refreshed_at: Option<String>,
-    pub sweep_count: i64,
-    #[schema(value_type = BaseUnits)]
-    pub total_swept: String,
-    pub created_at: String,
-}
-
-#[derive(ToSchema)]
-pub struct DestinationToken {
-    pub symbol: String,
-    #[schema(value_type = Address)]
-    pub address: String,
-}
-
-#[derive(ToSchema)]
-pub struct DestinationPage {
-    pub destinations: Vec<Destination>,
-    pub pagination: Pagination,
-}
-
-#[derive(ToSchema)]
-pub struct SweepResults {
-    pub results: Vec<SweepResult>,
-}
-
-/// The sweep cron.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct CronStatus {
-    pub running: bool,
-    pub interval_seconds: f64,
-    pub last_run: Option<CronRun>,
-}
-
-/// Custody's configuration, never a key, and the registry's first chain.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct CustodyHealth {
-    #[serde(flatten)]
-    pub keys: payscan_custody::Health,
-    pub chain_id: Option<u64>,
-}
-
-/// What a wallet sends, as is, to pay a payment.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Checkout {
-    pub payment_id: String,
-    pub provider: String,
-    pub status: PaymentStatus,
-    pub chain_id: u64,
-    pub network: String,
-    pub token: TokenRef,
-    #[schema(value_type = BaseUnits)]
-    pub amount_base_units: String,
-    #[schema(value_type = BaseUnits)]
-    pub remaining_base_units: String,
-    #[schema(value_type = Address)]
-    pub destination: String,
-    pub expires_at: String,
-    /// Request Network rail: `feeProxy`, `payee`, `paymentReference`, `salt`; else empty.
-    pub request_network: Value,
-    /// In order; empty once nothing is left to pay.
-    pub transactions: Vec<WalletTransaction>,
-    /// For a permit token and a `payer`: `{typedData, replaces, note}`, the EIP-712 typed data
-    /// as `eth_signTypedData_v4` takes it.
-    pub permit: Option<Value>,
-}
-
-#[derive(ToSchema)]
-pub struct WalletTransaction {
-    pub description: String,
-    #[schema(value_type = Address)]
-    pub to: String,
-    /// Calldata, 0x-hex.
-    pub data: String,
-    /// Native value in wei, as a decimal string.
-    pub value: String,
-}
-
-/// A chain of the registry, with its tokens.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Network {
-    pub chain_id: u64,
-    pub name: String,
-    pub short_name: String,
-    /// Without path or query (they may hold keys).
-    pub rpc_url: String,
-    /// The `newHeads` WebSocket endpoint, likewise redacted.
-    pub ws_url: Option<String>,
-    pub public_rpc_url: Option<String>,
-    pub block_explorer: Option<String>,
-    #[schema(value_type = Option<Address>)]
-    pub proxy_address: Option<String>,
-    pub native_currency: Value,
-    pub confirmation_threshold: u64,
-    pub confirmation_floor: u64,
-    pub require_finalized: bool,
-    pub tokens: Vec<Value>,
-}
-
-#[derive(ToSchema)]
-pub struct NetworkList {
-    pub success: bool,
-    pub data: Vec<Network>,
-    pub meta: NetworkCounts,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct NetworkCounts {
-    pub chain_count: u64,
-    pub token_count: u64,
-}
-
-#[derive(ToSchema)]
-pub struct ReloadAnswer {
-    pub success: bool,
-    pub message: String,
-    pub data: ReloadReport,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct ReloadReport {
-    pub chain_count: u64,
-    /// Followers started, stopped and restarted.
-    pub followers: Value,
-}

@@ -17,16 +17,18 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::schemas::{self, Checkout, Envelope, ErrorBody, PermitAvailability, RelayedPermit};
+use crate::schemas::{self, ErrorBody, PermitAvailability, RelayedPermit};
 use crate::state::AppState;
+use crate::views::checkout::{Checkout, WalletTransaction};
+use crate::views::Envelope;
 
 /// Why a permit spares only the approval.
 const PERMIT_NOTE: &str = "Signing this permit replaces the approve transaction: payscan's relayer broadcasts it \
      (POST …/permit). The fee proxy pulls from msg.sender, so the buyer still sends \
      transferFromWithReferenceAndFee.";
 
-fn transaction(description: &str, to: Address, data: Vec<u8>) -> Value {
-    json!({ "description": description, "to": to.to_checksum(None), "data": Bytes::from(data), "value": "0" })
+fn transaction(description: &'static str, to: Address, data: Vec<u8>) -> WalletTransaction {
+    WalletTransaction { description, to: to.to_checksum(None), data: Bytes::from(data).to_string(), value: "0" }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,7 +62,7 @@ pub(super) async fn checkout(
     caller: Caller,
     ApiPath(id): ApiPath<PaymentId>,
     ApiQuery(query): ApiQuery<CheckoutQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Checkout>>, ApiError> {
     let payer = query
         .payer
         .as_deref()
@@ -77,7 +79,7 @@ pub(super) async fn checkout(
     let payable = payment.status.is_open() && !remaining.is_zero();
 
     let mut transactions = Vec::new();
-    let mut permit = Value::Null;
+    let mut permit = None;
     let mut rail = json!({});
     match (payment.rail.provider, &payment.rn, chain.proxy_address) {
         (Provider::RequestNetwork, Some(rn), Some(proxy)) => {
@@ -101,7 +103,7 @@ pub(super) async fn checkout(
                 transactions.push(transaction("pay through the fee proxy with the reference", proxy, pay.abi_encode()));
                 if let Some(payer) = payer {
                     if let Some(typed) = state.permits.offer(&payment, payer).await? {
-                        permit = json!({ "typedData": typed, "replaces": 0, "note": PERMIT_NOTE });
+                        permit = Some(json!({ "typedData": typed, "replaces": 0, "note": PERMIT_NOTE }));
                     }
                 }
             }
@@ -119,24 +121,21 @@ pub(super) async fn checkout(
             }
         }
     }
-    Ok(Json(json!({
-        "success": true,
-        "data": {
-            "paymentId": payment.id,
-            "provider": payment.rail.provider.as_str(),
-            "status": payment.status,
-            "chainId": payment.rail.chain_id,
-            "network": chain.short_name,
-            "token": payment.rail.token,
-            "amountBaseUnits": payment.rail.amount,
-            "remainingBaseUnits": remaining,
-            "destination": payment.destination.to_checksum(None),
-            "expiresAt": payscan_core::clock::rfc3339(payment.expires_at),
-            "requestNetwork": rail,
-            "transactions": transactions,
-            "permit": permit,
-        },
-    })))
+    Ok(Envelope::of(Checkout {
+        payment_id: payment.id.clone(),
+        provider: payment.rail.provider,
+        status: payment.status,
+        chain_id: payment.rail.chain_id,
+        network: chain.short_name.clone(),
+        token: payment.rail.token.clone(),
+        amount_base_units: payment.rail.amount,
+        remaining_base_units: remaining,
+        destination: payment.destination.to_checksum(None),
+        expires_at: payscan_core::clock::rfc3339(payment.expires_at),
+        request_network: rail,
+        transactions,
+        permit,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -198,7 +197,7 @@ pub(super) async fn permit(
     caller: Caller,
     ApiPath(id): ApiPath<PaymentId>,
     ApiJson(body): ApiJson<PermitBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<RelayedPermit>>, ApiError> {
     state.limits.permit(&caller)?;
     let owner = parse_address(&body.owner).map_err(|e| ApiError::validation(format!("owner: {e}")))?;
     let spender = parse_address(&body.spender).map_err(|e| ApiError::validation(format!("spender: {e}")))?;
@@ -226,7 +225,7 @@ pub(super) async fn permit(
     let payment = super::readable_payment(&state, &caller, &id).await?;
     let relayed = state.permits.relay(&payment, &signed).await?;
     tracing::info!(target: "payscan::api", payment_id = %payment.id, status = relayed.status, "permit");
-    Ok(Json(json!({ "success": true, "data": relayed })))
+    Ok(Envelope::of(relayed))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -256,8 +255,8 @@ pub(super) async fn availability(
     State(state): State<AppState>,
     _caller: Caller,
     ApiQuery(query): ApiQuery<AvailabilityQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<PermitAvailability>>, ApiError> {
     let chain_id = super::admin::parse_chain_id(&query.chain_id)?;
     let availability = state.permits.availability(chain_id, &query.token).await?;
-    Ok(Json(json!({ "success": true, "data": availability })))
+    Ok(Envelope::of(availability))
 }

@@ -8,39 +8,19 @@ use axum::Json;
 use payscan_chain::Endpoints;
 use payscan_core::money::AmountError;
 use payscan_core::registry::parse_address;
-use payscan_core::store::destinations::{Destination, DestinationFilter};
+use payscan_core::store::destinations::DestinationFilter;
 use payscan_core::{clock, BaseUnits, PaymentId};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::paging::Paging;
-use crate::schemas::{self, CronStatus, CustodyHealth, DestinationPage, Envelope, ErrorBody, SweepResults};
+use crate::schemas::{self, ErrorBody};
 use crate::state::AppState;
-
-fn view(d: &Destination) -> Value {
-    json!({
-        "_id": d.payment_id,
-        "destinationId": d.payment_id,
-        "paymentId": d.payment_id,
-        "buyerId": d.buyer_id,
-        "sellerOfferId": d.seller_offer_id,
-        "address": d.address.to_checksum(None),
-        "derivationPath": format!("m/44'/60'/0'/0/{}", d.derivation_index),
-        "derivationIndex": d.derivation_index,
-        "chainId": d.chain_id,
-        "token": { "symbol": d.token_symbol, "address": d.token.to_checksum(None) },
-        "status": d.status(),
-        "balance": d.balance,
-        "balanceRefreshedAt": d.refreshed_at.map(clock::rfc3339),
-        "sweepCount": d.sweep_count,
-        "totalSwept": d.total_swept,
-        "createdAt": clock::rfc3339(d.created_at),
-    })
-}
+use crate::views::custody::{CronStatus, CustodyHealth, DestinationPage, DestinationView, SweepResults};
+use crate::views::{Envelope, Pagination};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -75,7 +55,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<DestinationPage>>, ApiError> {
     let swept = match query.status.as_deref() {
         None => None,
         Some("active") => Some(false),
@@ -96,13 +76,11 @@ pub(super) async fn list(
     };
     let Paging { limit, offset, page } = Paging::by_page(query.page, query.limit, 20)?;
     let (destinations, total) = state.store.destinations(&filter, limit, offset).await?;
-    Ok(Json(json!({
-        "success": true,
-        "data": {
-            "destinations": destinations.iter().map(view).collect::<Vec<_>>(),
-            "pagination": { "page": page, "limit": limit, "total": total },
-        },
-    })))
+    let pagination = Pagination { limit, total, page: Some(page), offset: None, total_pages: None };
+    Ok(Envelope::of(DestinationPage {
+        destinations: destinations.iter().map(DestinationView::from).collect(),
+        pagination,
+    }))
 }
 
 /// How long a balance read may take.
@@ -126,7 +104,7 @@ pub(super) async fn refresh_balance(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(id): ApiPath<PaymentId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<DestinationView>>, ApiError> {
     let destination =
         state.store.destination(&id).await?.ok_or_else(|| ApiError::not_found("destination not found"))?;
     let registry = state.registry.current();
@@ -142,7 +120,7 @@ pub(super) async fn refresh_balance(
     })?;
     state.store.save_destination_balance(&id, BaseUnits(balance), clock::now_ms()).await?;
     let refreshed = state.store.destination(&id).await?.ok_or_else(|| ApiError::not_found("destination not found"))?;
-    Ok(Json(json!({ "success": true, "data": view(&refreshed) })))
+    Ok(Envelope::of(DestinationView::from(&refreshed)))
 }
 
 /// Custody's health.
@@ -156,13 +134,12 @@ pub(super) async fn refresh_balance(
     responses((status = 200, description = "Custody's health", body = Envelope<CustodyHealth>)),
     security(("bearer" = []))
 )]
-pub(super) async fn health(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
-    let mut data = serde_json::to_value(state.keys.health()).map_err(ApiError::internal)?;
-    if let Some(map) = data.as_object_mut() {
-        let chain_id = state.registry.current().chains().first().map(|c| c.chain_id);
-        map.insert("chainId".into(), json!(chain_id));
-    }
-    Ok(Json(json!({ "success": true, "data": data })))
+pub(super) async fn health(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Envelope<CustodyHealth>>, ApiError> {
+    let chain_id = state.registry.current().chains().first().map(|c| c.chain_id);
+    Ok(Envelope::of(CustodyHealth { keys: state.keys.health(), chain_id }))
 }
 
 #[derive(Debug, Deserialize, Default, ToSchema)]
@@ -204,7 +181,7 @@ pub(super) async fn sweep_one(
     Admin(admin): Admin,
     ApiPath(id): ApiPath<PaymentId>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<SweepResults>>, ApiError> {
     let body: SweepBody = super::optional_body(&body)?;
     if body.chain_id.is_some() || body.token_symbol.is_some() {
         return Err(ApiError::validation("chainId and tokenSymbol filter a sweep of all destinations"));
@@ -213,7 +190,7 @@ pub(super) async fn sweep_one(
     let min = minimum(body.min_sweep_amount.as_deref(), payment.rail.token.decimals)?;
     let result = state.sweeper.sweep(&payment, min).await;
     tracing::info!(target: "payscan::api", by = %admin.user_id, destination = %id, status = ?result.status, "sweep");
-    Ok(Json(json!({ "success": true, "data": { "results": [result] } })))
+    Ok(Envelope::of(SweepResults { results: vec![result] }))
 }
 
 /// Sweep every destination.
@@ -231,7 +208,7 @@ pub(super) async fn sweep_all(
     State(state): State<AppState>,
     Admin(admin): Admin,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<SweepResults>>, ApiError> {
     let body: SweepBody = super::optional_body(&body)?;
     let chain_id = body.chain_id.map(|id| super::admin::parse_chain_id(&id.to_string())).transpose()?;
     let payments = state.store.sweepable_payments(chain_id, body.token_symbol.as_deref()).await?;
@@ -241,7 +218,7 @@ pub(super) async fn sweep_all(
         results.push(state.sweeper.sweep(payment, min).await);
     }
     tracing::info!(target: "payscan::api", by = %admin.user_id, destinations = results.len(), "sweep of all destinations");
-    Ok(Json(json!({ "success": true, "data": { "results": results } })))
+    Ok(Envelope::of(SweepResults { results }))
 }
 
 /// Start the sweep cron.
@@ -255,7 +232,10 @@ pub(super) async fn sweep_all(
     responses((status = 200, description = "The cron's status", body = Envelope<CronStatus>)),
     security(("bearer" = []))
 )]
-pub(super) async fn cron_start(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
+pub(super) async fn cron_start(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<Json<Envelope<CronStatus>>, ApiError> {
     state.sweep_cron.start().await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, "sweep cron started");
     cron_status(State(state), Admin(admin)).await
@@ -269,7 +249,10 @@ pub(super) async fn cron_start(State(state): State<AppState>, Admin(admin): Admi
     responses((status = 200, description = "The cron's status", body = Envelope<CronStatus>)),
     security(("bearer" = []))
 )]
-pub(super) async fn cron_stop(State(state): State<AppState>, Admin(admin): Admin) -> Result<Json<Value>, ApiError> {
+pub(super) async fn cron_stop(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<Json<Envelope<CronStatus>>, ApiError> {
     state.sweep_cron.stop().await?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, "sweep cron stopped");
     cron_status(State(state), Admin(admin)).await
@@ -283,14 +266,14 @@ pub(super) async fn cron_stop(State(state): State<AppState>, Admin(admin): Admin
     responses((status = 200, description = "Whether it runs, its interval and its last run", body = Envelope<CronStatus>)),
     security(("bearer" = []))
 )]
-pub(super) async fn cron_status(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+pub(super) async fn cron_status(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Envelope<CronStatus>>, ApiError> {
     let cron = &state.sweep_cron;
-    Ok(Json(json!({
-        "success": true,
-        "data": {
-            "running": cron.is_running().await?,
-            "intervalSeconds": cron.interval().as_secs_f64(),
-            "lastRun": cron.last_run().await?,
-        },
-    })))
+    Ok(Envelope::of(CronStatus {
+        running: cron.is_running().await?,
+        interval_seconds: cron.interval().as_secs_f64(),
+        last_run: cron.last_run().await?,
+    }))
 }

@@ -1,8 +1,10 @@
 //! The admin routes' answers: thresholds and their history, the scanner's state.
 
+use payscan_core::registry::{redact_url, Chain, NativeCurrency, Token};
 use payscan_core::store::thresholds::ThresholdChange as Change;
 use payscan_core::ChainId;
 use payscan_scanner::status::ChainStatus;
+use payscan_scanner::supervisor::Reconciled;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -127,4 +129,81 @@ pub struct Received {
     pub webhook_id: String,
     /// `processed`, or `duplicate` for a `webhook-id` seen before.
     pub status: &'static str,
+}
+
+/// A chain of the registry, with its tokens.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Network {
+    #[schema(value_type = u64)]
+    pub chain_id: ChainId,
+    pub name: String,
+    pub short_name: String,
+    /// Without path or query (they may hold keys).
+    pub rpc_url: String,
+    /// The `newHeads` WebSocket endpoint, likewise redacted.
+    pub ws_url: Option<String>,
+    pub public_rpc_url: Option<String>,
+    pub block_explorer: Option<String>,
+    #[schema(value_type = Option<crate::schemas::Address>)]
+    pub proxy_address: Option<String>,
+    #[schema(value_type = Object)]
+    pub native_currency: NativeCurrency,
+    pub confirmation_threshold: u64,
+    pub confirmation_floor: u64,
+    pub require_finalized: bool,
+    #[schema(value_type = Vec<Object>)]
+    pub tokens: Vec<Token>,
+}
+
+impl From<&Chain> for Network {
+    fn from(chain: &Chain) -> Self {
+        Self {
+            chain_id: chain.chain_id,
+            name: chain.name.clone(),
+            short_name: chain.short_name.clone(),
+            rpc_url: redact_url(&chain.rpc_url),
+            ws_url: chain.ws_url.as_deref().map(redact_url),
+            public_rpc_url: chain.public_rpc_url.clone(),
+            block_explorer: chain.block_explorer.clone(),
+            proxy_address: chain.proxy_address.map(|a| a.to_checksum(None)),
+            native_currency: chain.native_currency.clone(),
+            confirmation_threshold: chain.confirmation_threshold,
+            confirmation_floor: chain.confirmation_floor,
+            require_finalized: chain.require_finalized,
+            tokens: chain.tokens.clone(),
+        }
+    }
+}
+
+/// `{success, data, meta}`: the registry, as the seed lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkList {
+    pub success: bool,
+    pub data: Vec<Network>,
+    pub meta: NetworkCounts,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkCounts {
+    pub chain_count: usize,
+    pub token_count: usize,
+}
+
+/// `{success, message, data}`: a registry reload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadAnswer {
+    pub success: bool,
+    pub message: &'static str,
+    pub data: ReloadReport,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadReport {
+    pub chain_count: usize,
+    /// Followers started, stopped and restarted.
+    #[schema(value_type = Object)]
+    pub followers: Reconciled,
 }

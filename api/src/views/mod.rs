@@ -2,6 +2,8 @@
 //! document's schema of it at once. Base-unit amounts are decimal strings.
 
 pub mod admin;
+pub mod checkout;
+pub mod custody;
 pub mod ledger;
 pub mod options;
 pub mod payment;

@@ -4,17 +4,17 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::Json;
-use payscan_core::registry::redact_url;
 use payscan_core::ChainId;
 use payscan_scanner::{probe, ReloadError};
-use serde_json::{json, Value};
 
 use super::chain_or_404;
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiPath;
-use crate::schemas::{Envelope, ErrorBody, NetworkList, Probe, ReloadAnswer};
+use crate::schemas::{ErrorBody, Probe};
 use crate::state::AppState;
+use crate::views::admin::{Network, NetworkCounts, NetworkList, ReloadAnswer, ReloadReport};
+use crate::views::Envelope;
 
 /// The chain and token registry.
 ///
@@ -26,35 +26,17 @@ use crate::state::AppState;
     responses((status = 200, description = "Every chain with its tokens", body = NetworkList)),
     security(("bearer" = []))
 )]
-pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+pub(in crate::routes) async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<NetworkList>, ApiError> {
     let registry = state.registry.current();
-    let data: Vec<Value> = registry
-        .chains()
-        .iter()
-        .map(|chain| {
-            json!({
-                "chainId": chain.chain_id,
-                "name": chain.name,
-                "shortName": chain.short_name,
-                "rpcUrl": redact_url(&chain.rpc_url),
-                "wsUrl": chain.ws_url.as_deref().map(redact_url),
-                "publicRpcUrl": chain.public_rpc_url,
-                "blockExplorer": chain.block_explorer,
-                "proxyAddress": chain.proxy_address.map(|a| a.to_checksum(None)),
-                "nativeCurrency": chain.native_currency,
-                "confirmationThreshold": chain.confirmation_threshold,
-                "confirmationFloor": chain.confirmation_floor,
-                "requireFinalized": chain.require_finalized,
-                "tokens": chain.tokens,
-            })
-        })
-        .collect();
-    let token_count: usize = registry.chains().iter().map(|c| c.tokens.len()).sum();
-    Ok(Json(json!({
-        "success": true,
-        "data": data,
-        "meta": { "chainCount": registry.chains().len(), "tokenCount": token_count },
-    })))
+    let token_count = registry.chains().iter().map(|c| c.tokens.len()).sum();
+    Ok(Json(NetworkList {
+        success: true,
+        data: registry.chains().iter().map(Network::from).collect(),
+        meta: NetworkCounts { chain_count: registry.chains().len(), token_count },
+    }))
 }
 
 /// Reload the registry.
@@ -76,7 +58,7 @@ pub(in crate::routes) async fn list(State(state): State<AppState>, _admin: Admin
 pub(in crate::routes) async fn reload(
     State(state): State<AppState>,
     Admin(admin): Admin,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReloadAnswer>, ApiError> {
     // Files are read and validated whole first: an invalid file leaves the live registry alone.
     let reloaded = state.reloader.reload(&admin.user_id).await.map_err(|e| match e {
         ReloadError::Invalid(e) => ApiError::new(ErrorCode::RegistryInvalid, e.to_string()),
@@ -84,11 +66,11 @@ pub(in crate::routes) async fn reload(
     })?;
     let (chains, followers) = (reloaded.chains, reloaded.followers);
     tracing::info!(target: "payscan::api", by = %admin.user_id, chains, generation = reloaded.generation, ?followers, "registry reloaded");
-    Ok(Json(json!({
-        "success": true,
-        "message": "Registry reloaded from disk",
-        "data": { "chainCount": chains, "followers": followers },
-    })))
+    Ok(Json(ReloadAnswer {
+        success: true,
+        message: "Registry reloaded from disk",
+        data: ReloadReport { chain_count: chains, followers },
+    }))
 }
 
 /// How long a probe waits for the RPC.
@@ -113,12 +95,12 @@ pub(in crate::routes) async fn probe(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(chain_id): ApiPath<ChainId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Envelope<Probe>>, ApiError> {
     let registry = state.registry.current();
     let chain = chain_or_404(&registry, chain_id)?;
     let report = probe::probe(chain, PROBE_TIMEOUT).await.map_err(|e| {
         tracing::warn!(target: "payscan::api", %chain_id, error = %e, "probe failed");
         ApiError::new(ErrorCode::ChainUnavailable, format!("chain {chain_id}'s RPC did not answer: {}", e.kind()))
     })?;
-    Ok(Json(json!({ "success": true, "data": report })))
+    Ok(Envelope::of(report))
 }
