@@ -39,4 +39,9 @@ if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, versi
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi
-echo "install-tools: $("$anvil" --version | head -n1), contracts compiled, $("$venv/bin/schemathesis" --version)"
+# openapi-spec-validator checks the committed openapi.json against the OpenAPI 3.1 specification.
+validator_version=0.9.0
+if [ "$("$venv/bin/pip" show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p')" != "$validator_version" ]; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$validator_version"
+fi
+echo "install-tools: $("$anvil" --version | head -n1), contracts compiled, $("$venv/bin/schemathesis" --version), openapi-spec-validator $validator_version"

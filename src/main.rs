@@ -52,6 +52,9 @@ enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (what openapi.json at the repository root
+    /// holds, and what /api/openapi.json serves).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +104,7 @@ async fn main() {
         Command::Registry { action: RegistryAction::Check } => ops::registry_check(),
         Command::Outbox { action: OutboxAction::List { status, limit } } => ops::outbox_list(&status, limit).await,
         Command::Outbox { action: OutboxAction::Retry } => ops::outbox_retry().await,
+        Command::Openapi => payscan_api::openapi_document().map(|document| println!("{document}")).map_err(Into::into),
     };
     // One line naming what stopped payscan, e.g. `payscan: PAYSCAN_LISTEN: `x` is not host:port`.
     if let Err(e) = outcome {

@@ -12,5 +12,5 @@ pub mod state;
 pub mod views;
 
 pub use error::ApiError;
-pub use routes::{ops_router, router};
+pub use routes::{openapi_document, ops_router, router};
 pub use state::AppState;

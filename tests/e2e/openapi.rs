@@ -19,6 +19,23 @@ fn schemathesis() -> String {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/venv/bin/schemathesis").to_owned())
 }
 
+/// The committed openapi.json (what `payscan openapi` prints; a unit test of the api crate fails
+/// when it is stale) is valid OpenAPI 3.1 by openapi-spec-validator: unique operation ids, every
+/// reference resolved, the `webhooks` section well formed.
+#[test]
+fn the_committed_document_is_valid_openapi() {
+    let validator = concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/venv/bin/openapi-spec-validator");
+    let output = Command::new(validator)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json"))
+        .output()
+        .unwrap_or_else(|e| panic!("run {validator} (scripts/install-tools.sh installs it): {e}"));
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success() && stdout.contains("OK"),
+        "openapi-spec-validator refused openapi.json:\n{stdout}\n{stderr}"
+    );
+}
+
 both_backends!(the_document_covers_every_route_and_the_live_server_keeps_to_it, |backend| async move {
     let chain = TestChain::start(31337).await;
     let mut options = AppOptions::new(backend, &chain);

@@ -48,6 +48,7 @@ pub(super) struct CheckoutQuery {
 #[utoipa::path(
     get,
     path = "/api/payment/request-network/{id}/checkout",
+    operation_id = "getCheckout",
     tag = "checkout",
     params(("id" = String, Path, description = "The payment id (`pay_…`)"), CheckoutQuery),
     responses(
@@ -179,6 +180,7 @@ fn uint(field: &str, value: &Value) -> Result<U256, ApiError> {
 #[utoipa::path(
     post,
     path = "/api/payment/request-network/{id}/permit",
+    operation_id = "relayPermit",
     tag = "checkout",
     params(("id" = String, Path, description = "The payment id (`pay_…`)")),
     request_body = PermitBody,
@@ -243,6 +245,7 @@ pub(super) struct AvailabilityQuery {
 #[utoipa::path(
     get,
     path = "/api/payment/request-network/permit-availability",
+    operation_id = "getPermitAvailability",
     tag = "checkout",
     params(AvailabilityQuery),
     responses(

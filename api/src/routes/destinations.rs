@@ -46,6 +46,7 @@ pub(super) struct ListQuery {
 #[utoipa::path(
     get,
     path = "/api/payment/derived-destinations",
+    operation_id = "listDestinations",
     tag = "custody",
     params(ListQuery),
     responses((status = 200, description = "A page of destinations", body = Envelope<DestinationPage>)),
@@ -92,6 +93,7 @@ const BALANCE_TIMEOUT: Duration = Duration::from_secs(10);
 #[utoipa::path(
     post,
     path = "/api/payment/derived-destinations/{id}/balance",
+    operation_id = "refreshDestinationBalance",
     tag = "custody",
     params(("id" = String, Path, description = "The destination (its payment's id, `pay_…`)")),
     responses(
@@ -130,6 +132,7 @@ pub(super) async fn refresh_balance(
 #[utoipa::path(
     get,
     path = "/api/payment/derived-destinations/config/health",
+    operation_id = "getCustodyHealth",
     tag = "custody",
     responses((status = 200, description = "Custody's health", body = Envelope<CustodyHealth>)),
     security(("bearer" = []))
@@ -170,6 +173,7 @@ fn minimum(text: Option<&str>, decimals: u8) -> Result<BaseUnits, ApiError> {
 #[utoipa::path(
     post,
     path = "/api/payment/derived-destinations/{id}/sweep",
+    operation_id = "sweepDestination",
     tag = "custody",
     params(("id" = String, Path, description = "The destination (its payment's id, `pay_…`)")),
     request_body(content = Option<SweepBody>, description = "Optional; `minSweepAmount` only"),
@@ -199,6 +203,7 @@ pub(super) async fn sweep_one(
 #[utoipa::path(
     post,
     path = "/api/payment/derived-destinations/sweep",
+    operation_id = "sweepAllDestinations",
     tag = "custody",
     request_body(content = Option<SweepBody>, description = "Optional filters"),
     responses((status = 200, description = "One result per destination", body = Envelope<SweepResults>)),
@@ -228,6 +233,7 @@ pub(super) async fn sweep_all(
 #[utoipa::path(
     post,
     path = "/api/payment/derived-destinations/cron/start",
+    operation_id = "startSweepCron",
     tag = "custody",
     responses((status = 200, description = "The cron's status", body = Envelope<CronStatus>)),
     security(("bearer" = []))
@@ -245,6 +251,7 @@ pub(super) async fn cron_start(
 #[utoipa::path(
     post,
     path = "/api/payment/derived-destinations/cron/stop",
+    operation_id = "stopSweepCron",
     tag = "custody",
     responses((status = 200, description = "The cron's status", body = Envelope<CronStatus>)),
     security(("bearer" = []))
@@ -262,6 +269,7 @@ pub(super) async fn cron_stop(
 #[utoipa::path(
     get,
     path = "/api/payment/derived-destinations/cron/status",
+    operation_id = "getSweepCronStatus",
     tag = "custody",
     responses((status = 200, description = "Whether it runs, its interval and its last run", body = Envelope<CronStatus>)),
     security(("bearer" = []))

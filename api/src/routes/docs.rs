@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use serde_json::{json, Value};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
@@ -171,6 +172,36 @@ pub(crate) fn document() -> &'static Document {
     DOCUMENT.get_or_init(ApiDoc::openapi)
 }
 
+/// The document as JSON, with what utoipa cannot state: the `webhooks` of OpenAPI 3.1, the one
+/// request payscan sends to every target, its body the [`payscan_core::event::WebhookEvent`] the
+/// dispatcher serializes and the receiver route parses.
+fn document_json() -> &'static Value {
+    static JSON: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut json = serde_json::to_value(document()).unwrap_or(Value::Null);
+        json["webhooks"] = json!({
+            "event": { "post": {
+                "operationId": "deliverWebhookEvent",
+                "summary": "An event, delivered to every webhook target",
+                "description": "Signed as Standard Webhooks: `webhook-id` (the same on every retry), \
+                    `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,` and the base64 \
+                    HMAC-SHA256 of `id.timestamp.body` keyed by the decoded `whsec_` secret). A 2xx \
+                    answer delivers it; anything else is retried on the schedule, 410 ends it.",
+                "requestBody": { "required": true, "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/WebhookEvent" } } } },
+                "responses": { "2XX": { "description": "Received" } },
+            } },
+        });
+        json
+    })
+}
+
+/// The document as pretty JSON: what `payscan openapi` prints and openapi.json at the repository
+/// root holds.
+pub fn openapi_document() -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(document_json())
+}
+
 /// Every operation as `METHOD /path`, in the document's order.
 pub(crate) fn endpoints() -> Vec<String> {
     let mut endpoints = Vec::new();
@@ -186,11 +217,12 @@ pub(crate) fn endpoints() -> Vec<String> {
 #[utoipa::path(
     get,
     path = "/api/openapi.json",
+    operation_id = "getOpenApiDocument",
     tag = "operations",
     responses((status = 200, description = "This document", content_type = "application/json", body = Object))
 )]
-pub(super) async fn openapi_json() -> Json<&'static Document> {
-    Json(document())
+pub(super) async fn openapi_json() -> Json<&'static Value> {
+    Json(document_json())
 }
 
 /// This document, as a page.
@@ -199,6 +231,7 @@ pub(super) async fn openapi_json() -> Json<&'static Document> {
 #[utoipa::path(
     get,
     path = "/api/docs",
+    operation_id = "getDocsPage",
     tag = "operations",
     responses((status = 200, description = "HTML", content_type = "text/html", body = String))
 )]
@@ -321,9 +354,6 @@ mod tests {
         let doc = document();
         let json = serde_json::to_value(doc).expect("serializes");
         assert_eq!(json["openapi"], "3.1.0");
-        if let Ok(path) = std::env::var("PAYSCAN_WRITE_OPENAPI") {
-            std::fs::write(path, serde_json::to_string_pretty(&json).expect("json")).expect("write");
-        }
         let endpoints = endpoints();
         let mut unique = endpoints.clone();
         unique.sort();
@@ -400,5 +430,47 @@ mod tests {
         }
         assert_eq!(parameter("/api/payment", "offset")["minimum"], 0);
         assert_eq!(parameter("/transactions", "page")["minimum"], 1);
+    }
+
+    #[test]
+    fn every_operation_has_its_own_operation_id() {
+        let mut ids = Vec::new();
+        for (path, item) in document().paths.paths.clone().iter_mut() {
+            for operation in operations(item) {
+                let id = operation.operation_id.clone().unwrap_or_else(|| panic!("{path} has no operationId"));
+                assert!(
+                    id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                        && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                    "{path}: `{id}` is not camelCase"
+                );
+                ids.push(id);
+            }
+        }
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "an operationId is used twice");
+    }
+
+    #[test]
+    fn the_committed_document_is_the_generated_one() {
+        let generated = openapi_document().expect("serializes");
+        if let Ok(path) = std::env::var("PAYSCAN_WRITE_OPENAPI") {
+            std::fs::write(path, format!("{generated}\n")).expect("write");
+        }
+        let committed = include_str!("../../../openapi.json");
+        assert!(
+            committed.trim_end() == generated,
+            "openapi.json is stale: `cargo run -- openapi > openapi.json` writes the current document"
+        );
+        let json = document_json();
+        assert_eq!(
+            json["webhooks"]["event"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/WebhookEvent"
+        );
+        assert!(
+            json["components"]["schemas"]["WebhookEvent"].is_object(),
+            "the event body is a schema of the document"
+        );
     }
 }

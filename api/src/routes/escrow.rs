@@ -124,6 +124,7 @@ async fn confirm(
 #[utoipa::path(
     post,
     path = "/api/payment/{id}/release",
+    operation_id = "releaseEscrow",
     tag = "escrow",
     params(("id" = String, Path, description = "The payment id (`pay_…`)")),
     request_body(content = Option<SettleBody>, description = "Optional"),
@@ -151,6 +152,7 @@ pub(super) async fn release(
 #[utoipa::path(
     post,
     path = "/api/payment/{id}/refund",
+    operation_id = "refundEscrow",
     tag = "escrow",
     params(("id" = String, Path, description = "The payment id (`pay_…`)")),
     request_body(content = Option<SettleBody>, description = "Optional"),
@@ -178,6 +180,7 @@ pub(super) async fn refund(
 #[utoipa::path(
     post,
     path = "/api/payment/{id}/release/confirm",
+    operation_id = "confirmEscrowRelease",
     tag = "escrow",
     params(("id" = String, Path, description = "The payment id (`pay_…`)")),
     request_body = ConfirmBody,
@@ -204,6 +207,7 @@ pub(super) async fn release_confirm(
 #[utoipa::path(
     post,
     path = "/api/payment/{id}/refund/confirm",
+    operation_id = "confirmEscrowRefund",
     tag = "escrow",
     params(("id" = String, Path, description = "The payment id (`pay_…`)")),
     request_body = ConfirmBody,

@@ -92,6 +92,7 @@ impl Cursor {
 #[utoipa::path(
     get,
     path = "/api/payment/{id}/events",
+    operation_id = "streamPaymentEvents",
     tag = "checkout",
     params(
         ("id" = String, Path, description = "The payment id (`pay_…`)"),

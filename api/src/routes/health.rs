@@ -14,6 +14,7 @@ use crate::views::admin::Liveness;
 #[utoipa::path(
     get,
     path = "/api/payment/health",
+    operation_id = "getHealth",
     tag = "operations",
     responses(
         (status = 200, description = "Running", body = Liveness),

@@ -69,6 +69,7 @@ const DEFAULT_TOKEN: &str = "USDT";
 #[utoipa::path(
     post,
     path = "/api/payment/request-network/intents",
+    operation_id = "createPaymentIntent",
     tag = "payments",
     request_body = IntentBody,
     responses(
@@ -114,6 +115,7 @@ pub(super) struct PayInBody {
 #[utoipa::path(
     post,
     path = "/api/payment/request-network/pay-in",
+    operation_id = "createPayIn",
     tag = "payments",
     request_body = PayInBody,
     responses(

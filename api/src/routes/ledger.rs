@@ -33,6 +33,7 @@ pub(super) struct LedgerQuery {
 #[utoipa::path(
     get,
     path = "/transactions",
+    operation_id = "listLedgerEntries",
     tag = "ledger",
     params(LedgerQuery),
     responses((status = 200, description = "A page of ledger entries", body = Paged<LedgerEntry>)),

@@ -15,6 +15,7 @@ use crate::state::AppState;
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "getMetrics",
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String))
 )]

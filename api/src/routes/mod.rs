@@ -4,6 +4,8 @@ mod admin;
 mod checkout;
 mod destinations;
 mod docs;
+
+pub use docs::openapi_document;
 mod escrow;
 mod events;
 mod health;

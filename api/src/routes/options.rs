@@ -57,6 +57,7 @@ pub(crate) async fn configs(
 #[utoipa::path(
     get,
     path = "/api/payment/request-network/options",
+    operation_id = "getCheckoutOptions",
     tag = "checkout",
     params(OptionsQuery),
     responses((status = 200, description = "The allowed chains and tokens", body = Envelope<CheckoutOptions>)),
@@ -196,6 +197,7 @@ fn scope(kind: &str) -> Result<RailScope, ApiError> {
 #[utoipa::path(
     put,
     path = "/api/admin/payment-config/{kind}/{id}",
+    operation_id = "putRailConfig",
     tag = "admin",
     params(
         ("kind" = String, Path, description = "`stores` or `templates`"),
@@ -234,6 +236,7 @@ pub(super) async fn put_config(
 #[utoipa::path(
     get,
     path = "/api/admin/payment-config/{kind}/{id}",
+    operation_id = "getRailConfig",
     tag = "admin",
     params(
         ("kind" = String, Path, description = "`stores` or `templates`"),
@@ -260,6 +263,7 @@ pub(super) async fn get_config(
 #[utoipa::path(
     delete,
     path = "/api/admin/payment-config/{kind}/{id}",
+    operation_id = "deleteRailConfig",
     tag = "admin",
     params(
         ("kind" = String, Path, description = "`stores` or `templates`"),

@@ -22,6 +22,7 @@ use crate::views::{Envelope, Paged};
 #[utoipa::path(
     get,
     path = "/api/payment/{id}",
+    operation_id = "getPayment",
     tag = "payments",
     params(("id" = String, Path, description = "The payment id (`pay_…`)")),
     responses((status = 200, description = "The payment", body = Envelope<PaymentDetail>)),
@@ -64,6 +65,7 @@ pub(super) struct ListQuery {
 #[utoipa::path(
     get,
     path = "/api/payment",
+    operation_id = "listPayments",
     tag = "payments",
     params(ListQuery),
     responses((status = 200, description = "A page of payments", body = Paged<Payment>)),

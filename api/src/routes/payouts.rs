@@ -55,6 +55,7 @@ pub(super) struct PayoutBody {
 #[utoipa::path(
     post,
     path = "/payouts",
+    operation_id = "createPayout",
     tag = "payouts",
     request_body = PayoutBody,
     responses(
@@ -121,6 +122,7 @@ pub(super) async fn create(
 #[utoipa::path(
     post,
     path = "/admin/payouts/run",
+    operation_id = "runPayouts",
     tag = "payouts",
     responses((status = 200, description = "What the run did", body = Envelope<RunReport>)),
     security(("bearer" = []))
@@ -142,6 +144,7 @@ pub(super) async fn run(
 #[utoipa::path(
     get,
     path = "/payouts/{id}",
+    operation_id = "getPayout",
     tag = "payouts",
     params(("id" = String, Path, description = "The payout id (`po_…`)")),
     responses((status = 200, description = "The payout", body = Envelope<Payout>)),
@@ -165,6 +168,7 @@ pub(super) async fn get(
 #[utoipa::path(
     post,
     path = "/payouts/{id}/retry",
+    operation_id = "retryPayout",
     tag = "payouts",
     params(("id" = String, Path, description = "The payout id (`po_…`)")),
     responses(
@@ -189,6 +193,7 @@ pub(super) async fn retry(
 #[utoipa::path(
     post,
     path = "/payouts/{id}/cancel",
+    operation_id = "cancelPayout",
     tag = "payouts",
     params(("id" = String, Path, description = "The payout id (`po_…`)")),
     responses(

@@ -23,6 +23,7 @@ use crate::state::AppState;
 #[utoipa::path(
     post,
     path = "/api/payment/amn-scanner/webhook",
+    operation_id = "receiveWebhook",
     tag = "webhooks",
     params(
         ("webhook-id" = String, Header, description = "The event's id, the same on every retry"),

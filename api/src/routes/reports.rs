@@ -55,6 +55,7 @@ fn subject(caller: &Caller, user_id: Option<String>) -> Result<Option<String>, A
 #[utoipa::path(
     get,
     path = "/api/payment/user/{userId}",
+    operation_id = "listUserPayments",
     tag = "payments",
     params(("userId" = String, Path, description = "The user (self, or anyone for an admin)"), super::payments::ListQuery),
     responses((status = 200, description = "A page of the user's payments", body = Paged<schemas::Payment>)),
@@ -82,6 +83,7 @@ type Totals = (u64, BTreeMap<(ChainId, String), (U512, U512)>);
 #[utoipa::path(
     get,
     path = "/api/payment/stats",
+    operation_id = "getPaymentStats",
     tag = "payments",
     responses((status = 200, description = "Counts and sums", body = Envelope<Stats>)),
     security(("bearer" = []))
@@ -94,6 +96,7 @@ pub(super) async fn stats(State(state): State<AppState>, caller: Caller) -> Resu
 #[utoipa::path(
     get,
     path = "/api/payment/stats/{userId}",
+    operation_id = "getUserPaymentStats",
     tag = "payments",
     params(("userId" = String, Path, description = "The user (self, or anyone for an admin)")),
     responses((status = 200, description = "Counts and sums of the user's payments", body = Envelope<Stats>)),
@@ -222,6 +225,7 @@ impl Format {
 #[utoipa::path(
     get,
     path = "/api/payment/export",
+    operation_id = "exportPayments",
     tag = "payments",
     params(ExportQuery),
     responses(
@@ -245,6 +249,7 @@ pub(super) async fn export(
 #[utoipa::path(
     get,
     path = "/api/payment/export/{userId}",
+    operation_id = "exportUserPayments",
     tag = "payments",
     params(("userId" = String, Path, description = "The user (self, or anyone for an admin)"), ExportQuery),
     responses(
@@ -349,6 +354,7 @@ async fn export_for(state: AppState, user: Option<String>, format: Format) -> Re
 #[utoipa::path(
     post,
     path = "/api/payment/payments/cleanup-pending",
+    operation_id = "cleanupPendingPayments",
     tag = "payments",
     responses((status = 200, description = "How many expired payments were cancelled", body = CleanupAnswer)),
     security(("bearer" = []))
@@ -389,6 +395,7 @@ async fn repair_tx(state: &AppState, payment: &Payment) -> Result<Option<String>
 #[utoipa::path(
     post,
     path = "/api/payment/payments/{id}/fetch-tx",
+    operation_id = "fetchPaymentTx",
     tag = "payments",
     params(("id" = String, Path, description = "The payment id (`pay_…`)")),
     responses((status = 200, description = "The hash, if a transfer to the payment is known", body = FetchTxAnswer)),
@@ -431,6 +438,7 @@ pub(super) struct AutoFetchBody {
 #[utoipa::path(
     post,
     path = "/api/payment/payments/auto-fetch-missing",
+    operation_id = "autoFetchMissingTx",
     tag = "payments",
     request_body(content = Option<AutoFetchBody>, description = "Optional"),
     responses((status = 200, description = "The hashes recovered", body = AutoFetchAnswer)),
@@ -460,6 +468,7 @@ pub(super) async fn auto_fetch_missing(
 #[utoipa::path(
     get,
     path = "/api/payment/payments/{id}/debug",
+    operation_id = "debugPayment",
     tag = "payments",
     params(("id" = String, Path, description = "The payment id (`pay_…`)")),
     responses((status = 200, description = "Everything payscan knows of the payment", body = Envelope<PaymentDebug>)),
@@ -504,6 +513,7 @@ pub(super) struct EditBody {
 #[utoipa::path(
     put,
     path = "/api/payment/{id}",
+    operation_id = "editPayment",
     tag = "payments",
     params(("id" = String, Path, description = "The payment id (`pay_…`)")),
     request_body = EditBody,
@@ -602,6 +612,7 @@ pub(super) struct Rail {
 #[utoipa::path(
     post,
     path = "/api/payment",
+    operation_id = "createPaymentForBuyer",
     tag = "payments",
     request_body = CreateBody,
     responses(

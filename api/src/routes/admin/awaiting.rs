@@ -19,6 +19,7 @@ use crate::views::payment::{AwaitingPayment, PaymentView};
 #[utoipa::path(
     get,
     path = "/api/admin/payments/awaiting-confirmation",
+    operation_id = "listAwaitingConfirmation",
     tag = "admin",
     params(Page),
     responses((status = 200, description = "A page of payments", body = Paged<AwaitingPayment>)),

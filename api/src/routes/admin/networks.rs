@@ -22,6 +22,7 @@ use crate::views::Envelope;
 #[utoipa::path(
     get,
     path = "/api/admin/rn/networks",
+    operation_id = "listNetworks",
     tag = "admin",
     responses((status = 200, description = "Every chain with its tokens", body = NetworkList)),
     security(("bearer" = []))
@@ -48,6 +49,7 @@ pub(in crate::routes) async fn list(
 #[utoipa::path(
     post,
     path = "/api/admin/rn/networks/reload",
+    operation_id = "reloadNetworks",
     tag = "admin",
     responses(
         (status = 200, description = "Reloaded", body = ReloadAnswer),
@@ -83,6 +85,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 #[utoipa::path(
     post,
     path = "/api/admin/rn/networks/probe/{chainId}",
+    operation_id = "probeNetwork",
     tag = "admin",
     params(("chainId" = String, Path, description = "A chain id of the registry")),
     responses(

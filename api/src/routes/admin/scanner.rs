@@ -25,6 +25,7 @@ use crate::views::Envelope;
 #[utoipa::path(
     get,
     path = "/api/admin/scanner/status",
+    operation_id = "getScannerStatus",
     tag = "admin",
     responses((status = 200, description = "The scanner", body = Envelope<ScannerStatus>)),
     security(("bearer" = []))
@@ -54,6 +55,7 @@ pub(in crate::routes) struct RetryBody {
 #[utoipa::path(
     post,
     path = "/api/admin/scanner/webhooks/retry",
+    operation_id = "retryWebhooks",
     tag = "admin",
     request_body(content = Option<RetryBody>, description = "Optional"),
     responses((status = 200, description = "How many deliveries were re-queued", body = Envelope<Requeued>)),
@@ -102,6 +104,7 @@ pub(in crate::routes) struct UnwindBody {
 #[utoipa::path(
     post,
     path = "/api/admin/scanner/chains/{chainId}/unwind",
+    operation_id = "authorizeUnwind",
     tag = "admin",
     params(("chainId" = String, Path, description = "A chain id of the registry")),
     request_body = UnwindBody,

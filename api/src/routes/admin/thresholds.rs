@@ -23,6 +23,7 @@ use crate::views::{Envelope, Paged};
 #[utoipa::path(
     get,
     path = "/api/admin/settings/confirmation-thresholds",
+    operation_id = "listConfirmationThresholds",
     tag = "admin",
     responses((status = 200, description = "One row per chain", body = Envelope<Vec<Threshold>>)),
     security(("bearer" = []))
@@ -68,6 +69,7 @@ const MAX_THRESHOLD: u64 = 1_000_000;
 #[utoipa::path(
     patch,
     path = "/api/admin/settings/confirmation-thresholds/{chainId}",
+    operation_id = "updateConfirmationThreshold",
     tag = "admin",
     params(("chainId" = String, Path, description = "A chain id of the registry")),
     request_body = ThresholdBody,
@@ -125,6 +127,7 @@ pub(in crate::routes) async fn update(
 #[utoipa::path(
     get,
     path = "/api/admin/settings/confirmation-thresholds/history",
+    operation_id = "listThresholdHistory",
     tag = "admin",
     params(Page),
     responses((status = 200, description = "A page of changes", body = Paged<ThresholdHistory>)),
