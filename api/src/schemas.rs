@@ -73,31 +73,7 @@ pub struct Quote {
 }
 
 /// A transfer the follower credited (or recorded without counting).
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Transfer {
-    pub chain_id: u64,
-    #[schema(value_type = TxHash)]
-    pub tx_hash: String,
-    pub log_index: u64,
-    pub block_number: u64,
-    pub block_hash: String,
-    #[schema(value_type = Address)]
-    pub token: String,
-    #[schema(value_type = Address)]
-    pub from: String,
-    #[schema(value_type = BaseUnits)]
-    pub amount_base_units: String,
-    /// Counted towards the payment (a transfer in another token is recorded, never counted).
-    pub counted: bool,
-    /// Taken away by a reorg.
-    pub reverted: bool,
-    pub payment_reference: Option<String>,
-    #[schema(value_type = Option<BaseUnits>)]
-    pub fee_amount_base_units: Option<String>,
-    #[schema(value_type = Option<Address>)]
-    pub fee_address: Option<String>,
-}
+pub use payscan_core::event::CreditedTransfer as Transfer;
 
 pub use crate::views::payout::{
     DeliveryView as Delivery, PayoutDestination, PayoutView as Payout, Settlement, SettlementPayout,

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
+use payscan_core::event::CreditedTransfer;
 use payscan_core::{PaymentId, PaymentStatus};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -35,7 +36,7 @@ pub(super) async fn get(
 ) -> Result<Json<Envelope<PaymentDetail>>, ApiError> {
     let payment = super::readable_payment(&state, &caller, &id).await?;
     let overrides = state.store.threshold_overrides().await?;
-    let transfers = state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect();
+    let transfers = state.store.credits_of(&payment.id).await?.iter().map(CreditedTransfer::from).collect();
     let webhooks = if caller.is_admin() {
         Some(state.store.deliveries_of(&payment.id).await?.iter().map(DeliveryView::from).collect())
     } else {

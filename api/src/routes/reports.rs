@@ -13,6 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream;
+use payscan_core::event::CreditedTransfer;
 use payscan_core::event::{payment_event, EventDetail, EventKind};
 use payscan_core::store::Payment;
 use payscan_core::{clock, ChainId, PaymentId, PaymentStatus};
@@ -484,7 +485,7 @@ pub(super) async fn debug(
     let overrides = state.store.threshold_overrides().await?;
     let escrow = state.store.escrow_payout(&payment.id).await?;
     Ok(Envelope::of(PaymentDebug {
-        transfers: state.store.credits_of(&payment.id).await?.iter().map(|c| c.to_json()).collect(),
+        transfers: state.store.credits_of(&payment.id).await?.iter().map(CreditedTransfer::from).collect(),
         webhooks: state.store.deliveries_of(&payment.id).await?.iter().map(DeliveryView::from).collect(),
         watched: state.watch.get(&payment.destination).as_ref() == Some(&payment.id),
         chain: state.status.get(payment.rail.chain_id),

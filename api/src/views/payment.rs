@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use payscan_core::clock::rfc3339;
+use payscan_core::event::CreditedTransfer;
 use payscan_core::registry::Registry;
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::Payment;
@@ -134,8 +135,7 @@ pub struct PaymentDetail {
     #[serde(flatten)]
     #[schema(inline)]
     pub payment: PaymentView,
-    #[schema(value_type = Vec<schemas::Transfer>)]
-    pub transfers: Vec<Value>,
+    pub transfers: Vec<CreditedTransfer>,
     /// Admins only: every webhook delivery of the payment's events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<Vec<DeliveryView>>,

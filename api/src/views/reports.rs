@@ -1,10 +1,10 @@
 //! The report and repair routes' answers: statistics, expiry cleanup, transaction-hash repair and
 //! the debug view of one payment.
 
+use payscan_core::event::CreditedTransfer;
 use payscan_core::{ChainId, PaymentId};
 use payscan_scanner::status::ChainStatus;
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::payment::PaymentView;
@@ -87,8 +87,7 @@ pub struct FixedHash {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentDebug {
     pub payment: PaymentView,
-    #[schema(value_type = Vec<schemas::Transfer>)]
-    pub transfers: Vec<Value>,
+    pub transfers: Vec<CreditedTransfer>,
     pub webhooks: Vec<DeliveryView>,
     /// The follower watches the payment's address for it.
     pub watched: bool,
