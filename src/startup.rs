@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use payscan_api::auth::JwtVerifier;
+use payscan_api::routes::RECEIVER_PATH;
 use payscan_api::AppState;
 use payscan_core::config::Config;
 use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::{Backend, Store};
-use payscan_core::webhook::{SELF_RECEIVER_PATH, SELF_TARGET};
+use payscan_core::webhook::SELF_TARGET;
 use payscan_custody::{Keys, OutboundSettings, PayoutSettings, Payouts, PermitRelay, SweepCron, Sweeper};
 use payscan_scanner::{
     Dispatcher, FollowerContext, Lease, Reloader, ScannerMetrics, ScannerStatus, Supervisor, WatchSet,
@@ -51,7 +52,7 @@ impl Application {
         let self_url = config.webhook.self_target.then(|| {
             targets.push(SELF_TARGET.to_owned());
             let host = if address.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { address.ip() };
-            format!("http://{}{SELF_RECEIVER_PATH}", SocketAddr::new(host, address.port()))
+            format!("http://{}{RECEIVER_PATH}", SocketAddr::new(host, address.port()))
         });
         targets.extend(config.webhook.targets.iter().cloned());
         let store = store.with_webhook_targets(targets);

@@ -19,9 +19,6 @@ pub const HEADER_SIGNATURE: &str = "webhook-signature";
 /// cluster, still reaches a receiver that shares the database.
 pub const SELF_TARGET: &str = "self";
 
-/// The path of payscan's own receiver.
-pub const SELF_RECEIVER_PATH: &str = "/api/payment/amn-scanner/webhook";
-
 /// How far a signature's timestamp may be from now, either way.
 pub const TOLERANCE_SECS: i64 = 5 * 60;
 

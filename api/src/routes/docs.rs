@@ -359,6 +359,8 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), endpoints.len(), "an operation is listed twice");
+        let receiver = format!("POST {}", super::super::RECEIVER_PATH);
+        assert!(endpoints.contains(&receiver), "the dispatcher's self target posts to a documented route");
         for (path, item) in doc.paths.paths.clone().iter_mut() {
             for operation in operations(item) {
                 let name = format!("{path} {:?}", operation.operation_id);

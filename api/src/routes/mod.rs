@@ -6,6 +6,9 @@ mod destinations;
 mod docs;
 
 pub use docs::openapi_document;
+
+/// The path of payscan's own webhook receiver, which the dispatcher's `self` target posts to.
+pub const RECEIVER_PATH: &str = "/api/payment/amn-scanner/webhook";
 mod escrow;
 mod events;
 mod health;
@@ -68,7 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payment/request-network/permit-availability", get(checkout::availability))
         .route("/api/payment/request-network/{id}/checkout", get(checkout::checkout))
         .route("/api/payment/request-network/{id}/permit", post(checkout::permit))
-        .route("/api/payment/amn-scanner/webhook", post(receiver::receive))
+        .route(RECEIVER_PATH, post(receiver::receive))
         .route("/api/payment/derived-destinations", get(destinations::list))
         .route("/api/payment/derived-destinations/config/health", get(destinations::health))
         .route("/api/payment/derived-destinations/{id}/balance", post(destinations::refresh_balance))
@@ -119,7 +122,7 @@ pub fn ops_router(state: AppState) -> Router {
         .route("/api/payment/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         // The dispatcher here delivers payscan's own webhooks to this instance's receiver.
-        .route("/api/payment/amn-scanner/webhook", post(receiver::receive))
+        .route(RECEIVER_PATH, post(receiver::receive))
         .fallback(|| async { ApiError::not_found("this instance runs the scanner only (PAYSCAN_ROLE=scanner)") })
         .layer(TraceLayer::new_for_http())
         .with_state(state)
