@@ -11,6 +11,7 @@ pub use docs::openapi_document;
 pub const RECEIVER_PATH: &str = "/api/payment/amn-scanner/webhook";
 mod escrow;
 mod events;
+mod export;
 mod health;
 mod intents;
 mod ledger;
@@ -58,8 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/payment/user/{user_id}", get(reports::of_user))
         .route("/api/payment/stats", get(reports::stats))
         .route("/api/payment/stats/{user_id}", get(reports::stats_of))
-        .route("/api/payment/export", get(reports::export))
-        .route("/api/payment/export/{user_id}", get(reports::export_of))
+        .route("/api/payment/export", get(export::export))
+        .route("/api/payment/export/{user_id}", get(export::export_of))
         .route("/api/payment/payments/cleanup-pending", post(reports::cleanup_pending))
         .route("/api/payment/payments/auto-fetch-missing", post(reports::auto_fetch_missing))
         .route("/api/payment/payments/{id}/fetch-tx", post(reports::fetch_tx))
