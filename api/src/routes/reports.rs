@@ -1,6 +1,6 @@
 //! Payment reads and reports from the seed, with its known defects fixed: statistics count every
-//! successful terminal status, and another user's data (lists, statistics, and the exports in export.rs) is admin-only.
-//! Also the admin maintenance routes: expired-payment cleanup, transaction-hash repair, a debug
+//! successful terminal status, and another user's data (lists, statistics, and the exports in
+//! export.rs) is admin-only. Also the admin maintenance routes: expired-payment cleanup, transaction-hash repair, a debug
 //! bundle, and the admin create and edit forms.
 
 use std::collections::BTreeMap;
