@@ -75,9 +75,9 @@ pub(super) async fn list(
         chain_id: query.chain_id.as_deref().map(super::admin::parse_chain_id).transpose()?,
         swept,
     };
-    let Paging { limit, offset, page } = Paging::by_page(query.page, query.limit, 20)?;
-    let (destinations, total) = state.store.destinations(&filter, limit, offset).await?;
-    let pagination = Pagination { limit, total, page: Some(page), offset: None, total_pages: None };
+    let paging = Paging::by_page(query.page, query.limit, 20)?;
+    let (destinations, total) = state.store.destinations(&filter, paging.limit, paging.offset).await?;
+    let pagination = Pagination::by_page(paging, total);
     Ok(Envelope::of(DestinationPage {
         destinations: destinations.iter().map(DestinationView::from).collect(),
         pagination,

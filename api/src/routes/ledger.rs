@@ -9,8 +9,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::paging::Paging;
-use crate::schemas::{LedgerEntry, Paged};
+use crate::schemas::LedgerEntry;
 use crate::state::AppState;
+use crate::views::{Paged, Pagination};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -49,7 +50,7 @@ pub(super) async fn list(
     if !caller.may_read(&user) {
         return Err(ApiError::forbidden("another user's transactions are for admins"));
     }
-    let Paging { limit, offset, page } = Paging::by_page(query.page, query.limit, 50)?;
-    let (entries, total) = state.store.ledger_of_user(&user, limit, offset).await?;
-    Ok(Paged::by_page(entries.iter().map(LedgerEntry::from).collect(), limit, page, total))
+    let paging = Paging::by_page(query.page, query.limit, 50)?;
+    let (entries, total) = state.store.ledger_of_user(&user, paging.limit, paging.offset).await?;
+    Ok(Paged::of(entries.iter().map(LedgerEntry::from).collect(), Pagination::by_page(paging, total)))
 }

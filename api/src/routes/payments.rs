@@ -15,7 +15,7 @@ use crate::schemas::Payment;
 use crate::state::AppState;
 use crate::views::payment::{PaymentDetail, PaymentView};
 use crate::views::payout::DeliveryView;
-use crate::views::{Envelope, Paged};
+use crate::views::{Envelope, Paged, Pagination};
 
 /// A payment.
 ///
@@ -98,10 +98,10 @@ pub(super) async fn list_for(
         })
         .transpose()?
         .unwrap_or_default();
-    let Paging { limit, offset, .. } = Paging::by_offset(query.offset, query.limit, 50)?;
-    let (payments, total) = state.store.payments_of_buyer(user_id, &statuses, limit, offset).await?;
+    let paging = Paging::by_offset(query.offset, query.limit, 50)?;
+    let (payments, total) = state.store.payments_of_buyer(user_id, &statuses, paging.limit, paging.offset).await?;
     let registry = state.registry.current();
     let overrides = state.store.threshold_overrides().await?;
     let data = payments.iter().map(|p| PaymentView::new(&registry, &overrides, p)).collect();
-    Ok(Paged::by_offset(data, limit, offset, total))
+    Ok(Paged::of(data, Pagination::by_offset(paging, total)))
 }

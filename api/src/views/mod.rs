@@ -14,6 +14,8 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::paging::Paging;
+
 /// A successful answer: `{success: true, data}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Envelope<T> {
@@ -52,34 +54,26 @@ pub struct Pagination {
     pub total_pages: Option<i64>,
 }
 
+impl Pagination {
+    /// The page `paging` asked for by number, of `total` rows.
+    pub fn by_page(paging: Paging, total: i64) -> Self {
+        Self { limit: paging.limit, total, page: Some(paging.page), offset: None, total_pages: None }
+    }
+
+    /// [`Pagination::by_page`] with the page count (admin lists).
+    pub fn counted(paging: Paging, total: i64) -> Self {
+        Self { total_pages: Some(paging.pages_of(total)), ..Self::by_page(paging, total) }
+    }
+
+    /// The page `paging` asked for by offset, of `total` rows.
+    pub fn by_offset(paging: Paging, total: i64) -> Self {
+        Self { limit: paging.limit, total, page: None, offset: Some(paging.offset), total_pages: None }
+    }
+}
+
 impl<T> Paged<T> {
-    /// `data`, the page `paging` asked for of `total` rows, with the page count (admin lists).
-    pub fn counted(data: Vec<T>, paging: crate::paging::Paging, total: i64) -> Json<Self> {
-        let pagination = Pagination {
-            limit: paging.limit,
-            total,
-            page: Some(paging.page),
-            offset: None,
-            total_pages: Some(paging.pages_of(total)),
-        };
+    /// `data`, one page of a list.
+    pub fn of(data: Vec<T>, pagination: Pagination) -> Json<Self> {
         Json(Self { success: true, data, pagination })
-    }
-
-    /// `data`, the page of `total` rows that the caller asked for by page.
-    pub fn by_page(data: Vec<T>, limit: i64, page: i64, total: i64) -> Json<Self> {
-        Json(Self {
-            success: true,
-            data,
-            pagination: Pagination { limit, total, page: Some(page), offset: None, total_pages: None },
-        })
-    }
-
-    /// `data`, the page of `total` rows that the caller asked for by offset.
-    pub fn by_offset(data: Vec<T>, limit: i64, offset: i64, total: i64) -> Json<Self> {
-        Json(Self {
-            success: true,
-            data,
-            pagination: Pagination { limit, total, page: None, offset: Some(offset), total_pages: None },
-        })
     }
 }

@@ -47,9 +47,24 @@ pub(super) struct Filter {
 
 impl Filter {
     /// Adds `condition`, in which `{}` stands for `value`'s placeholder.
-    pub(super) fn and(mut self, condition: &str, value: impl Into<Param>) -> Self {
-        self.params.push(value.into());
-        self.conditions.push(condition.replace("{}", &format!("${}", self.params.len())));
+    pub(super) fn and(self, condition: &str, value: impl Into<Param>) -> Self {
+        self.and_each(condition, [value.into()])
+    }
+
+    /// Adds `condition`, in which each `{}` in turn stands for the next of `values`.
+    pub(super) fn and_each(mut self, condition: &str, values: impl IntoIterator<Item = Param>) -> Self {
+        let mut text = String::with_capacity(condition.len());
+        let mut parts = condition.split("{}");
+        text.push_str(parts.next().unwrap_or_default());
+        let mut values = values.into_iter();
+        for part in parts {
+            if let Some(value) = values.next() {
+                self.params.push(value);
+            }
+            text.push_str(&format!("${}", self.params.len()));
+            text.push_str(part);
+        }
+        self.conditions.push(text);
         self
     }
 
@@ -125,6 +140,12 @@ mod tests {
         );
         assert_eq!(filter.then(1), "$6");
         assert_eq!(filter.params[1], Param::Text("completed".to_owned()));
+        let keyset = Filter::default().and_each(
+            "(created_at > {} OR (created_at = {} AND id > {}))",
+            [Param::Int(5), Param::Int(5), Param::from("pay_x")],
+        );
+        assert_eq!(keyset.clause(), " WHERE (created_at > $1 OR (created_at = $2 AND id > $3))");
+        assert_eq!(keyset.then(1), "$4");
         assert_eq!(Filter::default().clause(), "");
         assert_eq!(Filter::default().status_in("status", &[]).clause(), "");
     }

@@ -8,9 +8,9 @@ use super::Page;
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::schemas::Paged;
 use crate::state::AppState;
 use crate::views::payment::{AwaitingPayment, PaymentView};
+use crate::views::{Paged, Pagination};
 
 /// Payments awaiting confirmation.
 ///
@@ -47,5 +47,5 @@ pub(in crate::routes) async fn list(
             AwaitingPayment { payment: PaymentView::new(&registry, &overrides, p), awaiting_reason: reason }
         })
         .collect();
-    Ok(Paged::counted(data, paging, total))
+    Ok(Paged::of(data, Pagination::counted(paging, total)))
 }

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::views::admin::{Threshold, ThresholdChange, ThresholdHistory, ThresholdUpdate};
-use crate::views::{Envelope, Paged};
+use crate::views::{Envelope, Paged, Pagination};
 
 /// Confirmation thresholds.
 ///
@@ -140,5 +140,5 @@ pub(in crate::routes) async fn history(
 ) -> Result<Json<Paged<ThresholdHistory>>, ApiError> {
     let paging = page.bounds(50)?;
     let (changes, total) = state.store.threshold_history(paging.limit, paging.offset).await?;
-    Ok(Paged::counted(changes.iter().map(ThresholdHistory::from).collect(), paging, total))
+    Ok(Paged::of(changes.iter().map(ThresholdHistory::from).collect(), Pagination::counted(paging, total)))
 }

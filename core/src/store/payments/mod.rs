@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::counters::{self, DERIVATION_INDEX, WATCH_SEQ};
-use super::filter::Filter;
+use super::filter::{Filter, Param};
 use super::{corrupt, parse_column, Backend, Store, StoreError, Tx};
 
 mod row;
@@ -345,10 +345,10 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Payment>, StoreError> {
         let (created, id) = after.unwrap_or((i64::MIN, ""));
-        // Past `(created, id)` in creation order; `$1` is `created`.
+        // Past `(created, id)` in creation order.
+        let after = [Param::Int(created), Param::Int(created), Param::from(id)];
         let filter = Filter::default()
-            .and("created_at >= {}", created)
-            .and("(created_at > $1 OR id > {})", id)
+            .and_each("(created_at > {} OR (created_at = {} AND id > {}))", after)
             .and_some("buyer_id = {}", buyer_id);
         let sql = format!(
             "SELECT {COLUMNS} FROM payments{} ORDER BY created_at, id LIMIT {}",
