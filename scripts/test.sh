@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-tools.sh
+# A failing test's own message is what CI shows; a backtrace would push it out of view.
+export RUST_BACKTRACE="${PAYSCAN_TEST_BACKTRACE:-0}"
 cargo test --workspace --all-targets --locked "$@"
