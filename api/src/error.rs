@@ -5,6 +5,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use payscan_core::change::ChangeError;
 use payscan_core::intent::IntentError;
 use payscan_core::store::StoreError;
 use payscan_custody::{PayoutError, PermitError};
@@ -96,6 +97,9 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Change(ChangeError::Transition(refused)) = &e {
+            return Self::new(ErrorCode::InvalidState, refused.to_string());
+        }
         if e.is_transient() {
             tracing::warn!(target: "payscan::api", error = %e, "database busy");
             Self::new(ErrorCode::DatabaseUnavailable, "the database is busy or unreachable; retry")

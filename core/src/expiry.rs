@@ -2,7 +2,7 @@
 //! its `payment.cancelled` event, but only once its chain's follower has scanned past the block at
 //! `expiresAt`. A payment paid in time behind a lagging follower is credited, not cancelled.
 
-use crate::event::{payment_event, EventDetail, EventKind};
+use crate::change::PaymentChange;
 use crate::store::{Store, StoreError};
 use crate::{ChainId, PaymentStatus};
 
@@ -18,20 +18,14 @@ pub async fn cancel_expired(store: &Store, chains: Option<&[ChainId]>, now: i64)
         if chains.is_some_and(|chains| !chains.contains(&chain_id)) {
             continue;
         }
-        let mut tx = store.begin().await?;
-        let Some(mut payment) = store.payment_for_update(&mut tx, &id).await? else { continue };
-        if payment.status != PaymentStatus::Pending || !payment.received.is_zero() || payment.expires_at >= now {
+        let decide = |payment: &crate::store::Payment| {
+            let expired =
+                payment.status == PaymentStatus::Pending && payment.received.is_zero() && payment.expires_at < now;
+            expired.then_some(PaymentChange::Expired)
+        };
+        if store.change_payment(&id, None, now, decide).await?.is_none() {
             continue;
         }
-        payment.status = PaymentStatus::Cancelled;
-        payment.updated_at = now;
-        if !store.edit_payment(&mut tx, &payment, PaymentStatus::Pending).await? {
-            continue;
-        }
-        let reason = Some(EventDetail::Reason("expired".to_owned()));
-        let event = payment_event(EventKind::Cancelled, &payment, payment.confirmations, reason, now);
-        store.enqueue_event(&mut tx, &event, now).await?;
-        store.commit_with_events(tx).await?;
         cancelled += 1;
     }
     Ok(cancelled)

@@ -4,6 +4,7 @@
 // Money is integers in base units: no float arithmetic anywhere in this crate.
 #![deny(clippy::float_arithmetic)]
 
+pub mod change;
 pub mod clock;
 pub mod config;
 pub mod event;

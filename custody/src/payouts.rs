@@ -16,14 +16,14 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use payscan_chain::abi::IERC20;
 use payscan_core::config::SignerKind;
-use payscan_core::event::{payment_event, payout_event, EventDetail, EventKind, EventSettlement, PayoutEvent};
+use payscan_core::event::{payout_event, EventSettlement, PayoutEvent};
 use payscan_core::registry::SharedRegistry;
 use payscan_core::store::ledger::{EntryKind, NewEntry};
 use payscan_core::store::outbound::OutboundStatus;
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::payouts::{Payout, PayoutConflict};
 use payscan_core::store::{Store, StoreError};
-use payscan_core::{clock, BaseUnits, ChainId, EscrowState, PaymentId, PayoutId, PayoutKind, PayoutStatus};
+use payscan_core::{clock, BaseUnits, ChainId, PaymentId, PayoutId, PayoutKind, PayoutStatus};
 use serde::Serialize;
 use tracing::{info, warn};
 

@@ -3,12 +3,13 @@
 //! block). At the threshold a covered payment completes once Transaction Safety passes; a short
 //! one says it is underpaid.
 
-use payscan_core::event::{payment_event, EventKind};
+use payscan_core::change::PaymentChange;
+use payscan_core::event::EventKind;
 use payscan_core::registry::Chain;
 use payscan_core::store::leases::HeldLease;
 use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::Store;
-use payscan_core::{failpoint, EscrowState, PaymentStatus};
+use payscan_core::{failpoint, PaymentStatus};
 
 use crate::error::FollowerError;
 use crate::rpc::ChainRpc;
@@ -60,59 +61,40 @@ pub async fn evaluate(
         if payment.status != PaymentStatus::Processing || payment.received != candidate.received {
             continue;
         }
-        let before = payment.status;
-        let previous_safety = payment.safety.as_ref().and_then(|s| s["status"].as_str()).map(str::to_owned);
-        let event = match &report {
-            Some(report) => {
-                payment.safety = Some(report.to_json(confirmations, threshold));
-                match report.verdict {
-                    Verdict::Passed => {
-                        payment.status = before
-                            .transition(PaymentStatus::Completed)
-                            .map_err(|e| payscan_core::store::StoreError::Corrupt(e.to_string()))?;
-                        payment.escrow = EscrowState::Funded;
-                        payment.completed_at = Some(now);
-                        payment.underpaid = false;
-                        evaluation.completed += 1;
-                        Some(EventKind::Completed)
-                    }
-                    Verdict::Failed => {
-                        evaluation.safety_failed += 1;
-                        if let Some(block) = report.stale_block {
-                            evaluation.stale_block = Some(evaluation.stale_block.map_or(block, |b| b.min(block)));
-                        }
-                        tracing::warn!(payment_id = %payment.id, reasons = ?report.reasons(), "transaction safety failed");
-                        (previous_safety.as_deref() != Some("failed")).then_some(EventKind::SafetyCheckFailed)
-                    }
-                    Verdict::Pending => {
-                        evaluation.inconclusive = true;
-                        None
-                    }
-                }
-            }
-            None if at_threshold && !payment.underpaid => {
-                payment.underpaid = true;
-                evaluation.underpaid += 1;
-                Some(EventKind::Underpaid)
-            }
-            None if confirmations != payment.confirmations => {
-                evaluation.updated += 1;
-                None
-            }
+        let change = match &report {
+            Some(report) => PaymentChange::Checked {
+                confirmations,
+                verdict: report.verdict,
+                report: report.to_json(confirmations, threshold),
+            },
+            None if at_threshold && !payment.underpaid => PaymentChange::Underpaid { confirmations },
+            None if confirmations != payment.confirmations => PaymentChange::Counted { confirmations },
             None => continue,
         };
-        payment.confirmations = confirmations;
-        payment.updated_at = now;
-        store.save_progress(&mut tx, &payment, before).await?;
-        if event == Some(EventKind::Completed) {
-            for credit in live() {
-                store.record_credit(&mut tx, EntryKind::CreditConfirmed, credit, &payment.buyer_id, now).await?;
+        let event = store.apply_change(&mut tx, &mut payment, change, threshold, now).await?;
+        match (&report, event) {
+            (_, Some(EventKind::Completed)) => {
+                evaluation.completed += 1;
+                for credit in live() {
+                    store.record_credit(&mut tx, EntryKind::CreditConfirmed, credit, &payment.buyer_id, now).await?;
+                }
             }
+            (Some(report), _) if report.verdict == Verdict::Failed => {
+                evaluation.safety_failed += 1;
+                if let Some(block) = report.stale_block {
+                    evaluation.stale_block = Some(evaluation.stale_block.map_or(block, |b| b.min(block)));
+                }
+                tracing::warn!(payment_id = %payment.id, reasons = ?report.reasons(), "transaction safety failed");
+            }
+            (Some(_), _) => evaluation.inconclusive = true,
+            (None, Some(EventKind::Underpaid)) => evaluation.underpaid += 1,
+            (None, _) => evaluation.updated += 1,
         }
-        if let Some(kind) = event {
-            store.enqueue_event(&mut tx, &payment_event(kind, &payment, threshold, None, now), now).await?;
+        if event.is_some() {
             store.commit_with_events(tx).await?;
-            failpoint::reached("follower.confirmed");
+            if event == Some(EventKind::Completed) {
+                failpoint::reached("follower.confirmed");
+            }
         } else {
             tx.commit().await.map_err(payscan_core::store::StoreError::from)?;
         }

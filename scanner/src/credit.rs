@@ -2,11 +2,12 @@
 //! payment, and announced through the outbox, all in the caller's transaction.
 
 use alloy::primitives::{Address, B256};
-use payscan_core::event::{payment_event, EventDetail, EventKind, EventTransfer};
+use payscan_core::change::PaymentChange;
+use payscan_core::event::{EventKind, EventTransfer};
 use payscan_core::store::credits::{Credit, ProxyPayment};
 use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::{Store, StoreError, Tx};
-use payscan_core::{BaseUnits, ChainId, PaymentId, PaymentStatus, Provider};
+use payscan_core::{BaseUnits, ChainId, PaymentId, Provider};
 
 /// A decoded `Transfer` log to a watched destination.
 #[derive(Debug, Clone)]
@@ -78,7 +79,7 @@ pub async fn apply(
         return Ok(CreditOutcome::Duplicate);
     }
     store.record_credit(tx, EntryKind::CreditDetected, &credit, &payment.buyer_id, now).await?;
-    let details = EventDetail::Transfer(EventTransfer {
+    let transfer = EventTransfer {
         chain_id: transfer.chain_id,
         token: transfer.token,
         from: transfer.from,
@@ -86,36 +87,15 @@ pub async fn apply(
         tx_hash: transfer.tx_hash,
         log_index: transfer.log_index,
         block_number: transfer.block_number,
-    });
-    if !counted {
-        let event = payment_event(EventKind::Misdirected, &payment, threshold, Some(details), now);
-        store.enqueue_event(tx, &event, now).await?;
-        return Ok(CreditOutcome::Applied(EventKind::Misdirected));
-    }
-
-    let before = payment.status;
-    payment.received = payment
-        .received
-        .checked_add(transfer.amount)
-        .ok_or_else(|| StoreError::Corrupt(format!("received amount of {} overflows", payment.id)))?;
-    payment.updated_at = now;
-    let kind = match before {
-        PaymentStatus::Pending | PaymentStatus::Processing => {
-            if before == PaymentStatus::Pending {
-                payment.status =
-                    before.transition(PaymentStatus::Processing).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            }
-            payment.tx_hash = Some(transfer.tx_hash);
-            payment.underpaid = false;
-            payment.confirmations = head.saturating_sub(transfer.block_number).saturating_add(1).min(threshold);
-            EventKind::Processing
-        }
-        _ => EventKind::ExtraTransfer,
     };
-    if !store.save_progress(tx, &payment, before).await? {
-        return Err(StoreError::Corrupt(format!("payment {} changed under its row lock", payment.id)));
+    let change = if counted {
+        let confirmations = head.saturating_sub(transfer.block_number).saturating_add(1).min(threshold);
+        PaymentChange::Credited { transfer, confirmations }
+    } else {
+        PaymentChange::Misdirected { transfer }
+    };
+    match store.apply_change(tx, &mut payment, change, threshold, now).await? {
+        Some(kind) => Ok(CreditOutcome::Applied(kind)),
+        None => Err(StoreError::Corrupt(format!("a credit of payment {} announced nothing", payment.id))),
     }
-    let event = payment_event(kind, &payment, threshold, Some(details), now);
-    store.enqueue_event(tx, &event, now).await?;
-    Ok(CreditOutcome::Applied(kind))
 }

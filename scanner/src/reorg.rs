@@ -3,13 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use payscan_core::event::{payment_event, CreditedTransfer, EventDetail, EventKind};
+use payscan_core::change::PaymentChange;
+use payscan_core::event::CreditedTransfer;
 use payscan_core::store::credits::Credit;
 use payscan_core::store::cursors::Checkpoint;
 use payscan_core::store::leases::HeldLease;
 use payscan_core::store::ledger::EntryKind;
 use payscan_core::store::{Store, StoreError};
-use payscan_core::{BaseUnits, ChainId, EscrowState, PaymentStatus};
+use payscan_core::{BaseUnits, ChainId, PaymentStatus};
 use tracing::error;
 
 use crate::error::FollowerError;
@@ -79,27 +80,11 @@ pub async fn unwind(
             store.record_credit(&mut tx, EntryKind::CreditReverted, credit, &payment.buyer_id, now).await?;
         }
 
-        let target = if received.is_zero() { PaymentStatus::Pending } else { PaymentStatus::Processing };
-        if before.can_fall_back_to(target) || before == target {
-            payment.status = target;
-            payment.escrow = EscrowState::Unfunded;
-            payment.received = received;
-            payment.underpaid = false;
-            payment.completed_at = None;
-            payment.safety = None;
-            payment.tx_hash = counted.last().map(|c| c.tx_hash);
-            // Recounted against the new branch on the next evaluation.
-            payment.confirmations = 0;
-        } else if before != PaymentStatus::Pending {
-            // Money that already left (released, refunded) cannot be taken back by a status.
+        let change = PaymentChange::Reverted { received, tx_hash: counted.last().map(|c| c.tx_hash), lost: lost_here };
+        store.apply_change(&mut tx, &mut payment, change, threshold, now).await?;
+        if matches!(before, PaymentStatus::Released | PaymentStatus::Refunded) {
             error!(payment_id = %payment_id, status = %before, "a reorg took away the transfer of a settled payment");
         }
-        payment.updated_at = now;
-        store.save_progress(&mut tx, &payment, before).await?;
-        let detail = Some(EventDetail::RevertedTransfers(lost_here));
-        store
-            .enqueue_event(&mut tx, &payment_event(EventKind::Reverted, &payment, threshold, detail, now), now)
-            .await?;
     }
     store.rewind_checkpoint(&mut tx, chain_id, from, ancestor, reverted_credits, now).await?;
     store.commit_with_events(tx).await?;

@@ -15,24 +15,7 @@ use serde_json::{json, Value};
 use crate::error::FollowerError;
 use crate::rpc::ChainRpc;
 
-/// The outcome of the checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Passed,
-    Failed,
-    /// The node could not answer; try again.
-    Pending,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Passed => "passed",
-            Self::Failed => "failed",
-            Self::Pending => "pending",
-        }
-    }
-}
+pub use payscan_core::change::SafetyVerdict as Verdict;
 
 /// One named check over all the payment's transfers.
 #[derive(Debug, Clone)]

@@ -10,9 +10,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use payscan_core::change::{ChangeError, PaymentChange};
 use payscan_core::event::CreditedTransfer;
-use payscan_core::event::{payment_event, EventDetail, EventKind};
-use payscan_core::store::Payment;
+use payscan_core::store::{Changed, Payment, StoreError};
 use payscan_core::{clock, ChainId, PaymentId, PaymentStatus};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -184,13 +184,11 @@ async fn repair_tx(state: &AppState, payment: &Payment) -> Result<Option<String>
     }
     let credits = state.store.credits_of(&payment.id).await?;
     let Some(newest) = credits.iter().rev().find(|c| c.counted && !c.reverted) else { return Ok(None) };
-    let mut tx = state.store.begin().await?;
-    let Some(mut current) = state.store.payment_for_update(&mut tx, &payment.id).await? else { return Ok(None) };
-    current.tx_hash = Some(newest.tx_hash);
-    current.updated_at = clock::now_ms();
-    let expected = current.status;
-    state.store.edit_payment(&mut tx, &current, expected).await?;
-    tx.commit().await.map_err(payscan_core::store::StoreError::from)?;
+    let change = PaymentChange::TxHashRecovered { tx_hash: newest.tx_hash };
+    let recovered = state.store.change_payment(&payment.id, None, clock::now_ms(), |_| Some(change)).await?;
+    if recovered.is_none() {
+        return Ok(None);
+    }
     Ok(Some(format!("{:#x}", newest.tx_hash)))
 }
 
@@ -334,43 +332,17 @@ pub(super) async fn edit(
     ApiPath(id): ApiPath<PaymentId>,
     ApiJson(body): ApiJson<EditBody>,
 ) -> Result<Json<Envelope<PaymentView>>, ApiError> {
-    let now = clock::now_ms();
-    let mut tx = state.store.begin().await?;
-    let mut payment =
-        state.store.payment_for_update(&mut tx, &id).await?.ok_or_else(|| ApiError::not_found("payment not found"))?;
-    let expected = payment.status;
-    let mut event = None;
-    if let Some(status) = body.status.filter(|s| *s != expected) {
-        let by_hand =
-            matches!((expected, status), (PaymentStatus::Pending, PaymentStatus::Cancelled | PaymentStatus::Failed));
-        if !by_hand {
-            return Err(ApiError::new(
-                ErrorCode::InvalidState,
-                format!("a {expected} payment cannot be set to {status} by hand: money states come from the chain"),
-            ));
-        }
-        payment.status = status;
-        event = Some(EventKind::Cancelled);
-    }
-    let mut written = Vec::new();
-    if let Some(metadata) = body.metadata {
-        let mut merged = payment.metadata.as_object().cloned().unwrap_or_default();
-        written.extend(metadata.keys().cloned());
-        merged.extend(metadata);
-        payment.metadata = Value::Object(merged);
-    }
-    payment.updated_at = now;
-    if !state.store.edit_payment(&mut tx, &payment, expected).await? {
-        return Err(ApiError::new(ErrorCode::InvalidState, "the payment changed meanwhile; read it again"));
-    }
-    // A buyer re-pointing the payment later keeps these keys as the admin wrote them.
-    state.store.note_admin_metadata_keys(&mut tx, &payment.id, written).await?;
-    if let Some(kind) = event {
-        let reason = EventDetail::Reason(format!("set to {} by {}", payment.status, admin.user_id));
-        let event = payment_event(kind, &payment, payment.confirmations, Some(reason), now);
-        state.store.enqueue_event(&mut tx, &event, now).await?;
-    }
-    state.store.commit_with_events(tx).await?;
+    let Changed { payment, .. } = state
+        .store
+        .edit_payment(&id, body.status, body.metadata, &admin.user_id, clock::now_ms())
+        .await
+        .map_err(|e| match e {
+            StoreError::Change(ChangeError::Transition(refused)) => {
+                ApiError::new(ErrorCode::InvalidState, format!("{refused} by hand: money states come from the chain"))
+            }
+            other => other.into(),
+        })?
+        .ok_or_else(|| ApiError::not_found("payment not found"))?;
     tracing::info!(target: "payscan::api", by = %admin.user_id, payment_id = %payment.id, status = %payment.status, "payment edited");
     let overrides = state.store.threshold_overrides().await?;
     Ok(Envelope::of(PaymentView::new(&state.registry.current(), &overrides, &payment)))

@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 
 pub use feed::FeedEvent;
 pub use outbox::{ClaimRoom, DeliveryStatus, DueDelivery};
-pub use payments::{NewPayment, Payment, Rail};
+pub use payments::{Changed, NewPayment, Payment, Rail};
 
 /// An open database transaction.
 pub type Tx = sqlx::Transaction<'static, Any>;
@@ -52,6 +52,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("event body could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
+    /// A payment change the model refuses.
+    #[error(transparent)]
+    Change(#[from] crate::change::ChangeError),
 }
 
 impl StoreError {

@@ -2,6 +2,7 @@
 //! refund's payment with it, in the transaction that completes the payout.
 
 use super::*;
+use payscan_core::change::PaymentChange;
 
 impl Payouts {
     /// Settles every in-flight payout from its transaction's receipt; sends the attempts a crash
@@ -128,24 +129,14 @@ impl Payouts {
         let Some(mut payment) = self.store.payment_for_update(tx, payment_id).await? else {
             return Err(PayoutError::NotFound(format!("payment {payment_id} not found")));
         };
-        let (status, escrow, event) = match payout.kind {
-            PayoutKind::Release => (payscan_core::PaymentStatus::Released, EscrowState::Released, EventKind::Released),
-            _ => (payscan_core::PaymentStatus::Refunded, EscrowState::Refunded, EventKind::Refunded),
-        };
-        let expected = payment.status;
-        payment.status = expected.transition(status).map_err(|e| PayoutError::State(e.to_string()))?;
-        payment.escrow = escrow;
-        payment.updated_at = now;
-        if !self.store.save_progress(tx, &payment, expected).await? {
-            return Err(PayoutError::State(format!("payment {payment_id} changed while it was settled")));
-        }
+        let settlement =
+            EventSettlement { payout_id: payout.id.clone(), recipient: payout.recipient, tx_hash: payout.tx_hash };
+        let change = PaymentChange::Settled { kind: payout.kind, settlement };
         let threshold = payment.confirmations;
-        let settlement = EventDetail::Settlement(EventSettlement {
-            payout_id: payout.id.clone(),
-            recipient: payout.recipient,
-            tx_hash: payout.tx_hash,
-        });
-        self.store.enqueue_event(tx, &payment_event(event, &payment, threshold, Some(settlement), now), now).await?;
+        self.store.apply_change(tx, &mut payment, change, threshold, now).await.map_err(|e| match e {
+            StoreError::Change(refused) => PayoutError::State(refused.to_string()),
+            other => other.into(),
+        })?;
         Ok(())
     }
 }

@@ -9,6 +9,8 @@ use super::filter::{Filter, Param};
 use super::{corrupt, parse_column, Backend, Store, StoreError, Tx};
 
 mod row;
+mod write;
+pub use write::Changed;
 
 use crate::reference::{new_salt, PaymentReference};
 use crate::{BaseUnits, ChainId, DerivationIndex, EscrowState, PaymentId, PaymentStatus, Provider};
@@ -286,35 +288,6 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a payment's progress (status, escrow, amounts, confirmations) if its status is still
-    /// `expected`; returns whether it was written.
-    pub async fn save_progress(
-        &self,
-        tx: &mut Tx,
-        payment: &Payment,
-        expected: PaymentStatus,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE payments SET status = $2, escrow_state = $3, received = $4, confirmations = $5, \
-             tx_hash = $6, underpaid = $7, updated_at = $8, completed_at = $9, safety = $11 \
-             WHERE id = $1 AND status = $10",
-        )
-        .bind(payment.id.as_str())
-        .bind(payment.status.as_str())
-        .bind(payment.escrow.as_str())
-        .bind(payment.received.to_string())
-        .bind(i64::try_from(payment.confirmations).unwrap_or(i64::MAX))
-        .bind(payment.tx_hash.map(|h| format!("{h:#x}")))
-        .bind(i64::from(payment.underpaid))
-        .bind(payment.updated_at)
-        .bind(payment.completed_at)
-        .bind(expected.as_str())
-        .bind(payment.safety.as_ref().map(|s| s.to_string()))
-        .execute(&mut **tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// A buyer's payments, newest first, with the total that match.
     pub async fn payments_of_buyer(
         &self,
@@ -442,30 +415,6 @@ impl Store {
             .execute(&mut **tx)
             .await?;
         Ok(())
-    }
-
-    /// An admin's edit: status (already checked against the model), metadata, transaction hash.
-    pub async fn edit_payment(
-        &self,
-        tx: &mut Tx,
-        payment: &Payment,
-        expected: PaymentStatus,
-    ) -> Result<bool, StoreError> {
-        let watch_seq = counters::next(tx, WATCH_SEQ).await?;
-        let done = sqlx::query(
-            "UPDATE payments SET status = $2, metadata = $3, tx_hash = $4, updated_at = $5, watch_seq = $6 \
-             WHERE id = $1 AND status = $7",
-        )
-        .bind(payment.id.as_str())
-        .bind(payment.status.as_str())
-        .bind(payment.metadata.to_string())
-        .bind(payment.tx_hash.map(|h| format!("{h:#x}")))
-        .bind(payment.updated_at)
-        .bind(watch_seq)
-        .bind(expected.as_str())
-        .execute(&mut **tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// Payments whose money passed its threshold (completed, released or refunded), optionally on
