@@ -19,9 +19,11 @@ use crate::schemas::{self, Envelope, ErrorBody, Payout, RunReport};
 use crate::state::AppState;
 use crate::views::payout::PayoutView;
 
+/// Where a payout goes.
+// Not `Destination`: the document has that name for a derived destination.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Destination {
+pub(super) struct PayoutDestinationBody {
     /// `address`: payscan pays out on chain.
     #[serde(rename = "type")]
     kind: String,
@@ -42,7 +44,7 @@ pub(super) struct PayoutBody {
     /// A chain id (number or string) or short name.
     #[schema(value_type = Object)]
     chain_id: Value,
-    destination: Destination,
+    destination: PayoutDestinationBody,
     contract_id: Option<String>,
     reason: Option<String>,
     reference: String,
