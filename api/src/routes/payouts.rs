@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
@@ -18,6 +20,15 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::schemas::{self, Envelope, ErrorBody, Payout, RunReport};
 use crate::state::AppState;
 use crate::views::payout::PayoutView;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(run))
+        .routes(routes!(get))
+        .routes(routes!(retry))
+        .routes(routes!(cancel))
+}
 
 /// Where a payout goes.
 // Not `Destination`: the document has that name for a derived destination.
