@@ -13,6 +13,8 @@ use payscan_custody::{PermitTerms, SignedPermit};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
@@ -21,6 +23,10 @@ use crate::schemas::{self, ErrorBody, PermitAvailability, RelayedPermit};
 use crate::state::AppState;
 use crate::views::checkout::{Checkout, WalletTransaction};
 use crate::views::Envelope;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(checkout)).routes(routes!(availability)).routes(routes!(permit))
+}
 
 /// Why a permit spares only the approval.
 const PERMIT_NOTE: &str = "Signing this permit replaces the approve transaction: payscan's relayer broadcasts it \

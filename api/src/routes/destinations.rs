@@ -12,6 +12,8 @@ use payscan_core::store::destinations::DestinationFilter;
 use payscan_core::{clock, BaseUnits, PaymentId};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorCode};
@@ -21,6 +23,18 @@ use crate::schemas::{self, ErrorBody};
 use crate::state::AppState;
 use crate::views::custody::{CronStatus, CustodyHealth, DestinationPage, DestinationView, SweepResults};
 use crate::views::{Envelope, Pagination};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(health))
+        .routes(routes!(refresh_balance))
+        .routes(routes!(sweep_one))
+        .routes(routes!(sweep_all))
+        .routes(routes!(cron_start))
+        .routes(routes!(cron_stop))
+        .routes(routes!(cron_status))
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -1,7 +1,8 @@
-//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and the
-//! shapes in [`crate::schemas`], served at `/api/openapi.json`; and `/api/docs`, a page that
-//! renders it on the server. The page loads no script from anywhere: an admin's browser holding
-//! a bearer token runs no third-party code on payscan's origin.
+//! The OpenAPI 3.1 document: [`ApiDoc`]'s info, tags and shared shapes, with the paths of the
+//! routes the router serves (each handler's `#[utoipa::path]`, gathered where the route is
+//! declared), served at `/api/openapi.json`; and `/api/docs`, a page that renders it on the
+//! server. The page loads no script from anywhere: an admin's browser holding a bearer token runs
+//! no third-party code on payscan's origin.
 
 use std::fmt::Write as _;
 
@@ -13,8 +14,11 @@ use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::schemas;
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,66 +30,7 @@ use crate::schemas;
             `role` (`buyer` or `admin`) and `exp`.",
         license(name = "MIT OR Apache-2.0")
     ),
-    paths(
-        super::health::health,
-        super::payments::list,
-        super::payments::get,
-        super::reports::create,
-        super::reports::edit,
-        super::reports::of_user,
-        super::reports::stats,
-        super::reports::stats_of,
-        super::export::export,
-        super::export::export_of,
-        super::events::events,
-        super::reports::cleanup_pending,
-        super::reports::auto_fetch_missing,
-        super::reports::fetch_tx,
-        super::reports::debug,
-        super::intents::create,
-        super::intents::pay_in,
-        super::options::options,
-        super::checkout::checkout,
-        super::checkout::availability,
-        super::checkout::permit,
-        super::receiver::receive,
-        super::escrow::release,
-        super::escrow::release_confirm,
-        super::escrow::refund,
-        super::escrow::refund_confirm,
-        super::payouts::create,
-        super::payouts::run,
-        super::payouts::get,
-        super::payouts::retry,
-        super::payouts::cancel,
-        super::ledger::list,
-        super::destinations::list,
-        super::destinations::health,
-        super::destinations::refresh_balance,
-        super::destinations::sweep_one,
-        super::destinations::sweep_all,
-        super::destinations::cron_start,
-        super::destinations::cron_stop,
-        super::destinations::cron_status,
-        super::options::get_config,
-        super::options::put_config,
-        super::options::delete_config,
-        super::admin::thresholds::list,
-        super::admin::thresholds::history,
-        super::admin::thresholds::update,
-        super::admin::awaiting::list,
-        super::admin::networks::list,
-        super::admin::networks::reload,
-        super::admin::networks::probe,
-        super::admin::scanner::status,
-        super::admin::scanner::retry_webhooks,
-        super::admin::scanner::unwind,
-        super::metrics::metrics,
-        openapi_json,
-        docs_page,
-    ),
     components(schemas(schemas::ErrorBody, schemas::BaseUnits, schemas::TokenUnits, schemas::Address, schemas::TxHash)),
-    modifiers(&StandardResponses),
     tags(
         (name = "payments", description = "Intents, reads and reports"),
         (name = "checkout", description = "What a wallet sends, permits, live events"),
@@ -99,6 +44,10 @@ use crate::schemas;
     )
 )]
 pub(super) struct ApiDoc;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json)).routes(routes!(docs_page))
+}
 
 /// Adds the bearer scheme and the answers every operation can give: 400 for bad input, 503 when
 /// the database is busy, and for operations behind a token 401 and 403; 404 where a path names
@@ -166,10 +115,16 @@ fn methods(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation)> 
         .filter_map(|(method, operation)| operation.as_ref().map(|o| (method, o)))
 }
 
-/// The document, built once.
+/// The document, built once: [`ApiDoc`] with the paths of every route the router serves.
+/// [`StandardResponses`] runs here, not as a modifier of [`ApiDoc`]: a modifier runs before the
+/// routes' paths are merged in and would see none.
 pub(crate) fn document() -> &'static Document {
     static DOCUMENT: std::sync::OnceLock<Document> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(ApiDoc::openapi)
+    DOCUMENT.get_or_init(|| {
+        let (_, mut document) = super::documented().split_for_parts();
+        StandardResponses.modify(&mut document);
+        document
+    })
 }
 
 /// The document as JSON, with what utoipa cannot state: the `webhooks` of OpenAPI 3.1, the one
@@ -371,6 +326,19 @@ mod tests {
                     "{name} documents no success"
                 );
                 assert!(operation.responses.responses.contains_key("400"), "{name} documents no 400");
+            }
+        }
+    }
+
+    #[test]
+    fn no_two_shapes_share_a_schema_name() {
+        // Merging keeps the first schema of a name, so a second shape of that name would be
+        // described by the first one.
+        let schemas = &document().components.as_ref().expect("components").schemas;
+        for resource in super::super::resources() {
+            let (_, part) = resource.split_for_parts();
+            for (name, schema) in part.components.unwrap_or_default().schemas {
+                assert!(schemas.get(&name) == Some(&schema), "two shapes are named {name}");
             }
         }
     }

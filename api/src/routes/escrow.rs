@@ -11,12 +11,22 @@ use payscan_core::{PaymentId, PayoutKind};
 use payscan_custody::EscrowOutcome;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
 use crate::schemas::{self, Envelope, ErrorBody, Settlement};
 use crate::state::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(release))
+        .routes(routes!(release_confirm))
+        .routes(routes!(refund))
+        .routes(routes!(refund_confirm))
+}
 
 #[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -13,6 +13,8 @@ use futures_util::stream::{self, Stream};
 use payscan_core::store::{Payment, Store};
 use payscan_core::{clock, PaymentId};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -20,6 +22,10 @@ use crate::extract::ApiPath;
 use crate::feed::{FeedItem, Subscription};
 use crate::schemas::ErrorBody;
 use crate::state::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
+}
 
 /// Events of the payment read per query when a stream catches up.
 const PAGE: i64 = 100;

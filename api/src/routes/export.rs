@@ -11,6 +11,8 @@ use payscan_core::clock;
 use payscan_core::store::Payment;
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::reports::subject;
 use crate::auth::Caller;
@@ -19,6 +21,10 @@ use crate::extract::ApiQuery;
 use crate::schemas;
 use crate::state::AppState;
 use crate::views::payment::PaymentView;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(export)).routes(routes!(export_of))
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

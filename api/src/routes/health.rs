@@ -8,6 +8,10 @@ use crate::schemas::ErrorBody;
 use crate::state::AppState;
 use crate::views::admin::Liveness;
 
+pub(super) fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(health))
+}
+
 /// Health.
 ///
 /// Liveness and database reachability, with every route this API serves.

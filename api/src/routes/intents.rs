@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
@@ -20,6 +22,10 @@ use crate::extract::ApiJson;
 use crate::schemas::{AmountInput, ErrorBody};
 use crate::state::AppState;
 use crate::views::payment::{IntentAnswer, IntentPayment, PaymentView};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create)).routes(routes!(pay_in))
+}
 
 /// The seed's intent body.
 #[derive(Debug, Deserialize, ToSchema)]

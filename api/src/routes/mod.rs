@@ -4,11 +4,6 @@ mod admin;
 mod checkout;
 mod destinations;
 mod docs;
-
-pub use docs::openapi_document;
-
-/// The path of payscan's own webhook receiver, which the dispatcher's `self` target posts to.
-pub const RECEIVER_PATH: &str = "/api/payment/amn-scanner/webhook";
 mod escrow;
 mod events;
 mod export;
@@ -22,16 +17,20 @@ mod payouts;
 mod receiver;
 mod reports;
 
+pub use docs::openapi_document;
+pub use receiver::RECEIVER_PATH;
+
 use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::CONNECTION;
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use payscan_core::money::AmountError;
 use payscan_core::registry::Token;
@@ -50,64 +49,38 @@ const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 /// How long a refused body may take to drain.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Each resource's routes, each route with its operation, in the document's order.
+fn resources() -> [OpenApiRouter<AppState>; 16] {
+    [
+        health::router(),
+        payments::router(),
+        reports::router(),
+        export::router(),
+        events::router(),
+        intents::router(),
+        options::router(),
+        checkout::router(),
+        receiver::router(),
+        escrow::router(),
+        payouts::router(),
+        ledger::router(),
+        destinations::router(),
+        admin::router(),
+        metrics::router(),
+        docs::router(),
+    ]
+}
+
+/// Every route payscan serves with the document that describes them: both come from the same
+/// declarations, so no route goes undocumented and no documented path goes unserved.
+fn documented() -> OpenApiRouter<AppState> {
+    resources().into_iter().fold(OpenApiRouter::with_openapi(docs::ApiDoc::openapi()), OpenApiRouter::merge)
+}
+
 /// Every route payscan serves.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/payment/health", get(health::health))
-        .route("/api/payment", get(payments::list).post(reports::create))
-        .route("/api/payment/{id}", get(payments::get).put(reports::edit))
-        .route("/api/payment/user/{user_id}", get(reports::of_user))
-        .route("/api/payment/stats", get(reports::stats))
-        .route("/api/payment/stats/{user_id}", get(reports::stats_of))
-        .route("/api/payment/export", get(export::export))
-        .route("/api/payment/export/{user_id}", get(export::export_of))
-        .route("/api/payment/payments/cleanup-pending", post(reports::cleanup_pending))
-        .route("/api/payment/payments/auto-fetch-missing", post(reports::auto_fetch_missing))
-        .route("/api/payment/payments/{id}/fetch-tx", post(reports::fetch_tx))
-        .route("/api/payment/payments/{id}/debug", get(reports::debug))
-        .route("/api/payment/{id}/events", get(events::events))
-        .route("/api/payment/request-network/options", get(options::options))
-        .route("/api/payment/request-network/intents", post(intents::create))
-        .route("/api/payment/request-network/pay-in", post(intents::pay_in))
-        .route("/api/payment/request-network/permit-availability", get(checkout::availability))
-        .route("/api/payment/request-network/{id}/checkout", get(checkout::checkout))
-        .route("/api/payment/request-network/{id}/permit", post(checkout::permit))
-        .route(RECEIVER_PATH, post(receiver::receive))
-        .route("/api/payment/derived-destinations", get(destinations::list))
-        .route("/api/payment/derived-destinations/config/health", get(destinations::health))
-        .route("/api/payment/derived-destinations/{id}/balance", post(destinations::refresh_balance))
-        .route("/api/payment/derived-destinations/sweep", post(destinations::sweep_all))
-        .route("/api/payment/derived-destinations/{id}/sweep", post(destinations::sweep_one))
-        .route("/api/payment/derived-destinations/cron/start", post(destinations::cron_start))
-        .route("/api/payment/derived-destinations/cron/stop", post(destinations::cron_stop))
-        .route("/api/payment/derived-destinations/cron/status", get(destinations::cron_status))
-        .route("/api/admin/settings/confirmation-thresholds", get(admin::thresholds::list))
-        .route("/api/admin/settings/confirmation-thresholds/history", get(admin::thresholds::history))
-        .route("/api/admin/settings/confirmation-thresholds/{chain_id}", patch(admin::thresholds::update))
-        .route("/api/admin/payments/awaiting-confirmation", get(admin::awaiting::list))
-        .route("/api/admin/rn/networks", get(admin::networks::list))
-        .route("/api/admin/rn/networks/reload", post(admin::networks::reload))
-        .route("/api/admin/rn/networks/probe/{chain_id}", post(admin::networks::probe))
-        .route(
-            "/api/admin/payment-config/{kind}/{id}",
-            get(options::get_config).put(options::put_config).delete(options::delete_config),
-        )
-        .route("/api/admin/scanner/status", get(admin::scanner::status))
-        .route("/api/admin/scanner/webhooks/retry", post(admin::scanner::retry_webhooks))
-        .route("/api/admin/scanner/chains/{chain_id}/unwind", post(admin::scanner::unwind))
-        .route("/api/payment/{id}/release", post(escrow::release))
-        .route("/api/payment/{id}/release/confirm", post(escrow::release_confirm))
-        .route("/api/payment/{id}/refund", post(escrow::refund))
-        .route("/api/payment/{id}/refund/confirm", post(escrow::refund_confirm))
-        .route("/payouts", post(payouts::create))
-        .route("/payouts/{id}", get(payouts::get))
-        .route("/payouts/{id}/retry", post(payouts::retry))
-        .route("/payouts/{id}/cancel", post(payouts::cancel))
-        .route("/admin/payouts/run", post(payouts::run))
-        .route("/transactions", get(ledger::list))
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/openapi.json", get(docs::openapi_json))
-        .route("/api/docs", get(docs::docs_page))
+    let (routes, _) = documented().split_for_parts();
+    routes
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -119,11 +92,12 @@ pub fn router(state: AppState) -> Router {
 
 /// What a scanner-only instance serves: health and metrics.
 pub fn ops_router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/payment/health", get(health::health))
-        .route("/metrics", get(metrics::metrics))
+    let (routes, _) = health::router()
+        .merge(metrics::router())
         // The dispatcher here delivers payscan's own webhooks to this instance's receiver.
-        .route(RECEIVER_PATH, post(receiver::receive))
+        .merge(receiver::router())
+        .split_for_parts();
+    routes
         .fallback(|| async { ApiError::not_found("this instance runs the scanner only (PAYSCAN_ROLE=scanner)") })
         .layer(TraceLayer::new_for_http())
         .with_state(state)

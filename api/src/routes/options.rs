@@ -11,6 +11,8 @@ use payscan_core::store::rails::{RailConfig, RailScope};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
@@ -18,6 +20,10 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::schemas::{self, Envelope};
 use crate::state::AppState;
 use crate::views::options::{CheckoutOptions, Deleted, RailConfigView};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(options)).routes(routes!(get_config, put_config, delete_config))
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

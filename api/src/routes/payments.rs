@@ -6,6 +6,8 @@ use payscan_core::event::CreditedTransfer;
 use payscan_core::{PaymentId, PaymentStatus};
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -16,6 +18,10 @@ use crate::state::AppState;
 use crate::views::payment::{PaymentDetail, PaymentView};
 use crate::views::payout::DeliveryView;
 use crate::views::{Envelope, Paged, Pagination};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(get))
+}
 
 /// A payment.
 ///

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
@@ -19,9 +21,20 @@ use crate::schemas::{self, Envelope, ErrorBody, Payout, RunReport};
 use crate::state::AppState;
 use crate::views::payout::PayoutView;
 
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(run))
+        .routes(routes!(get))
+        .routes(routes!(retry))
+        .routes(routes!(cancel))
+}
+
+/// Where a payout goes.
+// Not `Destination`: the document has that name for a derived destination.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Destination {
+pub(super) struct PayoutDestinationBody {
     /// `address`: payscan pays out on chain.
     #[serde(rename = "type")]
     kind: String,
@@ -42,7 +55,7 @@ pub(super) struct PayoutBody {
     /// A chain id (number or string) or short name.
     #[schema(value_type = Object)]
     chain_id: Value,
-    destination: Destination,
+    destination: PayoutDestinationBody,
     contract_id: Option<String>,
     reason: Option<String>,
     reference: String,

@@ -11,10 +11,19 @@ use payscan_core::clock;
 use payscan_core::event::WebhookEvent;
 use payscan_core::webhook::{SignedHeaders, WebhookError};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::schemas::{Envelope, ErrorBody, Received};
 use crate::state::AppState;
+
+/// The path of payscan's own webhook receiver, which the dispatcher's `self` target posts to.
+pub const RECEIVER_PATH: &str = "/api/payment/amn-scanner/webhook";
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(receive))
+}
 
 /// Receive a signed webhook.
 ///
@@ -22,7 +31,7 @@ use crate::state::AppState;
 /// tolerance, and records each `webhook-id` once for good.
 #[utoipa::path(
     post,
-    path = "/api/payment/amn-scanner/webhook",
+    path = RECEIVER_PATH,
     operation_id = "receiveWebhook",
     tag = "webhooks",
     params(

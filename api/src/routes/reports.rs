@@ -18,6 +18,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ErrorCode};
@@ -30,6 +32,19 @@ use crate::views::payout::{DeliveryView, PayoutView};
 use crate::views::reports::{
     AutoFetchAnswer, CleanupAnswer, FetchTxAnswer, FixedHash, PaymentDebug, Stats, StatusTotals, TokenTotals,
 };
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(edit))
+        .routes(routes!(of_user))
+        .routes(routes!(stats))
+        .routes(routes!(stats_of))
+        .routes(routes!(cleanup_pending))
+        .routes(routes!(auto_fetch_missing))
+        .routes(routes!(fetch_tx))
+        .routes(routes!(debug))
+}
 
 /// The user whose data a caller asks for: themselves, or anyone for an admin.
 pub(super) fn subject(caller: &Caller, user_id: Option<String>) -> Result<Option<String>, ApiError> {

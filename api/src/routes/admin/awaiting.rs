@@ -3,6 +3,8 @@
 
 use axum::extract::State;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Page;
 use crate::auth::Admin;
@@ -11,6 +13,10 @@ use crate::extract::ApiQuery;
 use crate::state::AppState;
 use crate::views::payment::{AwaitingPayment, PaymentView};
 use crate::views::{Paged, Pagination};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
+}
 
 /// Payments awaiting confirmation.
 ///

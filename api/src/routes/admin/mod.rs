@@ -9,10 +9,20 @@ use payscan_core::registry::{Chain, Registry};
 use payscan_core::ChainId;
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::extract::PathParam;
 use crate::paging::Paging;
+use crate::state::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(thresholds::router())
+        .merge(awaiting::router())
+        .merge(networks::router())
+        .merge(scanner::router())
+}
 
 /// `page` (from 1) and `limit` (1–200).
 #[derive(Debug, Deserialize, IntoParams)]

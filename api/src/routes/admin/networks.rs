@@ -6,6 +6,8 @@ use axum::extract::State;
 use axum::Json;
 use payscan_core::ChainId;
 use payscan_scanner::{probe, ReloadError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::chain_or_404;
 use crate::auth::Admin;
@@ -15,6 +17,10 @@ use crate::schemas::{ErrorBody, Probe};
 use crate::state::AppState;
 use crate::views::admin::{Network, NetworkCounts, NetworkList, ReloadAnswer, ReloadReport};
 use crate::views::Envelope;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(reload)).routes(routes!(probe))
+}
 
 /// The chain and token registry.
 ///

@@ -8,6 +8,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use payscan_core::store::cursors::KEEP_HASHES;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::chain_or_404;
 use crate::auth::Admin;
@@ -17,6 +19,10 @@ use crate::schemas::ErrorBody;
 use crate::state::AppState;
 use crate::views::admin::{Requeued, ScannerChain, ScannerStatus, UnwindAuthorized};
 use crate::views::Envelope;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status)).routes(routes!(retry_webhooks)).routes(routes!(unwind))
+}
 
 /// The scanner's status.
 ///

@@ -7,6 +7,8 @@ use payscan_core::store::thresholds::ThresholdChange as StoredChange;
 use payscan_core::{clock, ChainId};
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{chain_or_404, Page};
 use crate::auth::Admin;
@@ -15,6 +17,10 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::views::admin::{Threshold, ThresholdChange, ThresholdHistory, ThresholdUpdate};
 use crate::views::{Envelope, Paged, Pagination};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(history)).routes(routes!(update))
+}
 
 /// Confirmation thresholds.
 ///
