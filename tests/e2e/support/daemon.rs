@@ -71,8 +71,9 @@ impl Daemon {
         let mut daemon = Self { child, log, leaks };
         let address = match address.recv_timeout(Duration::from_secs(60)) {
             Ok(address) => address,
-            // Ended before it listened (a failpoint on a start-up step): a client of nothing.
-            Err(_) if daemon.exited() => "127.0.0.1:1".to_owned(),
+            // Ended before it listened (a failpoint on a start-up step): a client of nothing. Its
+            // output closes as it exits, a moment before the exit can be collected.
+            Err(_) if daemon.exits_within(Duration::from_secs(10)) => "127.0.0.1:1".to_owned(),
             Err(e) => panic!("payscan serve did not say where it listens: {e}"),
         };
         let client = TestApp::client(format!("http://{address}"), None, env);
@@ -95,6 +96,18 @@ impl Daemon {
     /// Whether the process has ended (a failpoint aborted it).
     pub fn exited(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_some()
+    }
+
+    /// Whether it has exited or does within `wait`.
+    fn exits_within(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while !self.exited() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 
     /// `kill -9`: no shutdown, no flush.
