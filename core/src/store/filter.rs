@@ -3,9 +3,10 @@
 //! and status text comes from the enums, bound like any other value.
 
 use sqlx::any::{Any, AnyArguments};
-use sqlx::query::Query;
+use sqlx::query::{Query, QueryAs, QueryScalar};
 
-use crate::PaymentStatus;
+use super::DeliveryStatus;
+use crate::{PaymentStatus, PayoutStatus};
 
 /// A value a condition binds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,18 @@ impl From<String> for Param {
 
 impl From<PaymentStatus> for Param {
     fn from(value: PaymentStatus) -> Self {
+        Self::Text(value.as_str().to_owned())
+    }
+}
+
+impl From<PayoutStatus> for Param {
+    fn from(value: PayoutStatus) -> Self {
+        Self::Text(value.as_string())
+    }
+}
+
+impl From<DeliveryStatus> for Param {
+    fn from(value: DeliveryStatus) -> Self {
         Self::Text(value.as_str().to_owned())
     }
 }
@@ -83,7 +96,7 @@ impl Filter {
     }
 
     /// `column IN (…)` over `statuses`; no statuses adds nothing.
-    pub(super) fn status_in(mut self, column: &str, statuses: &[PaymentStatus]) -> Self {
+    pub(super) fn status_in<S: Copy + Into<Param>>(mut self, column: &str, statuses: &[S]) -> Self {
         if statuses.is_empty() {
             return self;
         }
@@ -120,6 +133,34 @@ impl Filter {
         }
         query
     }
+
+    /// Binds the filter's values to a typed query of [`Filter::clause`].
+    pub(super) fn bind_as<'q, O>(
+        &self,
+        mut query: QueryAs<'q, Any, O, AnyArguments<'q>>,
+    ) -> QueryAs<'q, Any, O, AnyArguments<'q>> {
+        for param in &self.params {
+            query = match param {
+                Param::Int(value) => query.bind(*value),
+                Param::Text(value) => query.bind(value.clone()),
+            };
+        }
+        query
+    }
+
+    /// Binds the filter's values to a scalar query of [`Filter::clause`].
+    pub(super) fn bind_scalar<'q, O>(
+        &self,
+        mut query: QueryScalar<'q, Any, O, AnyArguments<'q>>,
+    ) -> QueryScalar<'q, Any, O, AnyArguments<'q>> {
+        for param in &self.params {
+            query = match param {
+                Param::Int(value) => query.bind(*value),
+                Param::Text(value) => query.bind(value.clone()),
+            };
+        }
+        query
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +188,6 @@ mod tests {
         assert_eq!(keyset.clause(), " WHERE (created_at > $1 OR (created_at = $2 AND id > $3))");
         assert_eq!(keyset.then(1), "$4");
         assert_eq!(Filter::default().clause(), "");
-        assert_eq!(Filter::default().status_in("status", &[]).clause(), "");
+        assert_eq!(Filter::default().status_in::<PaymentStatus>("status", &[]).clause(), "");
     }
 }
