@@ -20,6 +20,9 @@ pub mod receipts;
 mod registry;
 pub mod thresholds;
 
+#[cfg(test)]
+mod tests;
+
 use std::str::FromStr;
 use std::sync::{Arc, Once};
 use std::time::Duration;
