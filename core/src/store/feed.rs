@@ -4,6 +4,7 @@
 
 use sqlx::FromRow;
 
+use super::filter::Filter;
 use super::payments::{from_row, COLUMNS};
 use super::{Payment, Store, StoreError};
 use crate::PaymentId;
@@ -42,13 +43,9 @@ impl Store {
     pub async fn payments_by_ids(&self, ids: &[PaymentId]) -> Result<Vec<Payment>, StoreError> {
         let mut payments = Vec::with_capacity(ids.len());
         for batch in ids.chunks(ID_BATCH) {
-            let placeholders: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT {COLUMNS} FROM payments WHERE id IN ({})", placeholders.join(", "));
-            let mut query = sqlx::query(&sql);
-            for id in batch {
-                query = query.bind(id.as_str());
-            }
-            for row in query.fetch_all(&self.pool).await? {
+            let filter = Filter::default().any_of("id", batch.iter().map(PaymentId::as_str));
+            let sql = format!("SELECT {COLUMNS} FROM payments{}", filter.clause());
+            for row in filter.bind(sqlx::query(&sql)).fetch_all(&self.pool).await? {
                 payments.push(from_row(&row)?);
             }
         }

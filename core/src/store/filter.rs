@@ -96,16 +96,20 @@ impl Filter {
     }
 
     /// `column IN (…)` over `statuses`; no statuses adds nothing.
-    pub(super) fn status_in<S: Copy + Into<Param>>(mut self, column: &str, statuses: &[S]) -> Self {
-        if statuses.is_empty() {
-            return self;
-        }
-        let mut placeholders = Vec::with_capacity(statuses.len());
-        for status in statuses {
-            self.params.push((*status).into());
+    pub(super) fn status_in<S: Copy + Into<Param>>(self, column: &str, statuses: &[S]) -> Self {
+        self.any_of(column, statuses.iter().copied())
+    }
+
+    /// `column IN (…)` over `values`; no values adds nothing.
+    pub(super) fn any_of<V: Into<Param>>(mut self, column: &str, values: impl IntoIterator<Item = V>) -> Self {
+        let mut placeholders = Vec::new();
+        for value in values {
+            self.params.push(value.into());
             placeholders.push(format!("${}", self.params.len()));
         }
-        self.conditions.push(format!("{column} IN ({})", placeholders.join(", ")));
+        if !placeholders.is_empty() {
+            self.conditions.push(format!("{column} IN ({})", placeholders.join(", ")));
+        }
         self
     }
 
@@ -189,5 +193,7 @@ mod tests {
         assert_eq!(keyset.then(1), "$4");
         assert_eq!(Filter::default().clause(), "");
         assert_eq!(Filter::default().status_in::<PaymentStatus>("status", &[]).clause(), "");
+        let ids = Filter::default().and("buyer_id = {}", "buyer-1").any_of("id", ["pay_a", "pay_b"]);
+        assert_eq!(ids.clause(), " WHERE buyer_id = $1 AND id IN ($2, $3)");
     }
 }

@@ -11,7 +11,7 @@ use crate::{BaseUnits, ChainId, DerivationIndex, Provider};
 
 const NOW: i64 = 1_700_000_000_123;
 
-async fn insert(store: &TestStore, buyer: &str, chain: u64, index: u32, destination: Address) -> Payment {
+pub(super) async fn insert(store: &TestStore, buyer: &str, chain: u64, index: u32, destination: Address) -> Payment {
     let new = NewPayment {
         buyer_id: buyer.into(),
         seller_id: "seller-1".into(),

@@ -2,5 +2,6 @@
 
 mod deliveries;
 mod destinations;
+mod feed;
 mod payouts;
 mod support;
