@@ -4,7 +4,7 @@
 use anyhow::Context;
 use payscan_core::config::Config;
 use payscan_core::registry::Registry;
-use payscan_core::store::Store;
+use payscan_core::store::{DeliveryStatus, Store};
 use payscan_core::{clock, DerivationIndex};
 use payscan_custody::Deriver;
 use secrecy::{ExposeSecret, SecretString};
@@ -68,11 +68,11 @@ pub fn registry_check() -> anyhow::Result<()> {
 
 /// `payscan outbox list [--status]`: webhook deliveries in one status.
 pub async fn outbox_list(status: &str, limit: i64) -> anyhow::Result<()> {
-    if !["pending", "delivered", "manual_review", "gone"].contains(&status) {
+    let Ok(wanted) = status.parse::<DeliveryStatus>() else {
         anyhow::bail!("--status must be pending, delivered, manual_review or gone");
-    }
+    };
     let store = store().await?;
-    let deliveries = store.deliveries_in(status, limit).await?;
+    let deliveries = store.deliveries_in(wanted, limit).await?;
     for (subject, d) in &deliveries {
         println!(
             "{} {} {} {} attempts={} last_status={} last_error={}",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
 use payscan_core::event::EventKind;
-use payscan_core::store::Store;
+use payscan_core::store::{DeliveryStatus, Store};
 use payscan_core::{ChainId, PaymentId};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -244,14 +244,14 @@ async fn three_instances_drain_a_thousand_events_without_overlap_when_one_dies()
 
     wait_until("every event delivered", || async { receiver.arrivals().len() >= EVENTS }).await;
     wait_until("every delivery recorded", || async {
-        store.deliveries_in("delivered", 2 * EVENTS as i64).await.expect("deliveries").len() == EVENTS
+        store.deliveries_in(DeliveryStatus::Delivered, 2 * EVENTS as i64).await.expect("deliveries").len() == EVENTS
     })
     .await;
     let arrivals = receiver.arrivals();
     let delivered: HashSet<String> = arrivals.keys().cloned().collect();
     assert_eq!(delivered, ids, "every event reached the target, and nothing else did");
-    assert!(store.deliveries_in("pending", 10).await.expect("deliveries").is_empty());
-    assert!(store.deliveries_in("manual_review", 10).await.expect("deliveries").is_empty());
+    assert!(store.deliveries_in(DeliveryStatus::Pending, 10).await.expect("deliveries").is_empty());
+    assert!(store.deliveries_in(DeliveryStatus::ManualReview, 10).await.expect("deliveries").is_empty());
     assert_eq!(receiver.unverified(), 0);
     assert!(receiver.overlapping().is_empty(), "delivered by two at once: {:?}", receiver.overlapping());
 

@@ -7,7 +7,7 @@ use alloy::primitives::U256;
 use payscan_core::config::WebhookConfig;
 use payscan_core::event::EventKind;
 use payscan_core::store::outbox::AttemptOutcome;
-use payscan_core::store::Store;
+use payscan_core::store::{DeliveryStatus, Store};
 use payscan_core::webhook::WebhookSecret;
 use payscan_core::PaymentId;
 use payscan_scanner::dispatcher::DispatchOutcome;
@@ -494,11 +494,11 @@ both_backends!(an_attempt_that_outlived_its_claim_does_not_overwrite_the_next_cl
     first.record(&[(slow, outcome)]).await.expect("record");
     drop(claimed);
 
-    let delivered = store.deliveries_in("delivered", 10).await.expect("deliveries");
+    let delivered = store.deliveries_in(DeliveryStatus::Delivered, 10).await.expect("deliveries");
     assert_eq!(delivered.len(), 1, "the delivery stays delivered: {delivered:?}");
     let (_, record) = &delivered[0];
     assert_eq!((record.attempts, record.last_status, record.last_error.as_deref()), (2, Some(200), None), "{record:?}");
-    assert!(store.deliveries_in("pending", 10).await.expect("deliveries").is_empty());
+    assert!(store.deliveries_in(DeliveryStatus::Pending, 10).await.expect("deliveries").is_empty());
     assert_eq!(first_metrics.deliveries.with_label_values(&["superseded"]).get(), 1);
     // Nothing is due again: a failure written over the success would be retried after 100 ms.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -141,7 +141,7 @@ impl From<&DeliveryRecord> for DeliveryView {
             webhook_id: d.event_id.clone(),
             event_type: d.event_type.clone(),
             target: d.target.clone(),
-            status: d.status.clone(),
+            status: d.status.as_str().to_owned(),
             attempts: d.attempts,
             last_status: d.last_status,
             last_error: d.last_error.clone(),

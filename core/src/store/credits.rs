@@ -2,10 +2,10 @@
 //! nothing is credited twice.
 
 use alloy::primitives::{Address, B256};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 
-use super::{corrupt, parse_column, Store, StoreError, Tx};
+use super::column::{parsed, unsigned};
+use super::{corrupt, Store, StoreError, Tx};
 use crate::reference::PaymentReference;
 use crate::{BaseUnits, ChainId, PaymentId};
 
@@ -62,30 +62,59 @@ impl Credit {
     }
 }
 
-fn from_row(row: &AnyRow) -> Result<Credit, StoreError> {
-    let number = |c: &str| -> Result<u64, StoreError> { u64::try_from(row.try_get::<i64, _>(c)?).map_err(corrupt) };
-    Ok(Credit {
-        chain_id: ChainId(number("chain_id")?),
-        tx_hash: parse_column(row, "tx_hash")?,
-        log_index: number("log_index")?,
-        payment_id: parse_column(row, "payment_id")?,
-        block_number: number("block_number")?,
-        block_hash: parse_column(row, "block_hash")?,
-        token: parse_column(row, "token_address")?,
-        from: parse_column(row, "from_address")?,
-        to: parse_column(row, "to_address")?,
-        amount: parse_column(row, "amount")?,
-        counted: row.try_get::<i64, _>("counted")? != 0,
-        reverted: row.try_get::<i64, _>("reverted")? != 0,
-        proxy: match row.try_get::<Option<String>, _>("payment_reference")? {
+/// The columns every credit read selects, in [`CreditRow`]'s names.
+const COLUMNS: &str = "chain_id, tx_hash, log_index, payment_id, block_number, block_hash, token_address, \
+    from_address, to_address, amount, counted, reverted, payment_reference, fee_amount, fee_address";
+
+/// A `credits` row as the database holds it.
+#[derive(Debug, FromRow)]
+struct CreditRow {
+    chain_id: i64,
+    tx_hash: String,
+    log_index: i64,
+    payment_id: String,
+    block_number: i64,
+    block_hash: String,
+    token_address: String,
+    from_address: String,
+    to_address: String,
+    amount: String,
+    counted: i64,
+    reverted: i64,
+    /// Set, with the fee's columns, when the transfer came through the fee proxy.
+    payment_reference: Option<String>,
+    fee_amount: Option<String>,
+    fee_address: Option<String>,
+}
+
+impl TryFrom<CreditRow> for Credit {
+    type Error = StoreError;
+
+    fn try_from(row: CreditRow) -> Result<Self, StoreError> {
+        let proxy = match row.payment_reference {
             Some(reference) => Some(ProxyPayment {
-                reference: reference.parse().map_err(corrupt)?,
-                fee_amount: parse_column(row, "fee_amount")?,
-                fee_address: parse_column(row, "fee_address")?,
+                reference: parsed("payment_reference", &reference)?,
+                fee_amount: parsed("fee_amount", row.fee_amount.as_deref().unwrap_or_default())?,
+                fee_address: parsed("fee_address", row.fee_address.as_deref().unwrap_or_default())?,
             }),
             None => None,
-        },
-    })
+        };
+        Ok(Credit {
+            chain_id: ChainId(unsigned("chain_id", row.chain_id)?),
+            tx_hash: parsed("tx_hash", &row.tx_hash)?,
+            log_index: unsigned("log_index", row.log_index)?,
+            payment_id: parsed("payment_id", &row.payment_id)?,
+            block_number: unsigned("block_number", row.block_number)?,
+            block_hash: parsed("block_hash", &row.block_hash)?,
+            token: parsed("token_address", &row.token_address)?,
+            from: parsed("from_address", &row.from_address)?,
+            to: parsed("to_address", &row.to_address)?,
+            amount: parsed("amount", &row.amount)?,
+            counted: row.counted != 0,
+            reverted: row.reverted != 0,
+            proxy,
+        })
+    }
 }
 
 impl Store {
@@ -123,11 +152,9 @@ impl Store {
 
     /// A payment's credits in chain order.
     pub async fn credits_of(&self, payment_id: &PaymentId) -> Result<Vec<Credit>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM credits WHERE payment_id = $1 ORDER BY block_number, log_index")
-            .bind(payment_id.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(from_row).collect()
+        let sql = format!("SELECT {COLUMNS} FROM credits WHERE payment_id = $1 ORDER BY block_number, log_index");
+        let rows = sqlx::query_as::<_, CreditRow>(&sql).bind(payment_id.as_str()).fetch_all(&self.pool).await?;
+        rows.into_iter().map(Credit::try_from).collect()
     }
 
     /// Live (not reverted) credits on a chain above `block`, locked with the transaction.
@@ -137,15 +164,16 @@ impl Store {
         chain_id: ChainId,
         block: u64,
     ) -> Result<Vec<Credit>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM credits WHERE chain_id = $1 AND block_number > $2 AND reverted = 0 \
-             ORDER BY block_number, log_index",
-        )
-        .bind(chain_id.as_i64())
-        .bind(i64::try_from(block).map_err(corrupt)?)
-        .fetch_all(&mut **tx)
-        .await?;
-        rows.iter().map(from_row).collect()
+        let sql = format!(
+            "SELECT {COLUMNS} FROM credits WHERE chain_id = $1 AND block_number > $2 AND reverted = 0 \
+             ORDER BY block_number, log_index"
+        );
+        let rows = sqlx::query_as::<_, CreditRow>(&sql)
+            .bind(chain_id.as_i64())
+            .bind(i64::try_from(block).map_err(corrupt)?)
+            .fetch_all(&mut **tx)
+            .await?;
+        rows.into_iter().map(Credit::try_from).collect()
     }
 
     /// Marks every live credit on a chain above `block` reverted; returns how many.
@@ -161,12 +189,10 @@ impl Store {
 
     /// A payment's live credits, inside a transaction.
     pub async fn live_credits_of(&self, tx: &mut Tx, payment_id: &PaymentId) -> Result<Vec<Credit>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM credits WHERE payment_id = $1 AND reverted = 0 ORDER BY block_number, log_index",
-        )
-        .bind(payment_id.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
-        rows.iter().map(from_row).collect()
+        let sql = format!(
+            "SELECT {COLUMNS} FROM credits WHERE payment_id = $1 AND reverted = 0 ORDER BY block_number, log_index"
+        );
+        let rows = sqlx::query_as::<_, CreditRow>(&sql).bind(payment_id.as_str()).fetch_all(&mut **tx).await?;
+        rows.into_iter().map(Credit::try_from).collect()
     }
 }

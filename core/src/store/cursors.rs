@@ -1,8 +1,9 @@
 //! Each chain follower's checkpoint, and the hashes of the blocks it processed.
 
 use alloy::primitives::B256;
-use sqlx::Row;
+use sqlx::FromRow;
 
+use super::column::{parsed, unsigned};
 use super::{corrupt, Store, StoreError, Tx};
 use crate::ChainId;
 
@@ -13,11 +14,22 @@ pub struct Checkpoint {
     pub hash: B256,
 }
 
-/// `(block_number, block_hash)` as a checkpoint.
-fn checkpoint_from_row(row: &sqlx::any::AnyRow) -> Result<Checkpoint, StoreError> {
-    let number: i64 = row.try_get(0)?;
-    let hash: String = row.try_get(1)?;
-    Ok(Checkpoint { number: u64::try_from(number).map_err(corrupt)?, hash: hash.parse().map_err(corrupt)? })
+/// A block as `chain_cursors` and `block_hashes` both hold it.
+#[derive(Debug, FromRow)]
+struct BlockRow {
+    block_number: i64,
+    block_hash: String,
+}
+
+impl TryFrom<BlockRow> for Checkpoint {
+    type Error = StoreError;
+
+    fn try_from(row: BlockRow) -> Result<Self, StoreError> {
+        Ok(Checkpoint {
+            number: unsigned("block_number", row.block_number)?,
+            hash: parsed("block_hash", &row.block_hash)?,
+        })
+    }
 }
 
 /// Blocks whose hashes are kept behind the cursor; deeper history is pruned, so no unwind can
@@ -26,11 +38,12 @@ pub const KEEP_HASHES: u64 = 10_000;
 
 impl Store {
     pub async fn checkpoint(&self, chain_id: ChainId) -> Result<Option<Checkpoint>, StoreError> {
-        let row = sqlx::query("SELECT block_number, block_hash FROM chain_cursors WHERE chain_id = $1")
-            .bind(chain_id.as_i64())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(checkpoint_from_row).transpose()
+        let row =
+            sqlx::query_as::<_, BlockRow>("SELECT block_number, block_hash FROM chain_cursors WHERE chain_id = $1")
+                .bind(chain_id.as_i64())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(Checkpoint::try_from).transpose()
     }
 
     /// Moves the cursor and keeps the hash of the block it now points at. The block's timestamp
@@ -97,7 +110,7 @@ impl Store {
         at_most: u64,
         at_least: u64,
     ) -> Result<Vec<Checkpoint>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, BlockRow>(
             "SELECT block_number, block_hash FROM block_hashes WHERE chain_id = $1 AND block_number <= $2 \
              AND block_number >= $3 ORDER BY block_number DESC",
         )
@@ -106,7 +119,7 @@ impl Store {
         .bind(i64::try_from(at_least).map_err(corrupt)?)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(checkpoint_from_row).collect()
+        rows.into_iter().map(Checkpoint::try_from).collect()
     }
 
     /// Moves the cursor back to `ancestor` after a reorg, forgetting the hashes above it, and
@@ -171,7 +184,7 @@ impl Store {
                 .bind(chain_id.as_i64())
                 .fetch_optional(&self.pool)
                 .await?;
-        depth.flatten().map(|d| u64::try_from(d).map_err(corrupt)).transpose()
+        depth.flatten().map(|d| unsigned("unwind_depth", d)).transpose()
     }
 
     /// An authorized unwind that found no fork point within its depth is used up: the chain

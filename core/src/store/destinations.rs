@@ -2,10 +2,11 @@
 //! the chain and what sweeps moved out.
 
 use alloy::primitives::Address;
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 
-use super::{corrupt, parse_column, Store, StoreError};
+use super::column::{parsed, parsed_opt, unsigned};
+use super::filter::Filter;
+use super::{corrupt, Store, StoreError};
 use crate::{BaseUnits, ChainId, DerivationIndex, PaymentId};
 
 /// A destination, for the admin list.
@@ -54,27 +55,51 @@ const SELECT: &str = "SELECT p.id, p.buyer_id, p.seller_offer_id, p.destination,
     p.token_address, p.token_symbol, p.created_at, d.balance, d.refreshed_at, d.sweep_count, d.total_swept, d.swept_at \
     FROM payments p LEFT JOIN destination_state d ON d.payment_id = p.id";
 
-fn from_row(row: &AnyRow) -> Result<Destination, StoreError> {
-    let index: i64 = row.try_get("derivation_index")?;
-    let balance: Option<String> = row.try_get("balance")?;
-    let total_swept: Option<String> = row.try_get("total_swept")?;
-    let sweep_count: Option<i64> = row.try_get("sweep_count")?;
-    Ok(Destination {
-        payment_id: parse_column(row, "id")?,
-        buyer_id: row.try_get("buyer_id")?,
-        seller_offer_id: row.try_get("seller_offer_id")?,
-        address: parse_column(row, "destination")?,
-        derivation_index: u32::try_from(index).ok().and_then(DerivationIndex::new).ok_or_else(|| corrupt(index))?,
-        chain_id: ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
-        token: parse_column(row, "token_address")?,
-        token_symbol: row.try_get("token_symbol")?,
-        balance: balance.map(|b| b.parse().map_err(corrupt)).transpose()?,
-        refreshed_at: row.try_get("refreshed_at")?,
-        sweep_count: u64::try_from(sweep_count.unwrap_or(0)).map_err(corrupt)?,
-        total_swept: total_swept.map(|t| t.parse().map_err(corrupt)).transpose()?.unwrap_or_default(),
-        swept_at: row.try_get("swept_at")?,
-        created_at: row.try_get("created_at")?,
-    })
+/// A payment joined with its destination state, as [`SELECT`] reads it.
+#[derive(Debug, FromRow)]
+struct DestinationRow {
+    id: String,
+    buyer_id: String,
+    seller_offer_id: String,
+    destination: String,
+    derivation_index: i64,
+    chain_id: i64,
+    token_address: String,
+    token_symbol: String,
+    created_at: i64,
+    /// The state's columns are NULL until a balance is first read or a sweep recorded.
+    balance: Option<String>,
+    refreshed_at: Option<i64>,
+    sweep_count: Option<i64>,
+    total_swept: Option<String>,
+    swept_at: Option<i64>,
+}
+
+impl TryFrom<DestinationRow> for Destination {
+    type Error = StoreError;
+
+    fn try_from(row: DestinationRow) -> Result<Self, StoreError> {
+        let index = row.derivation_index;
+        Ok(Destination {
+            payment_id: parsed("id", &row.id)?,
+            buyer_id: row.buyer_id,
+            seller_offer_id: row.seller_offer_id,
+            address: parsed("destination", &row.destination)?,
+            derivation_index: u32::try_from(index)
+                .ok()
+                .and_then(DerivationIndex::new)
+                .ok_or_else(|| corrupt(format!("column derivation_index {index}")))?,
+            chain_id: ChainId(unsigned("chain_id", row.chain_id)?),
+            token: parsed("token_address", &row.token_address)?,
+            token_symbol: row.token_symbol,
+            balance: parsed_opt("balance", row.balance.as_deref())?,
+            refreshed_at: row.refreshed_at,
+            sweep_count: unsigned("sweep_count", row.sweep_count.unwrap_or(0))?,
+            total_swept: parsed_opt("total_swept", row.total_swept.as_deref())?.unwrap_or_default(),
+            swept_at: row.swept_at,
+            created_at: row.created_at,
+        })
+    }
 }
 
 impl Store {
@@ -85,69 +110,56 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Destination>, i64), StoreError> {
-        let mut conditions = Vec::new();
-        let mut texts: Vec<String> = Vec::new();
-        let mut numbers: Vec<i64> = Vec::new();
-        // Text parameters first ($1…), then numbers, then limit and offset.
-        if let Some(buyer) = &filter.buyer_id {
-            texts.push(buyer.clone());
-            conditions.push(format!("p.buyer_id = ${}", texts.len()));
-        }
-        if let Some(offer) = &filter.seller_offer_id {
-            texts.push(offer.clone());
-            conditions.push(format!("p.seller_offer_id = ${}", texts.len()));
-        }
-        if let Some(address) = &filter.address {
-            texts.push(format!("{address:#x}"));
-            conditions.push(format!("p.destination = ${}", texts.len()));
-        }
-        if let Some(chain) = filter.chain_id {
-            numbers.push(chain.as_i64());
-            conditions.push(format!("p.chain_id = ${}", texts.len() + numbers.len()));
-        }
-        match filter.swept {
-            Some(true) => conditions.push("d.swept_at IS NOT NULL".to_owned()),
-            Some(false) => conditions.push("d.swept_at IS NULL".to_owned()),
-            None => {}
-        }
-        let filter_sql =
-            if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-        let n = texts.len() + numbers.len();
-        let page_sql =
-            format!("{SELECT}{filter_sql} ORDER BY p.created_at DESC, p.id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
-        let count_sql =
-            format!("SELECT COUNT(*) FROM payments p LEFT JOIN destination_state d ON d.payment_id = p.id{filter_sql}");
-        let mut page = sqlx::query(&page_sql);
-        let mut count = sqlx::query(&count_sql);
-        for text in &texts {
-            page = page.bind(text.clone());
-            count = count.bind(text.clone());
-        }
-        for number in &numbers {
-            page = page.bind(*number);
-            count = count.bind(*number);
-        }
-        let rows = page.bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        let total: i64 = count.fetch_one(&self.pool).await?.try_get(0)?;
-        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+        let swept = match filter.swept {
+            Some(true) => Some("d.swept_at IS NOT NULL"),
+            Some(false) => Some("d.swept_at IS NULL"),
+            None => None,
+        };
+        let conditions = Filter::default()
+            .and_some("p.buyer_id = {}", filter.buyer_id.as_deref())
+            .and_some("p.seller_offer_id = {}", filter.seller_offer_id.as_deref())
+            .and_some("p.destination = {}", filter.address.map(|a| format!("{a:#x}")))
+            .and_some("p.chain_id = {}", filter.chain_id.map(ChainId::as_i64));
+        let conditions = match swept {
+            Some(condition) => conditions.and_sql(condition),
+            None => conditions,
+        };
+        let page_sql = format!(
+            "{SELECT}{} ORDER BY p.created_at DESC, p.id DESC LIMIT {} OFFSET {}",
+            conditions.clause(),
+            conditions.then(1),
+            conditions.then(2)
+        );
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM payments p LEFT JOIN destination_state d ON d.payment_id = p.id{}",
+            conditions.clause()
+        );
+        let rows = conditions
+            .bind_as(sqlx::query_as::<_, DestinationRow>(&page_sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = conditions.bind_scalar(sqlx::query_scalar(&count_sql)).fetch_one(&self.pool).await?;
+        Ok((rows.into_iter().map(Destination::try_from).collect::<Result<_, _>>()?, total))
     }
 
     /// One destination by its payment id.
     pub async fn destination(&self, payment_id: &PaymentId) -> Result<Option<Destination>, StoreError> {
-        let row = sqlx::query(&format!("{SELECT} WHERE p.id = $1"))
+        let row = sqlx::query_as::<_, DestinationRow>(&format!("{SELECT} WHERE p.id = $1"))
             .bind(payment_id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(from_row).transpose()
+        row.map(Destination::try_from).transpose()
     }
 
     /// How many sweeps a destination has had (the next sweep's number).
     pub async fn sweep_count(&self, payment_id: &PaymentId) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT sweep_count FROM destination_state WHERE payment_id = $1")
+        let count: Option<i64> = sqlx::query_scalar("SELECT sweep_count FROM destination_state WHERE payment_id = $1")
             .bind(payment_id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| u64::try_from(r.try_get::<i64, _>(0)?).map_err(corrupt)).transpose().map(Option::unwrap_or_default)
+        count.map(|c| unsigned("sweep_count", c)).transpose().map(Option::unwrap_or_default)
     }
 
     /// Sweep number `number` moved `amount` out: counts it and writes the ledger's two entries, in
@@ -185,14 +197,11 @@ impl Store {
         if taken.rows_affected() != 1 {
             return Ok(());
         }
-        let current: String = sqlx::query("SELECT total_swept FROM destination_state WHERE payment_id = $1")
+        let current: String = sqlx::query_scalar("SELECT total_swept FROM destination_state WHERE payment_id = $1")
             .bind(payment.id.as_str())
             .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        let total = current
-            .parse::<BaseUnits>()
-            .map_err(corrupt)?
+            .await?;
+        let total = parsed::<BaseUnits>("total_swept", &current)?
             .checked_add(amount)
             .ok_or_else(|| corrupt("total swept overflows"))?;
         sqlx::query("UPDATE destination_state SET total_swept = $2 WHERE payment_id = $1")
@@ -251,6 +260,20 @@ pub struct SweepCronState {
     pub last_run: Option<String>,
 }
 
+/// The `sweep_cron` row.
+#[derive(Debug, FromRow)]
+struct SweepCronRow {
+    running: i64,
+    started_at: Option<i64>,
+    last_run: Option<String>,
+}
+
+impl From<SweepCronRow> for SweepCronState {
+    fn from(row: SweepCronRow) -> Self {
+        Self { running: row.running != 0, started_at: row.started_at, last_run: row.last_run }
+    }
+}
+
 impl Store {
     /// Sets the cron's first state unless an instance or an admin set one before.
     pub async fn seed_sweep_cron(&self, running: bool, now: i64) -> Result<(), StoreError> {
@@ -282,15 +305,11 @@ impl Store {
     }
 
     pub async fn sweep_cron(&self) -> Result<SweepCronState, StoreError> {
-        let row = sqlx::query("SELECT running, started_at, last_run FROM sweep_cron WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(SweepCronState::default()) };
-        Ok(SweepCronState {
-            running: row.try_get::<i64, _>(0)? != 0,
-            started_at: row.try_get(1)?,
-            last_run: row.try_get(2)?,
-        })
+        let row =
+            sqlx::query_as::<_, SweepCronRow>("SELECT running, started_at, last_run FROM sweep_cron WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(SweepCronState::from).unwrap_or_default())
     }
 
     /// Records the report of a cron run.

@@ -3,9 +3,10 @@
 //! and status text comes from the enums, bound like any other value.
 
 use sqlx::any::{Any, AnyArguments};
-use sqlx::query::Query;
+use sqlx::query::{Query, QueryAs, QueryScalar};
 
-use crate::PaymentStatus;
+use super::DeliveryStatus;
+use crate::{PaymentStatus, PayoutStatus};
 
 /// A value a condition binds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,18 @@ impl From<String> for Param {
 
 impl From<PaymentStatus> for Param {
     fn from(value: PaymentStatus) -> Self {
+        Self::Text(value.as_str().to_owned())
+    }
+}
+
+impl From<PayoutStatus> for Param {
+    fn from(value: PayoutStatus) -> Self {
+        Self::Text(value.as_string())
+    }
+}
+
+impl From<DeliveryStatus> for Param {
+    fn from(value: DeliveryStatus) -> Self {
         Self::Text(value.as_str().to_owned())
     }
 }
@@ -83,16 +96,20 @@ impl Filter {
     }
 
     /// `column IN (…)` over `statuses`; no statuses adds nothing.
-    pub(super) fn status_in(mut self, column: &str, statuses: &[PaymentStatus]) -> Self {
-        if statuses.is_empty() {
-            return self;
-        }
-        let mut placeholders = Vec::with_capacity(statuses.len());
-        for status in statuses {
-            self.params.push((*status).into());
+    pub(super) fn status_in<S: Copy + Into<Param>>(self, column: &str, statuses: &[S]) -> Self {
+        self.any_of(column, statuses.iter().copied())
+    }
+
+    /// `column IN (…)` over `values`; no values adds nothing.
+    pub(super) fn any_of<V: Into<Param>>(mut self, column: &str, values: impl IntoIterator<Item = V>) -> Self {
+        let mut placeholders = Vec::new();
+        for value in values {
+            self.params.push(value.into());
             placeholders.push(format!("${}", self.params.len()));
         }
-        self.conditions.push(format!("{column} IN ({})", placeholders.join(", ")));
+        if !placeholders.is_empty() {
+            self.conditions.push(format!("{column} IN ({})", placeholders.join(", ")));
+        }
         self
     }
 
@@ -112,6 +129,34 @@ impl Filter {
 
     /// Binds the filter's values to a query of [`Filter::clause`].
     pub(super) fn bind<'q>(&self, mut query: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+        for param in &self.params {
+            query = match param {
+                Param::Int(value) => query.bind(*value),
+                Param::Text(value) => query.bind(value.clone()),
+            };
+        }
+        query
+    }
+
+    /// Binds the filter's values to a typed query of [`Filter::clause`].
+    pub(super) fn bind_as<'q, O>(
+        &self,
+        mut query: QueryAs<'q, Any, O, AnyArguments<'q>>,
+    ) -> QueryAs<'q, Any, O, AnyArguments<'q>> {
+        for param in &self.params {
+            query = match param {
+                Param::Int(value) => query.bind(*value),
+                Param::Text(value) => query.bind(value.clone()),
+            };
+        }
+        query
+    }
+
+    /// Binds the filter's values to a scalar query of [`Filter::clause`].
+    pub(super) fn bind_scalar<'q, O>(
+        &self,
+        mut query: QueryScalar<'q, Any, O, AnyArguments<'q>>,
+    ) -> QueryScalar<'q, Any, O, AnyArguments<'q>> {
         for param in &self.params {
             query = match param {
                 Param::Int(value) => query.bind(*value),
@@ -147,6 +192,8 @@ mod tests {
         assert_eq!(keyset.clause(), " WHERE (created_at > $1 OR (created_at = $2 AND id > $3))");
         assert_eq!(keyset.then(1), "$4");
         assert_eq!(Filter::default().clause(), "");
-        assert_eq!(Filter::default().status_in("status", &[]).clause(), "");
+        assert_eq!(Filter::default().status_in::<PaymentStatus>("status", &[]).clause(), "");
+        let ids = Filter::default().and("buyer_id = {}", "buyer-1").any_of("id", ["pay_a", "pay_b"]);
+        assert_eq!(ids.clause(), " WHERE buyer_id = $1 AND id IN ($2, $3)");
     }
 }

@@ -1,8 +1,9 @@
 //! Chain leases: which instance follows a chain. A lease is held until it expires; its holder
 //! renews it well before then, and anyone may take an expired one.
 
-use sqlx::Row;
+use sqlx::FromRow;
 
+use super::column::unsigned;
 use super::{Store, StoreError, Tx};
 use crate::ChainId;
 
@@ -12,6 +13,21 @@ pub struct HeldLease {
     pub chain_id: ChainId,
     pub holder: String,
     pub ttl_ms: i64,
+}
+
+/// A `chain_leases` row, as the lease list reads it.
+#[derive(Debug, FromRow)]
+struct LeaseRow {
+    chain_id: i64,
+    holder: String,
+    expires_at: i64,
+}
+
+impl LeaseRow {
+    /// `(chain, holder, expires_at)`.
+    fn into_lease(self) -> Result<(ChainId, String, i64), StoreError> {
+        Ok((ChainId(unsigned("chain_id", self.chain_id)?), self.holder, self.expires_at))
+    }
 }
 
 impl Store {
@@ -59,14 +75,10 @@ impl Store {
 
     /// Who holds each chain's lease: `(chain, holder, expires_at)`.
     pub async fn leases(&self) -> Result<Vec<(ChainId, String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT chain_id, holder, expires_at FROM chain_leases ORDER BY chain_id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let id: i64 = r.try_get(0)?;
-                Ok((ChainId(u64::try_from(id).map_err(super::corrupt)?), r.try_get(1)?, r.try_get(2)?))
-            })
-            .collect()
+        let rows =
+            sqlx::query_as::<_, LeaseRow>("SELECT chain_id, holder, expires_at FROM chain_leases ORDER BY chain_id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(LeaseRow::into_lease).collect()
     }
 }

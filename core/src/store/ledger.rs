@@ -4,10 +4,10 @@
 use std::fmt;
 
 use alloy::primitives::{Address, B256};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 
-use super::{corrupt, parse_column, Store, StoreError, Tx};
+use super::column::{parsed, parsed_opt, unsigned};
+use super::{corrupt, Store, StoreError, Tx};
 use crate::store::credits::Credit;
 use crate::{BaseUnits, ChainId, PaymentId, PayoutId};
 
@@ -110,27 +110,49 @@ pub struct Entry {
     pub created_at: i64,
 }
 
-fn from_row(row: &AnyRow) -> Result<Entry, StoreError> {
-    let payment_id: Option<String> = row.try_get("payment_id")?;
-    let payout_id: Option<String> = row.try_get("payout_id")?;
-    let tx_hash: Option<String> = row.try_get("tx_hash")?;
-    let log_index: Option<i64> = row.try_get("log_index")?;
-    Ok(Entry {
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        payment_id: payment_id.map(|p| p.parse().map_err(corrupt)).transpose()?,
-        payout_id: payout_id.map(|p| p.parse().map_err(corrupt)).transpose()?,
-        user_id: row.try_get("user_id")?,
-        chain_id: ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
-        token: parse_column(row, "token")?,
-        account: parse_column(row, "account")?,
-        direction: row.try_get("direction")?,
-        amount: parse_column(row, "amount")?,
-        tx_hash: tx_hash.map(|h| h.parse().map_err(corrupt)).transpose()?,
-        log_index: log_index.map(|i| u64::try_from(i).map_err(corrupt)).transpose()?,
-        created_at: row.try_get("created_at")?,
-    })
+/// A `ledger_entries` row as the database holds it.
+#[derive(Debug, FromRow)]
+struct EntryRow {
+    id: i64,
+    kind: String,
+    payment_id: Option<String>,
+    payout_id: Option<String>,
+    user_id: Option<String>,
+    chain_id: i64,
+    token: String,
+    account: String,
+    direction: String,
+    amount: String,
+    tx_hash: Option<String>,
+    log_index: Option<i64>,
+    created_at: i64,
 }
+
+impl TryFrom<EntryRow> for Entry {
+    type Error = StoreError;
+
+    fn try_from(row: EntryRow) -> Result<Self, StoreError> {
+        Ok(Entry {
+            id: row.id,
+            kind: row.kind,
+            payment_id: parsed_opt("payment_id", row.payment_id.as_deref())?,
+            payout_id: parsed_opt("payout_id", row.payout_id.as_deref())?,
+            user_id: row.user_id,
+            chain_id: ChainId(unsigned("chain_id", row.chain_id)?),
+            token: parsed("token", &row.token)?,
+            account: parsed("account", &row.account)?,
+            direction: row.direction,
+            amount: parsed("amount", &row.amount)?,
+            tx_hash: parsed_opt("tx_hash", row.tx_hash.as_deref())?,
+            log_index: row.log_index.map(|i| unsigned("log_index", i)).transpose()?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// The columns every entry read selects, in [`EntryRow`]'s names.
+const COLUMNS: &str =
+    "id, kind, payment_id, payout_id, user_id, chain_id, token, account, direction, amount, tx_hash, log_index, created_at";
 
 impl Store {
     /// Appends the ledger entry of a credit event, in the caller's transaction.
@@ -226,14 +248,16 @@ impl Store {
         token: Address,
         account: Address,
     ) -> Result<Vec<Entry>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM ledger_entries WHERE chain_id = $1 AND token = $2 AND account = $3 ORDER BY id")
-                .bind(chain_id.as_i64())
-                .bind(format!("{token:#x}"))
-                .bind(format!("{account:#x}"))
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(from_row).collect()
+        let sql = format!(
+            "SELECT {COLUMNS} FROM ledger_entries WHERE chain_id = $1 AND token = $2 AND account = $3 ORDER BY id"
+        );
+        let rows = sqlx::query_as::<_, EntryRow>(&sql)
+            .bind(chain_id.as_i64())
+            .bind(format!("{token:#x}"))
+            .bind(format!("{account:#x}"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(Entry::try_from).collect()
     }
 
     /// A user's entries, oldest first, with the total.
@@ -243,17 +267,13 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Entry>, i64), StoreError> {
-        let rows = sqlx::query("SELECT * FROM ledger_entries WHERE user_id = $1 ORDER BY id LIMIT $2 OFFSET $3")
-            .bind(user_id)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        let total: i64 = sqlx::query("SELECT COUNT(*) FROM ledger_entries WHERE user_id = $1")
+        let sql = format!("SELECT {COLUMNS} FROM ledger_entries WHERE user_id = $1 ORDER BY id LIMIT $2 OFFSET $3");
+        let rows =
+            sqlx::query_as::<_, EntryRow>(&sql).bind(user_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries WHERE user_id = $1")
             .bind(user_id)
             .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+            .await?;
+        Ok((rows.into_iter().map(Entry::try_from).collect::<Result<_, _>>()?, total))
     }
 }

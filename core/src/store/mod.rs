@@ -1,6 +1,7 @@
 //! The database: SQLite (a file, the embedded default) or PostgreSQL, through one set of SQL
 //! statements. Every state change and the outbox rows it causes are written in one transaction.
 
+mod column;
 mod counters;
 pub mod credits;
 pub mod cursors;
@@ -18,6 +19,9 @@ pub mod rails;
 pub mod receipts;
 mod registry;
 pub mod thresholds;
+
+#[cfg(test)]
+mod tests;
 
 use std::str::FromStr;
 use std::sync::{Arc, Once};

@@ -2,11 +2,11 @@
 //! transaction, recorded before it is broadcast so that a crash never loses or repeats one.
 
 use alloy::primitives::{Address, Bytes, B256, U256};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 
+use super::column::{json, parsed, unsigned};
 use super::ledger::{EntryKind, NewEntry};
-use super::{corrupt, parse_column, Backend, Store, StoreError, Tx};
+use super::{corrupt, Backend, Store, StoreError, Tx};
 use crate::{BaseUnits, ChainId};
 
 /// Where a sent transaction stands.
@@ -73,36 +73,66 @@ pub struct OutboundTx {
     pub suspected_at: Option<i64>,
 }
 
-fn from_row(row: &AnyRow) -> Result<OutboundTx, StoreError> {
-    let hashes: String = row.try_get("hashes")?;
-    let text_u128 = |c: &str| -> Result<u128, StoreError> {
-        let t: String = row.try_get(c)?;
-        t.parse().map_err(corrupt)
-    };
-    let block: Option<i64> = row.try_get("block_number")?;
-    Ok(OutboundTx {
-        id: row.try_get("id")?,
-        chain_id: ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
-        sender: parse_column(row, "sender")?,
-        nonce: u64::try_from(row.try_get::<i64, _>("nonce")?).map_err(corrupt)?,
-        purpose: row.try_get("purpose")?,
-        reference: row.try_get("reference")?,
-        to: parse_column(row, "tx_to")?,
-        value: parse_column(row, "tx_value")?,
-        data: parse_column(row, "tx_data")?,
-        gas_limit: u64::try_from(row.try_get::<i64, _>("gas_limit")?).map_err(corrupt)?,
-        max_fee: text_u128("max_fee")?,
-        priority_fee: text_u128("priority_fee")?,
-        raw: parse_column(row, "raw")?,
-        tx_hash: parse_column(row, "tx_hash")?,
-        hashes: serde_json::from_str(&hashes).map_err(corrupt)?,
-        status: parse_column(row, "status")?,
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).map_err(corrupt)?,
-        block_number: block.map(|b| u64::try_from(b).map_err(corrupt)).transpose()?,
-        last_error: row.try_get("last_error")?,
-        replace_at: row.try_get("replace_at")?,
-        suspected_at: row.try_get("suspected_at")?,
-    })
+/// The columns every transaction read selects, in [`OutboundRow`]'s names.
+const COLUMNS: &str = "id, chain_id, sender, nonce, purpose, reference, tx_to, tx_value, tx_data, gas_limit, max_fee, \
+    priority_fee, raw, tx_hash, hashes, status, attempts, block_number, last_error, replace_at, suspected_at";
+
+/// An `outbound_txs` row as the database holds it.
+#[derive(Debug, FromRow)]
+struct OutboundRow {
+    id: i64,
+    chain_id: i64,
+    sender: String,
+    nonce: i64,
+    purpose: String,
+    reference: String,
+    tx_to: String,
+    tx_value: String,
+    tx_data: String,
+    gas_limit: i64,
+    /// Wei as decimal text: a u128 does not fit the databases' integers.
+    max_fee: String,
+    priority_fee: String,
+    raw: String,
+    tx_hash: String,
+    /// A JSON list.
+    hashes: String,
+    status: String,
+    attempts: i64,
+    block_number: Option<i64>,
+    last_error: Option<String>,
+    replace_at: i64,
+    suspected_at: Option<i64>,
+}
+
+impl TryFrom<OutboundRow> for OutboundTx {
+    type Error = StoreError;
+
+    fn try_from(row: OutboundRow) -> Result<Self, StoreError> {
+        Ok(OutboundTx {
+            id: row.id,
+            chain_id: ChainId(unsigned("chain_id", row.chain_id)?),
+            sender: parsed("sender", &row.sender)?,
+            nonce: unsigned("nonce", row.nonce)?,
+            purpose: row.purpose,
+            reference: row.reference,
+            to: parsed("tx_to", &row.tx_to)?,
+            value: parsed("tx_value", &row.tx_value)?,
+            data: parsed("tx_data", &row.tx_data)?,
+            gas_limit: unsigned("gas_limit", row.gas_limit)?,
+            max_fee: parsed("max_fee", &row.max_fee)?,
+            priority_fee: parsed("priority_fee", &row.priority_fee)?,
+            raw: parsed("raw", &row.raw)?,
+            tx_hash: parsed("tx_hash", &row.tx_hash)?,
+            hashes: json("hashes", &row.hashes)?,
+            status: parsed("status", &row.status)?,
+            attempts: unsigned("attempts", row.attempts)?,
+            block_number: row.block_number.map(|b| unsigned("block_number", b)).transpose()?,
+            last_error: row.last_error,
+            replace_at: row.replace_at,
+            suspected_at: row.suspected_at,
+        })
+    }
 }
 
 impl Store {
@@ -128,13 +158,13 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
-        let stored: i64 =
-            sqlx::query(&format!("SELECT next_nonce FROM sender_nonces WHERE chain_id = $1 AND sender = $2{lock}"))
-                .bind(chain_id.as_i64())
-                .bind(&sender)
-                .fetch_one(&mut **tx)
-                .await?
-                .try_get(0)?;
+        let stored: i64 = sqlx::query_scalar(&format!(
+            "SELECT next_nonce FROM sender_nonces WHERE chain_id = $1 AND sender = $2{lock}"
+        ))
+        .bind(chain_id.as_i64())
+        .bind(&sender)
+        .fetch_one(&mut **tx)
+        .await?;
         let nonce = stored.max(chain_next);
         sqlx::query("UPDATE sender_nonces SET next_nonce = $3 WHERE chain_id = $1 AND sender = $2")
             .bind(chain_id.as_i64())
@@ -147,7 +177,7 @@ impl Store {
 
     /// Records a signed transaction before it is broadcast.
     pub async fn insert_outbound(&self, tx: &mut Tx, out: &OutboundTx, now: i64) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO outbound_txs (chain_id, sender, nonce, purpose, reference, tx_to, tx_value, tx_data, gas_limit, \
              max_fee, priority_fee, raw, tx_hash, hashes, status, attempts, replace_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $17, 1, $15, $16, $16) RETURNING id",
@@ -170,8 +200,7 @@ impl Store {
         .bind(now)
         .bind(OutboundStatus::Pending.as_str())
         .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
+        .await?;
         Ok(id)
     }
 
@@ -179,7 +208,7 @@ impl Store {
     /// mined, read in `tx` (the caller holds the lock that serializes such sends).
     pub async fn live_outbound_with_prefix(&self, tx: &mut Tx, purpose: &str, prefix: &str) -> Result<i64, StoreError> {
         let len = i64::try_from(prefix.chars().count()).map_err(corrupt)?;
-        let row = sqlx::query(
+        let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbound_txs WHERE purpose = $1 AND substr(reference, 1, CAST($3 AS INTEGER)) = $2 \
              AND status IN ($4, $5)",
         )
@@ -190,7 +219,7 @@ impl Store {
         .bind(OutboundStatus::Mined.as_str())
         .fetch_one(&mut **tx)
         .await?;
-        Ok(row.try_get(0)?)
+        Ok(count)
     }
 
     /// A transaction by what it was sent for.
@@ -199,35 +228,35 @@ impl Store {
         purpose: &str,
         reference: &str,
     ) -> Result<Option<OutboundTx>, StoreError> {
-        let row = sqlx::query("SELECT * FROM outbound_txs WHERE purpose = $1 AND reference = $2")
-            .bind(purpose)
-            .bind(reference)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(from_row).transpose()
+        let sql = format!("SELECT {COLUMNS} FROM outbound_txs WHERE purpose = $1 AND reference = $2");
+        let row =
+            sqlx::query_as::<_, OutboundRow>(&sql).bind(purpose).bind(reference).fetch_optional(&self.pool).await?;
+        row.map(OutboundTx::try_from).transpose()
     }
 
     /// A sender's transactions without a receipt yet, by nonce.
     pub async fn pending_outbound(&self, chain_id: ChainId, sender: Address) -> Result<Vec<OutboundTx>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM outbound_txs WHERE chain_id = $1 AND sender = $2 AND status = $3 ORDER BY nonce",
-        )
-        .bind(chain_id.as_i64())
-        .bind(format!("{sender:#x}"))
-        .bind(OutboundStatus::Pending.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(from_row).collect()
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbound_txs WHERE chain_id = $1 AND sender = $2 AND status = $3 ORDER BY nonce"
+        );
+        let rows = sqlx::query_as::<_, OutboundRow>(&sql)
+            .bind(chain_id.as_i64())
+            .bind(format!("{sender:#x}"))
+            .bind(OutboundStatus::Pending.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(OutboundTx::try_from).collect()
     }
 
     /// Every transaction of a sender, by nonce.
     pub async fn outbound_of(&self, chain_id: ChainId, sender: Address) -> Result<Vec<OutboundTx>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM outbound_txs WHERE chain_id = $1 AND sender = $2 ORDER BY nonce")
+        let sql = format!("SELECT {COLUMNS} FROM outbound_txs WHERE chain_id = $1 AND sender = $2 ORDER BY nonce");
+        let rows = sqlx::query_as::<_, OutboundRow>(&sql)
             .bind(chain_id.as_i64())
             .bind(format!("{sender:#x}"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(from_row).collect()
+        rows.into_iter().map(OutboundTx::try_from).collect()
     }
 
     /// A replacement attempt at the same nonce: new fees, raw bytes and hash.

@@ -5,11 +5,13 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use sqlx::Row;
+mod row;
 
-use super::{corrupt, Backend, Store, StoreError, Tx};
+use super::filter::Filter;
+use super::{Backend, Store, StoreError, Tx};
 use crate::event::WebhookEvent;
 use crate::{EventId, PaymentId};
+use row::{ClaimRow, DeliveryRow, SubjectDeliveryRow, DELIVERY_COLUMNS};
 
 /// Where one delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Delivered, Self::ManualReview, Self::Gone];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -31,6 +35,17 @@ impl DeliveryStatus {
             Self::ManualReview => "manual_review",
             Self::Gone => "gone",
         }
+    }
+}
+
+impl std::str::FromStr for DeliveryStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown delivery status `{s}`"))
     }
 }
 
@@ -56,7 +71,7 @@ pub struct DeliveryRecord {
     pub event_id: EventId,
     pub event_type: String,
     pub target: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
@@ -151,7 +166,7 @@ impl Store {
         // Through a `Value`, the stored text keeps the key order bodies always had (sorted).
         let payload = serde_json::to_value(event)?.to_string();
         let id = EventId::new();
-        let ord: i64 = sqlx::query(
+        let ord: i64 = sqlx::query_scalar(
             "INSERT INTO outbox_events (id, payment_id, event_type, payload, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING ord",
         )
@@ -161,17 +176,17 @@ impl Store {
         .bind(payload)
         .bind(now)
         .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
+        .await?;
         for target in self.targets.iter() {
             sqlx::query(
                 "INSERT INTO webhook_deliveries (event_ord, payment_id, target, status, attempts, next_attempt_at) \
-                 VALUES ($1, $2, $3, 'pending', 0, $4)",
+                 VALUES ($1, $2, $3, $5, 0, $4)",
             )
             .bind(ord)
             .bind(subject)
             .bind(target)
             .bind(now)
+            .bind(DeliveryStatus::Pending.as_str())
             .execute(&mut **tx)
             .await?;
         }
@@ -186,15 +201,14 @@ impl Store {
         after_ord: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String, String)>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT ord, event_type, payload FROM outbox_events WHERE payment_id = $1 AND ord > $2 ORDER BY ord LIMIT $3",
         )
         .bind(subject)
         .bind(after_ord)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+        .await?)
     }
 
     /// Claims due deliveries for `lease`, within `room`. A delivery waits while an earlier event
@@ -219,16 +233,20 @@ impl Store {
             let params = (0..full.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(",");
             format!(" AND d.target NOT IN ({params})")
         };
+        // The status is written into the text, not bound: a prepared statement's generic plan
+        // would estimate an average status, where the planner knows pending rows are few.
+        let pending = DeliveryStatus::Pending.as_str();
         let sql = format!(
             "SELECT d.id, d.target, d.attempts, e.id AS event_id, e.payment_id, e.payload \
              FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1){skip} \
+             WHERE d.status = '{pending}' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1){skip} \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.payment_id = d.payment_id \
-                 AND p.target = d.target AND p.event_ord < d.event_ord AND p.status = 'pending') \
+                 AND p.target = d.target AND p.event_ord < d.event_ord AND p.status = '{pending}') \
              ORDER BY d.event_ord LIMIT $2{lock}"
         );
         let mut tx = self.begin().await?;
-        let mut query = sqlx::query(&sql).bind(now).bind(i64::try_from(room.limit).unwrap_or(i64::MAX));
+        let mut query =
+            sqlx::query_as::<_, ClaimRow>(&sql).bind(now).bind(i64::try_from(room.limit).unwrap_or(i64::MAX));
         for target in &full {
             query = query.bind(*target);
         }
@@ -238,26 +256,15 @@ impl Store {
         let claim_token: i64 = rand::random();
         let mut taken: HashMap<String, usize> = HashMap::new();
         let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let target: String = row.try_get("target")?;
-            let out = room.in_flight.get(&target).copied().unwrap_or(0);
-            let slot = taken.entry(target.clone()).or_insert(0);
+        for row in rows {
+            let out = room.in_flight.get(&row.target).copied().unwrap_or(0);
+            let slot = taken.entry(row.target.clone()).or_insert(0);
             if out + *slot >= room.per_target {
                 // Left unleased: the next claim finds it once the target has room.
                 continue;
             }
             *slot += 1;
-            let attempts: i64 = row.try_get("attempts")?;
-            let event_id: String = row.try_get("event_id")?;
-            claimed.push(DueDelivery {
-                delivery_id: row.try_get("id")?,
-                event_id: event_id.parse().map_err(corrupt)?,
-                subject: row.try_get("payment_id")?,
-                target,
-                attempt: u32::try_from(attempts + 1).map_err(corrupt)?,
-                payload: row.try_get("payload")?,
-                claim_token,
-            });
+            claimed.push(row.claimed(claim_token)?);
         }
         if !claimed.is_empty() {
             // One statement for the whole claim: ids are integers the database gave out.
@@ -302,7 +309,7 @@ impl Store {
         let mut tx = self.begin().await?;
         for ((Ending { status, next_at, code, error }, claim_token), ids) in groups {
             let delivered_at = (status == DeliveryStatus::Delivered).then_some(now);
-            let rows = sqlx::query(&format!(
+            let rows: Vec<i64> = sqlx::query_scalar(&format!(
                 "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, lease_until = NULL, \
                  last_status = $3, last_error = $4, delivered_at = $5 \
                  WHERE id IN ({}) AND claim_token = $6 RETURNING id",
@@ -316,9 +323,7 @@ impl Store {
             .bind(claim_token)
             .fetch_all(&mut *tx)
             .await?;
-            for row in rows {
-                written.insert(row.try_get::<i64, _>(0)?);
-            }
+            written.extend(rows);
         }
         tx.commit().await?;
         Ok(attempts
@@ -331,16 +336,28 @@ impl Store {
     /// Puts deliveries in manual review or gone back in the queue with a fresh retry schedule, and makes
     /// deliveries waiting for a retry due now; of one payment, or of all. Returns how many.
     pub async fn requeue_deliveries(&self, payment_id: Option<&PaymentId>, now: i64) -> Result<u64, StoreError> {
+        use DeliveryStatus::{Gone, ManualReview, Pending};
+        let filter = Filter::default()
+            .and_each(
+                "(status IN ({}, {}) OR (status = {} AND attempts > 0))",
+                [ManualReview, Gone, Pending].map(Into::into),
+            )
+            .and_some("payment_id = {}", payment_id.map(PaymentId::as_str));
         let sql = format!(
-            "UPDATE webhook_deliveries SET attempts = CASE WHEN status IN ('manual_review', 'gone') THEN 0 ELSE attempts END, \
-             status = 'pending', next_attempt_at = $1, lease_until = NULL \
-             WHERE (status IN ('manual_review', 'gone') OR (status = 'pending' AND attempts > 0)){}",
-            if payment_id.is_some() { " AND payment_id = $2" } else { "" }
+            "UPDATE webhook_deliveries SET attempts = CASE WHEN status IN ({}, {}) THEN 0 ELSE attempts END, \
+             status = {}, next_attempt_at = {}, lease_until = NULL{}",
+            filter.then(1),
+            filter.then(2),
+            filter.then(3),
+            filter.then(4),
+            filter.clause()
         );
-        let mut query = sqlx::query(&sql).bind(now);
-        if let Some(id) = payment_id {
-            query = query.bind(id.as_str());
-        }
+        let query = filter
+            .bind(sqlx::query(&sql))
+            .bind(ManualReview.as_str())
+            .bind(Gone.as_str())
+            .bind(Pending.as_str())
+            .bind(now);
         let done = query.execute(&self.pool).await?;
         self.outbox_signal.notify_waiters();
         Ok(done.rows_affected())
@@ -348,65 +365,40 @@ impl Store {
 
     /// Deliveries not yet delivered (pending or in manual review); gone ones ended.
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM webhook_deliveries WHERE status IN ('pending', 'manual_review')")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status IN ($1, $2)")
+            .bind(DeliveryStatus::Pending.as_str())
+            .bind(DeliveryStatus::ManualReview.as_str())
             .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get(0)?)
+            .await?)
     }
 
-    /// Deliveries in one status (`pending`, `delivered`, `manual_review`, `gone`), oldest first, with the
-    /// payment or payout each is about.
-    pub async fn deliveries_in(&self, status: &str, limit: i64) -> Result<Vec<(String, DeliveryRecord)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.event_type, d.target, d.status, d.attempts, d.last_status, d.last_error, d.payment_id \
-             FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
-             WHERE d.status = $1 ORDER BY d.event_ord, d.target LIMIT $2",
-        )
-        .bind(status)
+    /// Deliveries in one status, oldest first, with the payment or payout each is about.
+    pub async fn deliveries_in(
+        &self,
+        status: DeliveryStatus,
+        limit: i64,
+    ) -> Result<Vec<(String, DeliveryRecord)>, StoreError> {
+        let rows = sqlx::query_as::<_, SubjectDeliveryRow>(&format!(
+            "SELECT {DELIVERY_COLUMNS}, d.payment_id FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
+             WHERE d.status = $1 ORDER BY d.event_ord, d.target LIMIT $2"
+        ))
+        .bind(status.as_str())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                let record = DeliveryRecord {
-                    event_id: id.parse().map_err(corrupt)?,
-                    event_type: row.try_get(1)?,
-                    target: row.try_get(2)?,
-                    status: row.try_get(3)?,
-                    attempts: row.try_get(4)?,
-                    last_status: row.try_get(5)?,
-                    last_error: row.try_get(6)?,
-                };
-                Ok((row.try_get(7)?, record))
-            })
-            .collect()
+        rows.into_iter().map(TryFrom::try_from).collect()
     }
 
     /// Every delivery of a payment's events, oldest first.
     pub async fn deliveries_of(&self, payment_id: &PaymentId) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.event_type, d.target, d.status, d.attempts, d.last_status, d.last_error \
-             FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
-             WHERE d.payment_id = $1 ORDER BY d.event_ord, d.target",
-        )
+        let rows = sqlx::query_as::<_, DeliveryRow>(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN outbox_events e ON e.ord = d.event_ord \
+             WHERE d.payment_id = $1 ORDER BY d.event_ord, d.target"
+        ))
         .bind(payment_id.as_str())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                Ok(DeliveryRecord {
-                    event_id: id.parse().map_err(corrupt)?,
-                    event_type: row.try_get(1)?,
-                    target: row.try_get(2)?,
-                    status: row.try_get(3)?,
-                    attempts: row.try_get(4)?,
-                    last_status: row.try_get(5)?,
-                    last_error: row.try_get(6)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(DeliveryRecord::try_from).collect()
     }
 }
 

@@ -1,11 +1,11 @@
 //! Payout rows: plain payouts, and the releases and refunds of payments' escrow.
 
 use alloy::primitives::{Address, B256};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 
+use super::column::{parsed, parsed_opt, unsigned};
 use super::payments::TokenRef;
-use super::{corrupt, parse_column, Store, StoreError, Tx};
+use super::{Store, StoreError, Tx};
 use crate::{BaseUnits, ChainId, PaymentId, PayoutId, PayoutKind, PayoutStatus};
 
 /// One payout as stored.
@@ -56,36 +56,77 @@ pub enum PayoutConflict {
     Escrow(PayoutId),
 }
 
-fn from_row(row: &AnyRow) -> Result<Payout, StoreError> {
-    let opt_text = |c: &str| -> Result<Option<String>, StoreError> { Ok(row.try_get::<Option<String>, _>(c)?) };
-    let u32_col = |c: &str| -> Result<u32, StoreError> { u32::try_from(row.try_get::<i64, _>(c)?).map_err(corrupt) };
-    Ok(Payout {
-        id: parse_column(row, "id")?,
-        kind: parse_column(row, "kind")?,
-        user_id: row.try_get("user_id")?,
-        reference: row.try_get("reference")?,
-        contract_id: opt_text("contract_id")?,
-        reason: opt_text("reason")?,
-        payment_id: opt_text("payment_id")?.map(|p| p.parse().map_err(corrupt)).transpose()?,
-        holds_escrow: opt_text("escrow_payment_id")?.is_some(),
-        chain_id: ChainId(u64::try_from(row.try_get::<i64, _>("chain_id")?).map_err(corrupt)?),
-        token: TokenRef {
-            symbol: row.try_get("token_symbol")?,
-            address: parse_column(row, "token_address")?,
-            decimals: u8::try_from(row.try_get::<i64, _>("token_decimals")?).map_err(corrupt)?,
-        },
-        recipient: parse_column(row, "recipient")?,
-        amount: parse_column(row, "amount")?,
-        status: parse_column(row, "status")?,
-        attempts: u32_col("attempts")?,
-        failures: u32_col("failures")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        tx_hash: opt_text("tx_hash")?.map(|h| h.parse().map_err(corrupt)).transpose()?,
-        last_error: opt_text("last_error")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        completed_at: row.try_get("completed_at")?,
-    })
+/// The columns every payout read selects, in [`PayoutRow`]'s names.
+const COLUMNS: &str = "id, kind, user_id, reference, contract_id, reason, payment_id, escrow_payment_id, chain_id, \
+    token_symbol, token_address, token_decimals, recipient, amount, status, attempts, failures, next_attempt_at, \
+    tx_hash, last_error, created_at, updated_at, completed_at";
+
+/// A `payouts` row as the database holds it.
+#[derive(Debug, FromRow)]
+struct PayoutRow {
+    id: String,
+    kind: String,
+    user_id: String,
+    reference: String,
+    contract_id: Option<String>,
+    reason: Option<String>,
+    payment_id: Option<String>,
+    escrow_payment_id: Option<String>,
+    chain_id: i64,
+    token_symbol: String,
+    token_address: String,
+    token_decimals: i64,
+    recipient: String,
+    amount: String,
+    status: String,
+    attempts: i64,
+    failures: i64,
+    next_attempt_at: Option<i64>,
+    tx_hash: Option<String>,
+    last_error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    completed_at: Option<i64>,
+}
+
+impl TryFrom<PayoutRow> for Payout {
+    type Error = StoreError;
+
+    fn try_from(row: PayoutRow) -> Result<Self, StoreError> {
+        Ok(Payout {
+            id: parsed("id", &row.id)?,
+            kind: parsed("kind", &row.kind)?,
+            user_id: row.user_id,
+            reference: row.reference,
+            contract_id: row.contract_id,
+            reason: row.reason,
+            payment_id: parsed_opt("payment_id", row.payment_id.as_deref())?,
+            holds_escrow: row.escrow_payment_id.is_some(),
+            chain_id: ChainId(unsigned("chain_id", row.chain_id)?),
+            token: TokenRef {
+                symbol: row.token_symbol,
+                address: parsed("token_address", &row.token_address)?,
+                decimals: unsigned("token_decimals", row.token_decimals)?,
+            },
+            recipient: parsed("recipient", &row.recipient)?,
+            amount: parsed("amount", &row.amount)?,
+            status: parsed("status", &row.status)?,
+            attempts: unsigned("attempts", row.attempts)?,
+            failures: unsigned("failures", row.failures)?,
+            next_attempt_at: row.next_attempt_at,
+            tx_hash: parsed_opt("tx_hash", row.tx_hash.as_deref())?,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            completed_at: row.completed_at,
+        })
+    }
+}
+
+/// The `LIKE` pattern of every retry status (`RETRY_1`, `RETRY_2`, …), from the status's own text.
+fn retrying_pattern() -> String {
+    let text = PayoutStatus::Retrying(0).as_string();
+    format!("{}%", text.trim_end_matches(|c: char| c.is_ascii_digit()))
 }
 
 impl Store {
@@ -96,15 +137,14 @@ impl Store {
             return Ok(Err(PayoutConflict::Reference(existing)));
         }
         if let (Some(contract), Some(reason)) = (&payout.contract_id, &payout.reason) {
-            let existing: Option<String> = sqlx::query("SELECT id FROM payouts WHERE contract_id = $1 AND reason = $2")
-                .bind(contract)
-                .bind(reason)
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
+            let existing: Option<String> =
+                sqlx::query_scalar("SELECT id FROM payouts WHERE contract_id = $1 AND reason = $2")
+                    .bind(contract)
+                    .bind(reason)
+                    .fetch_optional(&mut **tx)
+                    .await?;
             if let Some(id) = existing {
-                return Ok(Err(PayoutConflict::ContractReason(id.parse().map_err(corrupt)?)));
+                return Ok(Err(PayoutConflict::ContractReason(parsed("id", &id)?)));
             }
         }
         let escrow = payout.payment_id.as_ref().filter(|_| payout.holds_escrow).map(|p| p.as_str().to_owned());
@@ -144,27 +184,29 @@ impl Store {
     }
 
     async fn payout_where(&self, tx: &mut Tx, filter: &str, value: &str) -> Result<Option<PayoutId>, StoreError> {
-        let row = sqlx::query(&format!("SELECT id FROM payouts WHERE {filter}"))
+        let id: Option<String> = sqlx::query_scalar(&format!("SELECT id FROM payouts WHERE {filter}"))
             .bind(value)
             .fetch_optional(&mut **tx)
             .await?;
-        row.map(|r| r.try_get::<String, _>(0).map_err(StoreError::from).and_then(|id| id.parse().map_err(corrupt)))
-            .transpose()
+        id.map(|id| parsed("id", &id)).transpose()
     }
 
     pub async fn payout(&self, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
-        let row =
-            sqlx::query("SELECT * FROM payouts WHERE id = $1").bind(id.as_str()).fetch_optional(&self.pool).await?;
-        row.as_ref().map(from_row).transpose()
+        let row = sqlx::query_as::<_, PayoutRow>(&format!("SELECT {COLUMNS} FROM payouts WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Payout::try_from).transpose()
     }
 
     /// The release or refund that holds a payment's escrow claim.
     pub async fn escrow_payout(&self, payment_id: &PaymentId) -> Result<Option<Payout>, StoreError> {
-        let row = sqlx::query("SELECT * FROM payouts WHERE escrow_payment_id = $1")
-            .bind(payment_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(from_row).transpose()
+        let row =
+            sqlx::query_as::<_, PayoutRow>(&format!("SELECT {COLUMNS} FROM payouts WHERE escrow_payment_id = $1"))
+                .bind(payment_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(Payout::try_from).transpose()
     }
 
     /// Writes a payout's new state if its status is still `expected`; returns whether it was
@@ -194,31 +236,33 @@ impl Store {
     /// Payouts whose turn has come: failed ones whose retry is due, and queued ones when
     /// `with_queued` (a batch run takes those).
     pub async fn due_payouts(&self, now: i64, with_queued: bool) -> Result<Vec<Payout>, StoreError> {
-        let queued = if with_queued { " OR status = 'QUEUED'" } else { "" };
-        let rows = sqlx::query(&format!(
-            "SELECT * FROM payouts WHERE (status = 'FAILED' AND next_attempt_at <= $1){queued} ORDER BY created_at, id"
-        ))
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(from_row).collect()
+        let queued = if with_queued { " OR status = $3" } else { "" };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM payouts WHERE (status = $2 AND next_attempt_at <= $1){queued} ORDER BY created_at, id"
+        );
+        let mut query = sqlx::query_as::<_, PayoutRow>(&sql).bind(now).bind(PayoutStatus::Failed.as_string());
+        if with_queued {
+            query = query.bind(PayoutStatus::Queued.as_string());
+        }
+        query.fetch_all(&self.pool).await?.into_iter().map(Payout::try_from).collect()
     }
 
     /// Payouts with an attempt under way.
     pub async fn in_flight_payouts(&self) -> Result<Vec<Payout>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM payouts WHERE status = 'PROCESSING' OR status LIKE 'RETRY_%' ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(from_row).collect()
+        let sql = format!("SELECT {COLUMNS} FROM payouts WHERE status = $1 OR status LIKE $2 ORDER BY created_at, id");
+        let rows = sqlx::query_as::<_, PayoutRow>(&sql)
+            .bind(PayoutStatus::Processing.as_string())
+            .bind(retrying_pattern())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(Payout::try_from).collect()
     }
 
     /// How many payouts wait for a batch run.
     pub async fn queued_payouts(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM payouts WHERE status = 'QUEUED'")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM payouts WHERE status = $1")
+            .bind(PayoutStatus::Queued.as_string())
             .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?)
+            .await?)
     }
 }

@@ -1,10 +1,9 @@
 //! Rail configurations: the chains and tokens a store (a seller) or a template accepts.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
 use alloy::primitives::Address;
+use sqlx::FromRow;
 
+use super::column::{json, parsed, parsed_opt};
 use super::{corrupt, Store, StoreError};
 use crate::ChainId;
 
@@ -26,6 +25,17 @@ impl RailScope {
     }
 }
 
+impl std::str::FromStr for RailScope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Store, Self::Template]
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| format!("unknown rail scope `{s}`"))
+    }
+}
+
 /// One stored configuration. Empty lists leave that dimension open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RailConfig {
@@ -44,31 +54,50 @@ pub struct RailConfig {
     pub updated_at: i64,
 }
 
-fn from_row(row: &AnyRow, scope: RailScope) -> Result<RailConfig, StoreError> {
-    let chains: String = row.try_get("allowed_chains")?;
-    let tokens: String = row.try_get("allowed_tokens")?;
-    let payout_address: Option<String> = row.try_get("payout_address")?;
-    Ok(RailConfig {
-        scope,
-        key: row.try_get("config_key")?,
-        use_shop_default: row.try_get::<i64, _>("use_shop_default")? != 0,
-        allowed_chains: serde_json::from_str(&chains).map_err(corrupt)?,
-        allowed_tokens: serde_json::from_str(&tokens).map_err(corrupt)?,
-        payout_address: payout_address.map(|a| a.parse().map_err(corrupt)).transpose()?,
-        seller_id: row.try_get("seller_id")?,
-        updated_by: row.try_get("updated_by")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+/// A `rail_configs` row as the database holds it.
+#[derive(Debug, FromRow)]
+struct RailConfigRow {
+    scope: String,
+    config_key: String,
+    use_shop_default: i64,
+    /// JSON lists.
+    allowed_chains: String,
+    allowed_tokens: String,
+    payout_address: Option<String>,
+    seller_id: Option<String>,
+    updated_by: String,
+    updated_at: i64,
+}
+
+impl TryFrom<RailConfigRow> for RailConfig {
+    type Error = StoreError;
+
+    fn try_from(row: RailConfigRow) -> Result<Self, StoreError> {
+        Ok(RailConfig {
+            scope: parsed("scope", &row.scope)?,
+            key: row.config_key,
+            use_shop_default: row.use_shop_default != 0,
+            allowed_chains: json("allowed_chains", &row.allowed_chains)?,
+            allowed_tokens: json("allowed_tokens", &row.allowed_tokens)?,
+            payout_address: parsed_opt("payout_address", row.payout_address.as_deref())?,
+            seller_id: row.seller_id,
+            updated_by: row.updated_by,
+            updated_at: row.updated_at,
+        })
+    }
 }
 
 impl Store {
     pub async fn rail_config(&self, scope: RailScope, key: &str) -> Result<Option<RailConfig>, StoreError> {
-        let row = sqlx::query("SELECT * FROM rail_configs WHERE scope = $1 AND config_key = $2")
-            .bind(scope.as_str())
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| from_row(&r, scope)).transpose()
+        let row = sqlx::query_as::<_, RailConfigRow>(
+            "SELECT scope, config_key, use_shop_default, allowed_chains, allowed_tokens, payout_address, seller_id, \
+             updated_by, updated_at FROM rail_configs WHERE scope = $1 AND config_key = $2",
+        )
+        .bind(scope.as_str())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(RailConfig::try_from).transpose()
     }
 
     /// Creates or replaces a configuration.

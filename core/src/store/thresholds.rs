@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
+use sqlx::FromRow;
 
+use super::column::unsigned;
 use super::{corrupt, Store, StoreError};
 use crate::ChainId;
 
@@ -19,8 +20,30 @@ pub struct ThresholdChange {
     pub changed_at: i64,
 }
 
-fn to_u64(v: i64) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(corrupt)
+/// A `threshold_history` row as the database holds it.
+#[derive(Debug, FromRow)]
+struct ChangeRow {
+    chain_id: i64,
+    old_threshold: i64,
+    new_threshold: i64,
+    requested: i64,
+    changed_by: String,
+    changed_at: i64,
+}
+
+impl TryFrom<ChangeRow> for ThresholdChange {
+    type Error = StoreError;
+
+    fn try_from(row: ChangeRow) -> Result<Self, StoreError> {
+        Ok(ThresholdChange {
+            chain_id: ChainId(unsigned("chain_id", row.chain_id)?),
+            old_threshold: unsigned("old_threshold", row.old_threshold)?,
+            new_threshold: unsigned("new_threshold", row.new_threshold)?,
+            requested: unsigned("requested", row.requested)?,
+            changed_by: row.changed_by,
+            changed_at: row.changed_at,
+        })
+    }
 }
 
 fn to_i64(v: u64) -> Result<i64, StoreError> {
@@ -30,17 +53,21 @@ fn to_i64(v: u64) -> Result<i64, StoreError> {
 impl Store {
     /// The admin override of a chain's threshold, if any.
     pub async fn threshold_override(&self, chain_id: ChainId) -> Result<Option<u64>, StoreError> {
-        let row = sqlx::query("SELECT threshold FROM threshold_overrides WHERE chain_id = $1")
-            .bind(chain_id.as_i64())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| to_u64(r.try_get(0)?)).transpose()
+        let threshold: Option<i64> =
+            sqlx::query_scalar("SELECT threshold FROM threshold_overrides WHERE chain_id = $1")
+                .bind(chain_id.as_i64())
+                .fetch_optional(&self.pool)
+                .await?;
+        threshold.map(|t| unsigned("threshold", t)).transpose()
     }
 
     /// Every override.
     pub async fn threshold_overrides(&self) -> Result<HashMap<ChainId, u64>, StoreError> {
-        let rows = sqlx::query("SELECT chain_id, threshold FROM threshold_overrides").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((ChainId(to_u64(r.try_get(0)?)?), to_u64(r.try_get(1)?)?))).collect()
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT chain_id, threshold FROM threshold_overrides").fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|(chain, threshold)| Ok((ChainId(unsigned("chain_id", chain)?), unsigned("threshold", threshold)?)))
+            .collect()
     }
 
     /// Sets an override and records the change, in one transaction.
@@ -74,7 +101,7 @@ impl Store {
 
     /// Threshold changes, newest first, with the total.
     pub async fn threshold_history(&self, limit: i64, offset: i64) -> Result<(Vec<ThresholdChange>, i64), StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, ChangeRow>(
             "SELECT chain_id, old_threshold, new_threshold, requested, changed_by, changed_at FROM threshold_history \
              ORDER BY changed_at DESC, id DESC LIMIT $1 OFFSET $2",
         )
@@ -82,21 +109,8 @@ impl Store {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 =
-            sqlx::query("SELECT COUNT(*) FROM threshold_history").fetch_one(&self.pool).await?.try_get(0)?;
-        let changes = rows
-            .iter()
-            .map(|r| {
-                Ok(ThresholdChange {
-                    chain_id: ChainId(to_u64(r.try_get(0)?)?),
-                    old_threshold: to_u64(r.try_get(1)?)?,
-                    new_threshold: to_u64(r.try_get(2)?)?,
-                    requested: to_u64(r.try_get(3)?)?,
-                    changed_by: r.try_get(4)?,
-                    changed_at: r.try_get(5)?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM threshold_history").fetch_one(&self.pool).await?;
+        let changes = rows.into_iter().map(ThresholdChange::try_from).collect::<Result<_, _>>()?;
         Ok((changes, total))
     }
 }
