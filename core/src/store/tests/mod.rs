@@ -3,5 +3,6 @@
 mod deliveries;
 mod destinations;
 mod feed;
+mod payments;
 mod payouts;
 mod support;
