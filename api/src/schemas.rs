@@ -52,26 +52,6 @@ pub struct TokenRef {
     pub decimals: u8,
 }
 
-/// An oracle quote: the USD price settled in the token.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct Quote {
-    pub quote_id: String,
-    pub usd_amount: String,
-    #[schema(value_type = TokenUnits)]
-    pub settle_amount: String,
-    #[schema(value_type = BaseUnits)]
-    pub settle_amount_base_units: String,
-    pub token: String,
-    #[serde(rename = "tokenPriceUSD")]
-    pub token_price_usd: String,
-    pub depeg_adjustment_bps: i64,
-    pub rounding_bps: i64,
-    #[schema(value_type = Address)]
-    pub price_feed: String,
-    pub expires_at: String,
-}
-
 /// A transfer the follower credited (or recorded without counting).
 pub use payscan_core::event::CreditedTransfer as Transfer;
 

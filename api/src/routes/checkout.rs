@@ -11,7 +11,7 @@ use payscan_core::registry::parse_address;
 use payscan_core::{PaymentId, Provider};
 use payscan_custody::{PermitTerms, SignedPermit};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,7 +21,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::schemas::{self, ErrorBody, PermitAvailability, RelayedPermit};
 use crate::state::AppState;
-use crate::views::checkout::{Checkout, WalletTransaction};
+use crate::views::checkout::{Checkout, PermitOffer, RequestNetworkRail, WalletTransaction};
 use crate::views::Envelope;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -87,15 +87,15 @@ pub(super) async fn checkout(
 
     let mut transactions = Vec::new();
     let mut permit = None;
-    let mut rail = json!({});
+    let mut rail = RequestNetworkRail::default();
     match (payment.rail.provider, &payment.rn, chain.proxy_address) {
         (Provider::RequestNetwork, Some(rn), Some(proxy)) => {
-            rail = json!({
-                "feeProxy": proxy.to_checksum(None),
-                "payee": rn.payee.to_checksum(None),
-                "paymentReference": rn.reference.to_string(),
-                "salt": rn.salt,
-            });
+            rail = RequestNetworkRail {
+                fee_proxy: Some(proxy.to_checksum(None)),
+                payee: Some(rn.payee.to_checksum(None)),
+                payment_reference: Some(rn.reference.to_string()),
+                salt: Some(rn.salt.clone()),
+            };
             if payable {
                 let approve = IERC20::approveCall { spender: proxy, amount: remaining.0 };
                 let pay = IERC20FeeProxy::transferFromWithReferenceAndFeeCall {
@@ -110,7 +110,7 @@ pub(super) async fn checkout(
                 transactions.push(transaction("pay through the fee proxy with the reference", proxy, pay.abi_encode()));
                 if let Some(payer) = payer {
                     if let Some(typed) = state.permits.offer(&payment, payer).await? {
-                        permit = Some(json!({ "typedData": typed, "replaces": 0, "note": PERMIT_NOTE }));
+                        permit = Some(PermitOffer { typed_data: typed, replaces: 0, note: PERMIT_NOTE });
                     }
                 }
             }

@@ -11,8 +11,8 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use payscan_core::store::{Payment, Store};
-use payscan_core::{clock, PaymentId};
-use serde_json::{json, Value};
+use payscan_core::{clock, BaseUnits, EscrowState, PaymentId, PaymentStatus};
+use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -30,19 +30,35 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// Events of the payment read per query when a stream catches up.
 const PAGE: i64 = 100;
 
-fn progress(payment: &Payment) -> Value {
-    let decimals = payment.rail.token.decimals;
-    json!({
-        "type": "payment.progress",
-        "paymentId": payment.id,
-        "status": payment.status,
-        "escrowState": payment.escrow,
-        "confirmations": payment.confirmations,
-        "amountReceived": payment.received.to_token_units(decimals),
-        "amountReceivedBaseUnits": payment.received,
-        "underpaid": payment.underpaid,
-        "txHash": payment.tx_hash.map(|h| format!("{h:#x}")),
-    })
+/// What a stream sends between events: where the payment's money stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Progress {
+    r#type: &'static str,
+    payment_id: PaymentId,
+    status: PaymentStatus,
+    escrow_state: EscrowState,
+    confirmations: u64,
+    amount_received: String,
+    amount_received_base_units: BaseUnits,
+    underpaid: bool,
+    tx_hash: Option<String>,
+}
+
+impl Progress {
+    fn of(payment: &Payment) -> Self {
+        Self {
+            r#type: "payment.progress",
+            payment_id: payment.id.clone(),
+            status: payment.status,
+            escrow_state: payment.escrow,
+            confirmations: payment.confirmations,
+            amount_received: payment.received.to_token_units(payment.rail.token.decimals),
+            amount_received_base_units: payment.received,
+            underpaid: payment.underpaid,
+            tx_hash: payment.tx_hash.map(|h| format!("{h:#x}")),
+        }
+    }
 }
 
 struct Cursor {
@@ -50,7 +66,7 @@ struct Cursor {
     feed: Subscription,
     id: PaymentId,
     after: i64,
-    last_progress: Option<Value>,
+    last_progress: Option<Progress>,
     queued: std::collections::VecDeque<Event>,
     /// When the caller's token expires: the stream ends then, as a new request would be refused.
     token_expiry: tokio::time::Instant,
@@ -65,9 +81,10 @@ impl Cursor {
     }
 
     fn progress(&mut self, payment: &Payment) {
-        let now = progress(payment);
+        let now = Progress::of(payment);
         if self.last_progress.as_ref() != Some(&now) {
-            self.queued.push_back(Event::default().event("payment.progress").data(now.to_string()));
+            let Ok(data) = serde_json::to_string(&now) else { return };
+            self.queued.push_back(Event::default().event("payment.progress").data(data));
             self.last_progress = Some(now);
         }
     }

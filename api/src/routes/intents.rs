@@ -11,7 +11,7 @@ use payscan_core::store::Rail;
 use payscan_core::{clock, Provider};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,7 +21,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
 use crate::schemas::{AmountInput, ErrorBody};
 use crate::state::AppState;
-use crate::views::payment::{IntentAnswer, IntentPayment, PaymentView};
+use crate::views::payment::{IntentAnswer, IntentPayment, PaymentView, QuoteView};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create)).routes(routes!(pay_in))
@@ -175,21 +175,6 @@ async fn quote(state: &AppState, chain: &Chain, token: &Token, usd: &RawValue) -
     })
 }
 
-fn quote_view(id: &str, token: &Token, quote: &Quote) -> Value {
-    json!({
-        "quoteId": id,
-        "usdAmount": quote.usd_amount.to_token_units(quote::USD_DECIMALS),
-        "settleAmount": quote.settle.to_token_units(token.decimals),
-        "settleAmountBaseUnits": quote.settle,
-        "token": token.symbol,
-        "tokenPriceUSD": quote.price_text(),
-        "depegAdjustmentBps": quote.depeg_adjustment_bps,
-        "roundingBps": quote.rounding_bps,
-        "priceFeed": quote.round.feed.to_checksum(None),
-        "expiresAt": clock::rfc3339(quote.expires_at),
-    })
-}
-
 /// How long a price feed read may take.
 const FEED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -197,7 +182,7 @@ pub(super) async fn intent(
     state: &AppState,
     caller: &Caller,
     body: IntentBody,
-) -> Result<(IntentPayment, Option<Value>), ApiError> {
+) -> Result<(IntentPayment, Option<QuoteView>), ApiError> {
     super::check_id("purchaseRequestId", &body.purchase_request_id)?;
     super::check_id("sellerOfferId", &body.seller_offer_id)?;
     super::check_id("sellerId", &body.seller_id)?;
@@ -296,7 +281,7 @@ pub(super) async fn intent(
         Some(quote) => {
             let id =
                 state.store.insert_quote(&payment.id, chain.chain_id, &token.symbol, quote, clock::now_ms()).await?;
-            Some(quote_view(&id, token, quote))
+            Some(QuoteView::new(id, token, quote))
         }
         None => None,
     };

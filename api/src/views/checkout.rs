@@ -26,13 +26,41 @@ pub struct Checkout {
     #[schema(value_type = schemas::Address)]
     pub destination: String,
     pub expires_at: String,
-    /// Request Network rail: `feeProxy`, `payee`, `paymentReference`, `salt`; else empty.
-    pub request_network: Value,
+    /// What the fee proxy must be paid with; empty for a payment to its own address.
+    pub request_network: RequestNetworkRail,
     /// In order; empty once nothing is left to pay.
     pub transactions: Vec<WalletTransaction>,
-    /// For a permit token and a `payer`: `{typedData, replaces, note}`, the EIP-712 typed data
-    /// as `eth_signTypedData_v4` takes it.
-    pub permit: Option<Value>,
+    /// For a permit token and a `payer`: the permit to sign instead of the approve.
+    pub permit: Option<PermitOffer>,
+}
+
+/// A Request Network payment's terms: the fee proxy, whom it pays and the reference it carries.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestNetworkRail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<schemas::Address>)]
+    pub fee_proxy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<schemas::Address>)]
+    pub payee: Option<String>,
+    /// 0x-hex, 8 bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+}
+
+/// An EIP-2612 permit for the buyer's wallet to sign; payscan's relayer broadcasts it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PermitOffer {
+    /// The EIP-712 typed data, as `eth_signTypedData_v4` takes it.
+    #[schema(value_type = Object)]
+    pub typed_data: Value,
+    /// The index in `transactions` of the approve that the signed permit makes unneeded.
+    pub replaces: usize,
+    pub note: &'static str,
 }
 
 /// One transaction for the wallet to send.

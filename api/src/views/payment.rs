@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use axum::Json;
 use payscan_core::clock::rfc3339;
 use payscan_core::event::CreditedTransfer;
-use payscan_core::registry::Registry;
+use payscan_core::quote::Quote;
+use payscan_core::registry::{Registry, Token};
 use payscan_core::store::payments::TokenRef;
 use payscan_core::store::Payment;
 use payscan_core::{BaseUnits, ChainId, DerivationIndex, EscrowState, PaymentId, PaymentStatus, Provider};
@@ -175,12 +176,48 @@ pub struct IntentAnswer {
     pub success: bool,
     pub data: IntentPayment,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<schemas::Quote>)]
-    pub quote: Option<Value>,
+    pub quote: Option<QuoteView>,
 }
 
 impl IntentAnswer {
-    pub fn new(data: IntentPayment, quote: Option<Value>) -> Json<Self> {
+    pub fn new(data: IntentPayment, quote: Option<QuoteView>) -> Json<Self> {
         Json(Self { success: true, data, quote })
+    }
+}
+
+/// An oracle quote: the USD price settled in the token.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Quote)]
+pub struct QuoteView {
+    pub quote_id: String,
+    pub usd_amount: String,
+    #[schema(value_type = schemas::TokenUnits)]
+    pub settle_amount: String,
+    pub settle_amount_base_units: BaseUnits,
+    pub token: String,
+    #[serde(rename = "tokenPriceUSD")]
+    pub token_price_usd: String,
+    pub depeg_adjustment_bps: i64,
+    pub rounding_bps: u32,
+    #[schema(value_type = schemas::Address)]
+    pub price_feed: String,
+    pub expires_at: String,
+}
+
+impl QuoteView {
+    pub fn new(quote_id: String, token: &Token, quote: &Quote) -> Self {
+        Self {
+            quote_id,
+            usd_amount: quote.usd_amount.to_token_units(payscan_core::quote::USD_DECIMALS),
+            settle_amount: quote.settle.to_token_units(token.decimals),
+            settle_amount_base_units: quote.settle,
+            token: token.symbol.clone(),
+            token_price_usd: quote.price_text(),
+            depeg_adjustment_bps: quote.depeg_adjustment_bps,
+            rounding_bps: quote.rounding_bps,
+            price_feed: quote.round.feed.to_checksum(None),
+            expires_at: rfc3339(quote.expires_at),
+        }
     }
 }
