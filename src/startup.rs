@@ -73,7 +73,7 @@ impl Application {
             settings: config.scanner.clone(),
         };
         let role = config.role;
-        let mut supervisor = Supervisor::new(context, tasks.token());
+        let mut supervisor = Supervisor::new(context, tasks.token(), tasks.board());
         // Instances sharing a PostgreSQL split the chains by lease; SQLite is one instance's.
         let leased = store.backend() == Backend::Postgres;
         let mut lease_holder = None;
@@ -176,6 +176,7 @@ impl Application {
             feed,
             limits: Arc::new(payscan_api::limits::Limits::new(config.rate_limits)),
             shutdown: tasks.token(),
+            tasks: tasks.board(),
         };
         let router = if role.serves_api() { payscan_api::router(state) } else { payscan_api::ops_router(state) };
         let shutdown = tasks.token();
