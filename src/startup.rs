@@ -1,5 +1,6 @@
-//! Builds the daemon from its configuration: store, registry, keys, followers, dispatcher and the
-//! HTTP server. `Application::build` binds the listener first, so tests can start it on port 0.
+//! Builds the daemon from its configuration: store, registry, keys, followers, the outbox's
+//! dispatcher and the HTTP server. `Application::build` binds the listener first, so tests can
+//! start it on port 0.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,9 +15,8 @@ use payscan_core::registry::{RegistrySource, SharedRegistry};
 use payscan_core::store::{Backend, Store};
 use payscan_core::webhook::SELF_TARGET;
 use payscan_custody::{Keys, OutboundSettings, PayoutSettings, Payouts, PermitRelay, SweepCron, Sweeper};
-use payscan_scanner::{
-    Dispatcher, FollowerContext, Lease, Reloader, ScannerMetrics, ScannerStatus, Supervisor, WatchSet,
-};
+use payscan_outbox::{Dispatcher, OutboxMetrics};
+use payscan_scanner::{FollowerContext, Lease, Reloader, ScannerMetrics, ScannerStatus, Supervisor, WatchSet};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -59,6 +59,7 @@ impl Application {
 
         let metrics = prometheus::Registry::new_custom(Some("".into()), None).unwrap_or_default();
         let scanner_metrics = ScannerMetrics::register(&metrics)?;
+        let outbox_metrics = OutboxMetrics::register(&metrics)?;
         let watch = Arc::new(WatchSet::with_window(config.watch_window));
         watch.refresh(&store).await?;
 
@@ -72,7 +73,7 @@ impl Application {
             settings: config.scanner.clone(),
         };
         let role = config.role;
-        let mut supervisor = Supervisor::new(context, tasks.token());
+        let mut supervisor = Supervisor::new(context, tasks.token(), tasks.board());
         // Instances sharing a PostgreSQL split the chains by lease; SQLite is one instance's.
         let leased = store.backend() == Backend::Postgres;
         let mut lease_holder = None;
@@ -90,7 +91,7 @@ impl Application {
             if leased {
                 tasks.spawn("chain-leases", supervisor.clone().keep_leases(registry.clone(), tasks.token()));
             }
-            let mut dispatcher = Dispatcher::new(store.clone(), &config.webhook, scanner_metrics)?;
+            let mut dispatcher = Dispatcher::new(store.clone(), &config.webhook, outbox_metrics)?;
             if let Some(url) = self_url {
                 dispatcher = dispatcher.with_self_url(url);
             }
@@ -175,6 +176,7 @@ impl Application {
             feed,
             limits: Arc::new(payscan_api::limits::Limits::new(config.rate_limits)),
             shutdown: tasks.token(),
+            tasks: tasks.board(),
         };
         let router = if role.serves_api() { payscan_api::router(state) } else { payscan_api::ops_router(state) };
         let shutdown = tasks.token();
@@ -233,5 +235,32 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every metric the shipped Grafana dashboard queries is one payscan registers.
+    #[test]
+    fn the_grafana_dashboard_uses_real_metrics() {
+        let dashboard = include_str!("../ops/grafana/payscan.json");
+        let sources = [
+            include_str!("../scanner/src/metrics.rs"),
+            include_str!("../outbox/src/metrics.rs"),
+            include_str!("../api/src/feed.rs"),
+        ];
+        let mut names: Vec<&str> = dashboard
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("payscan_"))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() >= 10, "{names:?}");
+        for name in names {
+            assert!(
+                sources.iter().any(|source| source.contains(&format!("\"{name}\""))),
+                "the dashboard queries {name}, which payscan does not register"
+            );
+        }
     }
 }

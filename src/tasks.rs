@@ -1,5 +1,6 @@
-//! Named background tasks with one shared cancellation token. A task that ends on its own, fails
-//! or panics is reported by name rather than vanishing.
+//! The daemon's named background tasks: one shared cancellation token, each spawned on the task
+//! board (payscan_core::tasks) that the followers run on too, so that a task that ends on its own,
+//! fails or panics is logged by name and shows in health rather than vanishing.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use payscan_core::clock;
 use payscan_core::store::{Store, StoreError};
+use payscan_core::tasks::TaskBoard;
 use payscan_scanner::Supervisor;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +18,7 @@ use tracing::{error, info, warn};
 #[derive(Debug, Default)]
 pub struct Tasks {
     cancel: CancellationToken,
+    board: TaskBoard,
     handles: Vec<(String, JoinHandle<()>)>,
 }
 
@@ -29,25 +32,19 @@ impl Tasks {
         self.cancel.clone()
     }
 
-    /// Spawns `task`, reporting how it ends.
+    /// Where every task's state is kept, for health and for the followers' supervisor.
+    pub fn board(&self) -> TaskBoard {
+        self.board.clone()
+    }
+
+    /// Spawns `task`, which should run until the token is cancelled, recording how it ends.
     pub fn spawn<F, E>(&mut self, name: impl Into<String>, task: F)
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
         let name = name.into();
-        let cancel = self.cancel.clone();
-        let inner = tokio::spawn(task);
-        let label = name.clone();
-        let watcher = tokio::spawn(async move {
-            match inner.await {
-                Ok(Ok(())) if cancel.is_cancelled() => info!(task = %label, "task stopped"),
-                Ok(Ok(())) => error!(task = %label, "task ended unexpectedly"),
-                Ok(Err(e)) => error!(task = %label, error = %e, "task failed"),
-                Err(e) if e.is_panic() => error!(task = %label, "task panicked"),
-                Err(_) => info!(task = %label, "task aborted"),
-            }
-        });
+        let watcher = self.board.spawn(name.clone(), self.cancel.clone(), task, |_| {});
         self.handles.push((name, watcher));
     }
 

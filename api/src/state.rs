@@ -6,6 +6,7 @@ use std::time::Duration;
 use payscan_core::intent::AddressDeriver;
 use payscan_core::registry::SharedRegistry;
 use payscan_core::store::Store;
+use payscan_core::tasks::TaskBoard;
 use payscan_core::webhook::WebhookSecret;
 
 use payscan_scanner::{Reloader, ScannerStatus, WatchSet};
@@ -44,4 +45,6 @@ pub struct AppState {
     /// Cancelled at shutdown: long-lived responses (event streams) end with it, so a graceful
     /// stop does not wait on clients.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Every background task of this instance and how it is doing, for health.
+    pub tasks: TaskBoard,
 }

@@ -12,7 +12,7 @@ use payscan_core::store::payments::TokenRef;
 use payscan_core::store::Store;
 use payscan_core::webhook::WebhookSecret;
 use payscan_core::{clock, BaseUnits, ChainId, EscrowState, PaymentId, PaymentStatus, Provider};
-use payscan_scanner::{Dispatcher, ScannerMetrics};
+use payscan_outbox::{Dispatcher, OutboxMetrics};
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{self, percentile, Backend, Database, Receiver, ReceiverMode};
@@ -112,7 +112,7 @@ async fn one(backend: Backend, mode: ReceiverMode, events: usize, hanging: bool)
         allow_networks: vec!["127.0.0.0/8".parse()?],
         concurrency: 256,
     };
-    let metrics = ScannerMetrics::register(&prometheus::Registry::new())?;
+    let metrics = OutboxMetrics::register(&prometheus::Registry::new())?;
     let dispatcher = Dispatcher::new(store.clone(), &config, metrics)?;
 
     // The backlog: every row written before the dispatcher starts, then drained.

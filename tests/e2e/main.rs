@@ -15,6 +15,7 @@ mod errors;
 mod escrow;
 mod events;
 mod expiry;
+mod health;
 mod intents;
 mod ledger;
 mod limits;

@@ -10,8 +10,7 @@ use payscan_core::store::outbox::AttemptOutcome;
 use payscan_core::store::{DeliveryStatus, Store};
 use payscan_core::webhook::WebhookSecret;
 use payscan_core::PaymentId;
-use payscan_scanner::dispatcher::DispatchOutcome;
-use payscan_scanner::{Dispatcher, ScannerMetrics};
+use payscan_outbox::{DispatchOutcome, Dispatcher, OutboxMetrics};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -427,7 +426,7 @@ both_backends!(a_crash_during_a_slow_attempt_resends_nothing_that_succeeded, |ba
 
 /// A dispatcher of its own on `store`, as one instance of a cluster runs it, with no receiver of
 /// its own: deliveries go to the store's targets only.
-fn dispatcher(store: &Store, secret: &str, retry: Vec<Duration>) -> (Dispatcher, ScannerMetrics) {
+fn dispatcher(store: &Store, secret: &str, retry: Vec<Duration>) -> (Dispatcher, OutboxMetrics) {
     payscan::telemetry::init_for_tests();
     payscan::telemetry::install_tls_provider();
     let config = WebhookConfig {
@@ -439,7 +438,7 @@ fn dispatcher(store: &Store, secret: &str, retry: Vec<Duration>) -> (Dispatcher,
         allow_networks: vec!["127.0.0.0/8".parse().expect("network")],
         concurrency: 16,
     };
-    let metrics = ScannerMetrics::register(&prometheus::Registry::new()).expect("metrics");
+    let metrics = OutboxMetrics::register(&prometheus::Registry::new()).expect("metrics");
     (Dispatcher::new(store.clone(), &config, metrics.clone()).expect("dispatcher"), metrics)
 }
 

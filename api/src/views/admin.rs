@@ -2,6 +2,7 @@
 
 use payscan_core::registry::{redact_url, Chain, NativeCurrency, Token};
 use payscan_core::store::thresholds::ThresholdChange as Change;
+use payscan_core::tasks::{TaskRecord, TaskState};
 use payscan_core::ChainId;
 use payscan_scanner::status::ChainStatus;
 use payscan_scanner::supervisor::Reconciled;
@@ -120,6 +121,44 @@ pub struct Liveness {
     pub chains: Vec<ChainId>,
     /// Every route, as `METHOD /path`.
     pub endpoints: Vec<String>,
+    /// `degraded` while a background task that should be running has failed (see `tasks`).
+    pub status: HealthStatus,
+    /// This instance's background tasks (its role decides which run), by name.
+    pub tasks: Vec<TaskView>,
+}
+
+/// Whether every background task that should run is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Degraded,
+}
+
+/// A background task (`webhook-dispatcher`, `follower-<chainId>`, …) and how it is doing.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskView {
+    pub name: String,
+    pub state: TaskState,
+    /// Why it failed (an error, `panicked`), its URLs redacted.
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339, once it ended.
+    pub ended_at: Option<String>,
+}
+
+impl From<TaskRecord> for TaskView {
+    fn from(task: TaskRecord) -> Self {
+        Self {
+            name: task.name,
+            state: task.state,
+            error: task.error,
+            started_at: task.started_at,
+            ended_at: task.ended_at,
+        }
+    }
 }
 
 /// What payscan's own receiver did with a webhook.

@@ -4,22 +4,21 @@
 //! schedule and then goes to manual review; a crash mid-delivery only means the lease runs out and
 //! the attempts that were still out are sent again, which receivers dedupe by `webhook-id`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
+use payscan_core::clock;
 use payscan_core::config::WebhookConfig;
-use payscan_core::outbound::{self, OutboundClient, OutboundPolicy};
 use payscan_core::store::outbox::AttemptOutcome;
 use payscan_core::store::{ClaimRoom, DeliveryStatus, DueDelivery, Store, StoreError};
-use payscan_core::webhook::{WebhookSecret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SELF_TARGET};
-use payscan_core::{clock, failpoint};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::metrics::ScannerMetrics;
+use crate::attempt::Poster;
+use crate::claim::{Claimed, InFlight, Slot};
+use crate::metrics::OutboxMetrics;
 
 /// How long a finished attempt may wait for others to share its commit.
 const RECORD_WINDOW: Duration = Duration::from_millis(25);
@@ -41,64 +40,27 @@ pub enum DispatchOutcome {
     Empty,
 }
 
-/// Deliveries out per target, shared by the claim and the attempts.
-type InFlight = Arc<Mutex<HashMap<String, usize>>>;
-
-/// One delivery's place among its target's in-flight deliveries, given back when dropped, so
-/// that an attempt that ends in any way frees it.
-struct Slot {
-    in_flight: InFlight,
-    target: String,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = map.get_mut(&self.target) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                map.remove(&self.target);
-            }
-        }
-    }
-}
-
-/// A claimed delivery, counted in flight for its target until its attempt ends (the slot) and
-/// among this instance's unrecorded claims until its outcome is committed (the permit).
-pub struct Claimed {
-    pub delivery: DueDelivery,
-    slot: Slot,
-    unrecorded: OwnedSemaphorePermit,
-}
-
 /// Delivers outbox events to their targets.
 #[derive(Clone)]
 pub struct Dispatcher {
     store: Store,
-    http: OutboundClient,
-    /// For payscan's own receiver, whose address this instance chose itself.
-    self_http: OutboundClient,
-    secret: Arc<WebhookSecret>,
+    poster: Poster,
     retry: Arc<[Duration]>,
     /// How long a claim holds its deliveries; past it, another claim may take them over.
     lease: Duration,
-    metrics: ScannerMetrics,
+    metrics: OutboxMetrics,
     batch: usize,
     per_target: usize,
     in_flight: InFlight,
     /// Claims not yet recorded; see [`UNRECORDED_BATCHES`].
     unrecorded: Arc<Semaphore>,
-    /// Where [`SELF_TARGET`] deliveries go: this instance's own receiver.
-    self_url: Option<Arc<str>>,
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, config: &WebhookConfig, metrics: ScannerMetrics) -> Result<Self, reqwest::Error> {
+    pub fn new(store: Store, config: &WebhookConfig, metrics: OutboxMetrics) -> Result<Self, reqwest::Error> {
         Ok(Self {
             store,
-            http: OutboundClient::new(config.policy(), config.timeout)?,
-            self_http: OutboundClient::new(OutboundPolicy::unrestricted(), config.timeout)?,
-            secret: Arc::new(config.secret.clone()),
+            poster: Poster::new(config)?,
             retry: Arc::from(config.retry.clone()),
             // A lease only has to outlive one attempt; after a crash the delivery is retried soon.
             lease: config.timeout + Duration::from_secs(5),
@@ -107,13 +69,12 @@ impl Dispatcher {
             per_target: config.concurrency,
             in_flight: Arc::default(),
             unrecorded: Arc::new(Semaphore::new(BATCH * UNRECORDED_BATCHES)),
-            self_url: None,
         })
     }
 
-    /// Sends [`SELF_TARGET`] deliveries to `url`, this instance's own receiver.
+    /// Sends deliveries to payscan's own receiver (the store's `SELF_TARGET`) to `url`.
     pub fn with_self_url(mut self, url: String) -> Self {
-        self.self_url = Some(Arc::from(url));
+        self.poster = self.poster.with_self_url(url);
         self
     }
 
@@ -144,8 +105,7 @@ impl Dispatcher {
         for delivery in due {
             // `limit` permits were taken and at most `limit` deliveries come back.
             let Some(unrecorded) = permits.split(1) else { break };
-            *map.entry(delivery.target.clone()).or_insert(0) += 1;
-            let slot = Slot { in_flight: self.in_flight.clone(), target: delivery.target.clone() };
+            let slot = Slot::take(&self.in_flight, &mut map, &delivery.target);
             claimed.push(Claimed { delivery, slot, unrecorded });
         }
         Ok(claimed)
@@ -200,66 +160,9 @@ impl Dispatcher {
     }
 
     /// One attempt: signed afresh, posted under the outbound policy, its answer read up to the
-    /// cap. A redirect is a failed attempt (never followed); 410 Gone ends the delivery; a 429 or
-    /// 503 may push the retry back with `Retry-After`.
+    /// cap.
     pub async fn deliver(&self, delivery: &DueDelivery) -> AttemptOutcome {
-        let failed = |error: String| AttemptOutcome::Failed { status: None, error, retry_after: None };
-        let (client, url) = if delivery.target == SELF_TARGET {
-            match &self.self_url {
-                Some(url) => (&self.self_http, url.as_ref()),
-                None => return failed("payscan's own receiver is turned off (PAYSCAN_SELF_WEBHOOK=false)".to_owned()),
-            }
-        } else {
-            (&self.http, delivery.target.as_str())
-        };
-        let request = match client.post(url) {
-            Ok(request) => request,
-            Err(refused) => return failed(refused.to_string()),
-        };
-        let timestamp = clock::now_ms() / 1000;
-        let signature = self.secret.sign(delivery.event_id.as_str(), timestamp, delivery.payload.as_bytes());
-        let response = request
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(HEADER_ID, delivery.event_id.as_str())
-            .header(HEADER_TIMESTAMP, timestamp.to_string())
-            .header(HEADER_SIGNATURE, signature)
-            .body(delivery.payload.clone())
-            .send()
-            .await;
-        let mut response = match response {
-            Ok(response) => response,
-            Err(e) => return failed(describe(e)),
-        };
-        let status = response.status();
-        let code = status.as_u16();
-        let retry_after =
-            matches!(code, 429 | 503).then(|| outbound::retry_after(response.headers(), SystemTime::now())).flatten();
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|l| l.chars().take(200).collect::<String>());
-        // Read what the cap allows, so the connection can serve the next delivery.
-        let body = match outbound::read_capped(&mut response).await {
-            Ok(body) => String::from_utf8_lossy(&body).into_owned(),
-            Err(e) if status.is_success() => return failed(describe(e)),
-            Err(_) => String::new(),
-        };
-        if status.is_success() {
-            failpoint::reached("dispatch.acknowledged");
-            AttemptOutcome::Delivered { status: code }
-        } else if code == 410 {
-            AttemptOutcome::Gone { error: format!("HTTP 410: {body}") }
-        } else if status.is_redirection() {
-            let to = location.unwrap_or_default();
-            AttemptOutcome::Failed {
-                status: Some(code),
-                error: format!("HTTP {code}: redirect to `{to}` not followed"),
-                retry_after: None,
-            }
-        } else {
-            AttemptOutcome::Failed { status: Some(code), error: format!("HTTP {code}: {body}"), retry_after }
-        }
+        self.poster.deliver(delivery).await
     }
 
     fn report(&self, delivery: &DueDelivery, outcome: &AttemptOutcome, status: DeliveryStatus) {
@@ -402,17 +305,4 @@ impl Dispatcher {
             wake.notify_one();
         }
     }
-}
-
-/// A transport error with its causes (a refused address says why), never the URL.
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
