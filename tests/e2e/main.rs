@@ -34,3 +34,4 @@ mod secrets;
 mod streams;
 mod sweeps;
 mod webhooks;
+mod workers;
