@@ -35,3 +35,4 @@ mod secrets;
 mod streams;
 mod sweeps;
 mod webhooks;
+mod workers;

@@ -198,6 +198,13 @@ impl TestChain {
         self.anvil.mine(blocks).await.expect("anvil_mine");
     }
 
+    /// Mining per transaction on or off: off, a transaction waits in the pool for [`Self::mine`].
+    pub async fn automine(&self, on: bool) {
+        use alloy::providers::Provider;
+        let _: Value =
+            self.anvil.provider().raw_request("evm_setAutomine".into(), (on,)).await.expect("evm_setAutomine");
+    }
+
     /// This chain's entries in chains.json and tokens.json.
     pub fn registry_entries(&self) -> (Value, Value) {
         let chain = json!({
