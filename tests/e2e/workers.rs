@@ -20,7 +20,7 @@ use payscan_custody::{Keys, NewPayout, OutboundSettings, PayoutSettings, Payouts
 use payscan_scanner::follower::TickOutcome;
 use payscan_scanner::{Follower, FollowerContext, ScannerMetrics, ScannerStatus, WatchSet};
 // The webhook dispatcher and what one round of it reports.
-use payscan_scanner::dispatcher::{DispatchOutcome, Dispatcher};
+use payscan_outbox::{DispatchOutcome, Dispatcher, OutboxMetrics};
 
 use crate::both_backends;
 use crate::support::*;
@@ -149,7 +149,7 @@ async fn deliveries(store: &Store, payment: &Payment) -> Vec<(DeliveryStatus, i6
 /// A store delivering to `receiver`, a dispatcher over it, and one event queued about a payment.
 async fn queued(parts: &Parts, chain: &TestChain, receiver: &Receiver) -> (Dispatcher, Payment) {
     let store = parts.store.clone().with_webhook_targets(vec![receiver.url.clone()]);
-    let metrics = ScannerMetrics::register(&prometheus::Registry::new()).expect("metrics");
+    let metrics = OutboxMetrics::register(&prometheus::Registry::new()).expect("metrics");
     let dispatcher = Dispatcher::new(store.clone(), &parts.config.webhook, metrics).expect("dispatcher");
     let payment = parts.payment(chain, Address::repeat_byte(0xd2), 1_000_000).await;
     let now = clock::now_ms();
