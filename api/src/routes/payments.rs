@@ -25,7 +25,7 @@ use crate::views::{Envelope, Paged, Pagination};
     path = "/api/payment/{id}",
     operation_id = "getPayment",
     tag = "payments",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     responses((status = 200, description = "The payment", body = Envelope<PaymentDetail>)),
     security(("bearer" = []))
 )]
@@ -51,6 +51,9 @@ pub(super) async fn get(
 #[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
     /// Comma-separated statuses (`pending,processing`); every status when absent.
+    #[param(
+        pattern = "^ *(pending|processing|confirmed|completed|failed|cancelled|released|refunded)? *(, *(pending|processing|confirmed|completed|failed|cancelled|released|refunded)? *)*$"
+    )]
     status: Option<String>,
     /// 1 to 200; 50 when absent.
     #[param(minimum = 1, maximum = 200)]
@@ -90,8 +93,9 @@ pub(super) async fn list_for(
         .status
         .as_deref()
         .map(|list| {
+            // Spaces only around a status, as the document's pattern states.
             list.split(',')
-                .map(str::trim)
+                .map(|s| s.trim_matches(' '))
                 .filter(|s| !s.is_empty())
                 .map(|s| s.parse::<PaymentStatus>().map_err(|e| ApiError::validation(e.to_string())))
                 .collect::<Result<Vec<_>, _>>()

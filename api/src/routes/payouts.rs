@@ -21,9 +21,11 @@ use crate::views::payout::PayoutView;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = PayoutDestinationBody)]
 pub(super) struct Destination {
     /// `address`: payscan pays out on chain.
     #[serde(rename = "type")]
+    #[schema(pattern = "^address$")]
     kind: String,
     #[schema(value_type = schemas::Address)]
     account: String,
@@ -33,6 +35,7 @@ pub(super) struct Destination {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct PayoutBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     user_id: String,
     /// Token units as a JSON number or decimal string; read from its text, never as a float.
     #[schema(value_type = schemas::AmountInput)]
@@ -40,11 +43,12 @@ pub(super) struct PayoutBody {
     /// A symbol or address.
     token: String,
     /// A chain id (number or string) or short name.
-    #[schema(value_type = Object)]
+    #[schema(value_type = schemas::ChainInput)]
     chain_id: Value,
     destination: Destination,
     contract_id: Option<String>,
     reason: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     reference: String,
 }
 
@@ -146,7 +150,7 @@ pub(super) async fn run(
     path = "/payouts/{id}",
     operation_id = "getPayout",
     tag = "payouts",
-    params(("id" = String, Path, description = "The payout id (`po_…`)")),
+    params(("id" = PayoutId, Path, description = "The payout id (`po_…`)")),
     responses((status = 200, description = "The payout", body = Envelope<Payout>)),
     security(("bearer" = []))
 )]
@@ -170,7 +174,7 @@ pub(super) async fn get(
     path = "/payouts/{id}/retry",
     operation_id = "retryPayout",
     tag = "payouts",
-    params(("id" = String, Path, description = "The payout id (`po_…`)")),
+    params(("id" = PayoutId, Path, description = "The payout id (`po_…`)")),
     responses(
         (status = 200, description = "The payout, queued again", body = Envelope<Payout>),
         (status = 409, description = "Not failed or in manual review (`INVALID_STATE`)", body = ErrorBody),
@@ -195,7 +199,7 @@ pub(super) async fn retry(
     path = "/payouts/{id}/cancel",
     operation_id = "cancelPayout",
     tag = "payouts",
-    params(("id" = String, Path, description = "The payout id (`po_…`)")),
+    params(("id" = PayoutId, Path, description = "The payout id (`po_…`)")),
     responses(
         (status = 200, description = "The payout, cancelled", body = Envelope<Payout>),
         (status = 409, description = "A transaction is in flight, or it is settled (`INVALID_STATE`)", body = ErrorBody),
