@@ -131,7 +131,9 @@ fn walk(app: &TestApp, token: &str, payment_id: &str, payout_id: &str) -> String
         .args(["--checks", "all"])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--workers", "1", "--max-examples", "10", "--seed", "7", "--request-timeout", "20"])
-        .args(["--phases", "examples,coverage,fuzzing", "--no-color", "--warnings", "off"])
+        // The stateful phase chains operations by their inferred links, where the checks of a
+        // resource's lifetime (use after free, availability after creation) apply.
+        .args(["--phases", "examples,coverage,fuzzing,stateful", "--no-color", "--warnings", "off"])
         // A live stream never ends by itself; it is tested with a real SSE client elsewhere.
         .args(["--exclude-path", "/api/payment/{id}/events"])
         .env("SCHEMATHESIS_HOOKS", "")
