@@ -15,6 +15,8 @@ pub use payscan_custody::{
 pub use payscan_scanner::probe::ProbeReport as Probe;
 pub use payscan_scanner::status::ChainStatus;
 use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 /// An amount in token units, as a decimal string (`"7.5"`).
@@ -33,9 +35,49 @@ pub struct Address(pub String);
 pub struct TxHash(pub String);
 
 /// An amount a person types: a JSON number or a decimal string, read exactly from its text.
-#[derive(ToSchema)]
-#[schema(value_type = Object, example = "7.5")]
 pub struct AmountInput(pub Value);
+
+impl utoipa::PartialSchema for AmountInput {
+    fn schema() -> RefOr<Schema> {
+        one_of([Type::String, Type::Number], "An amount a person types: a JSON number or a decimal string")
+    }
+}
+
+impl ToSchema for AmountInput {}
+
+/// A non-negative integer too large for some JSON readers: a decimal string, or a JSON integer.
+pub struct UintInput(pub Value);
+
+impl utoipa::PartialSchema for UintInput {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[0-9]{1,77}$")))
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(u64::MAX)))
+            .description(Some("A non-negative integer: a decimal string, or a JSON integer up to 2^64 - 1"))
+            .into()
+    }
+}
+
+impl ToSchema for UintInput {}
+
+/// A chain: its id (a JSON integer or a decimal string) or its short name.
+pub struct ChainInput(pub Value);
+
+impl utoipa::PartialSchema for ChainInput {
+    fn schema() -> RefOr<Schema> {
+        one_of([Type::String, Type::Integer], "A chain id (a number or a decimal string) or a short name")
+    }
+}
+
+impl ToSchema for ChainInput {}
+
+fn one_of(types: [Type; 2], description: &str) -> RefOr<Schema> {
+    let mut builder = OneOfBuilder::new().description(Some(description));
+    for schema_type in types {
+        builder = builder.item(ObjectBuilder::new().schema_type(schema_type));
+    }
+    builder.into()
+}
 
 pub use crate::error::{ErrorBody, ErrorDetail};
 

@@ -41,7 +41,9 @@ fn transaction(description: &'static str, to: Address, data: Vec<u8>) -> WalletT
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct CheckoutQuery {
-    /// The wallet that will pay: the permit is offered for it, with its current nonce.
+    /// The wallet that will pay: the permit is offered for it, with its current nonce. EIP-55
+    /// checksummed when it mixes cases.
+    #[param(pattern = "^0x[0-9a-fA-F]{40}$")]
     payer: Option<String>,
 }
 
@@ -56,7 +58,7 @@ pub(super) struct CheckoutQuery {
     path = "/api/payment/request-network/{id}/checkout",
     operation_id = "getCheckout",
     tag = "checkout",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)"), CheckoutQuery),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)"), CheckoutQuery),
     responses(
         (status = 200, description = "The checkout", body = Envelope<Checkout>),
         (status = 409, description = "The payment's chain or rail can no longer be paid (`CHAIN_UNSUPPORTED`)", body = ErrorBody),
@@ -155,23 +157,29 @@ pub(super) struct PermitBody {
     #[schema(value_type = schemas::Address)]
     spender: String,
     /// Base units, as a decimal string or number.
-    #[schema(value_type = Object)]
+    #[schema(value_type = schemas::UintInput)]
     value: Value,
     /// Unix seconds, as a decimal string or number.
-    #[schema(value_type = Object)]
+    #[schema(value_type = schemas::UintInput)]
     deadline: Value,
     /// 27 or 28 (0 or 1 accepted).
+    #[serde(deserialize_with = "crate::extract::whole")]
+    #[schema(minimum = 0, maximum = 28)]
     v: u8,
     /// 0x-prefixed 32-byte hex.
+    #[schema(pattern = "^0x[0-9a-fA-F]{64}$")]
     r: String,
     /// 0x-prefixed 32-byte hex.
+    #[schema(pattern = "^0x[0-9a-fA-F]{64}$")]
     s: String,
 }
 
 fn uint(field: &str, value: &Value) -> Result<U256, ApiError> {
     let text = match value {
         Value::String(s) => s.clone(),
-        Value::Number(n) if n.is_u64() => n.to_string(),
+        Value::Number(n) => crate::extract::whole_number(n).map(|n| n.to_string()).ok_or_else(|| {
+            ApiError::validation(format!("{field} must be a non-negative integer (a decimal string)"))
+        })?,
         _ => return Err(ApiError::validation(format!("{field} must be a non-negative integer (a decimal string)"))),
     };
     text.parse::<U256>().map_err(|_| ApiError::validation(format!("{field} `{text}` is not a non-negative integer")))
@@ -188,7 +196,7 @@ fn uint(field: &str, value: &Value) -> Result<U256, ApiError> {
     path = "/api/payment/request-network/{id}/permit",
     operation_id = "relayPermit",
     tag = "checkout",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     request_body = PermitBody,
     responses(
         (status = 200, description = "Broadcast (`mined` or `pending`), or `already_approved`", body = Envelope<RelayedPermit>),
@@ -240,7 +248,9 @@ pub(super) async fn permit(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct AvailabilityQuery {
+    #[param(value_type = i64, minimum = 1)]
     chain_id: String,
+    /// A token symbol of the chain.
     token: String,
 }
 

@@ -40,11 +40,17 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    #[param(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     buyer_id: Option<String>,
+    #[param(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     seller_offer_id: Option<String>,
     /// `active` or `swept`.
+    #[param(pattern = "^(active|swept)$")]
     status: Option<String>,
+    /// EIP-55 checksummed when it mixes cases.
+    #[param(pattern = "^0x[0-9a-fA-F]{40}$")]
     address: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 1)]
     chain_id: Option<String>,
     /// From 1.
     #[param(minimum = 1)]
@@ -109,7 +115,7 @@ const BALANCE_TIMEOUT: Duration = Duration::from_secs(10);
     path = "/api/payment/derived-destinations/{id}/balance",
     operation_id = "refreshDestinationBalance",
     tag = "custody",
-    params(("id" = String, Path, description = "The destination (its payment's id, `pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The destination (its payment's id, `pay_…`)")),
     responses(
         (status = 200, description = "The destination with its balance", body = Envelope<schemas::Destination>),
         (status = 503, description = "The chain's RPC did not answer (`CHAIN_UNAVAILABLE`)", body = ErrorBody),
@@ -162,10 +168,37 @@ pub(super) async fn health(
 #[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct SweepBody {
+    #[serde(default, deserialize_with = "crate::extract::whole_or_null")]
+    #[schema(minimum = 1)]
     chain_id: Option<u64>,
     token_symbol: Option<String>,
     /// In token units, like every amount a person types.
+    #[schema(value_type = Option<schemas::TokenUnits>)]
     min_sweep_amount: Option<String>,
+}
+
+/// A sweep of one destination: its chain and token are the payment's, so only the minimum.
+#[derive(Debug, Deserialize, Default, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct SweepOneBody {
+    /// In token units, like every amount a person types.
+    #[schema(value_type = Option<schemas::TokenUnits>)]
+    min_sweep_amount: Option<String>,
+}
+
+/// `minSweepAmount`'s form (`TokenUnits`), checked before any destination is read: a sweep that
+/// matches nothing still refuses a malformed minimum.
+fn check_minimum(text: Option<&str>) -> Result<(), ApiError> {
+    let decimal = |t: &str| {
+        let (int_part, frac_part) = t.split_once('.').unwrap_or((t, "0"));
+        [int_part, frac_part].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match text {
+        Some(text) if !decimal(text) => {
+            Err(ApiError::validation(format!("minSweepAmount must be token units as a decimal string, got `{text}`")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn minimum(text: Option<&str>, decimals: u8) -> Result<BaseUnits, ApiError> {
@@ -189,8 +222,8 @@ fn minimum(text: Option<&str>, decimals: u8) -> Result<BaseUnits, ApiError> {
     path = "/api/payment/derived-destinations/{id}/sweep",
     operation_id = "sweepDestination",
     tag = "custody",
-    params(("id" = String, Path, description = "The destination (its payment's id, `pay_…`)")),
-    request_body(content = Option<SweepBody>, description = "Optional; `minSweepAmount` only"),
+    params(("id" = PaymentId, Path, description = "The destination (its payment's id, `pay_…`)")),
+    request_body(content = Option<SweepOneBody>, description = "Optional"),
     responses((status = 200, description = "`success`, `error`, `skipped` or `built`", body = Envelope<SweepResults>)),
     security(("bearer" = []))
 )]
@@ -200,10 +233,8 @@ pub(super) async fn sweep_one(
     ApiPath(id): ApiPath<PaymentId>,
     body: axum::body::Bytes,
 ) -> Result<Json<Envelope<SweepResults>>, ApiError> {
-    let body: SweepBody = super::optional_body(&body)?;
-    if body.chain_id.is_some() || body.token_symbol.is_some() {
-        return Err(ApiError::validation("chainId and tokenSymbol filter a sweep of all destinations"));
-    }
+    let body: SweepOneBody = super::optional_body(&body)?;
+    check_minimum(body.min_sweep_amount.as_deref())?;
     let payment = state.store.payment(&id).await?.ok_or_else(|| ApiError::not_found("destination not found"))?;
     let min = minimum(body.min_sweep_amount.as_deref(), payment.rail.token.decimals)?;
     let result = state.sweeper.sweep(&payment, min).await;
@@ -229,6 +260,7 @@ pub(super) async fn sweep_all(
     body: axum::body::Bytes,
 ) -> Result<Json<Envelope<SweepResults>>, ApiError> {
     let body: SweepBody = super::optional_body(&body)?;
+    check_minimum(body.min_sweep_amount.as_deref())?;
     let chain_id = body.chain_id.map(|id| super::admin::parse_chain_id(&id.to_string())).transpose()?;
     let payments = state.store.sweepable_payments(chain_id, body.token_symbol.as_deref()).await?;
     let mut results = Vec::with_capacity(payments.len());

@@ -41,7 +41,7 @@ pub(super) struct SettleBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct ConfirmBody {
     /// The broadcast transaction.
-    #[schema(value_type = Option<schemas::TxHash>)]
+    #[schema(value_type = schemas::TxHash, required = true)]
     tx_hash: Option<String>,
 }
 
@@ -136,7 +136,7 @@ async fn confirm(
     path = "/api/payment/{id}/release",
     operation_id = "releaseEscrow",
     tag = "escrow",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     request_body(content = Option<SettleBody>, description = "Optional"),
     responses(
         (status = 200, description = "The settlement", body = Envelope<Settlement>),
@@ -164,7 +164,7 @@ pub(super) async fn release(
     path = "/api/payment/{id}/refund",
     operation_id = "refundEscrow",
     tag = "escrow",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     request_body(content = Option<SettleBody>, description = "Optional"),
     responses(
         (status = 200, description = "The settlement", body = Envelope<Settlement>),
@@ -192,7 +192,7 @@ pub(super) async fn refund(
     path = "/api/payment/{id}/release/confirm",
     operation_id = "confirmEscrowRelease",
     tag = "escrow",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     request_body = ConfirmBody,
     responses(
         (status = 200, description = "The settlement", body = Envelope<Settlement>),
@@ -219,7 +219,7 @@ pub(super) async fn release_confirm(
     path = "/api/payment/{id}/refund/confirm",
     operation_id = "confirmEscrowRefund",
     tag = "escrow",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     request_body = ConfirmBody,
     responses(
         (status = 200, description = "The settlement", body = Envelope<Settlement>),

@@ -118,7 +118,7 @@ impl Cursor {
     operation_id = "streamPaymentEvents",
     tag = "checkout",
     params(
-        ("id" = String, Path, description = "The payment id (`pay_…`)"),
+        ("id" = PaymentId, Path, description = "The payment id (`pay_…`)"),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
     ),
     responses(

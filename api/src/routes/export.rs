@@ -31,6 +31,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub(super) struct ExportQuery {
     /// `json` (the default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
 }
 
@@ -125,7 +126,7 @@ pub(super) async fn export(
     path = "/api/payment/export/{userId}",
     operation_id = "exportUserPayments",
     tag = "payments",
-    params(("userId" = String, Path, description = "The user (self, or anyone for an admin)"), ExportQuery),
+    params(("userId" = String, Path, pattern = "^[A-Za-z0-9_.:-]{1,128}$", description = "The user (self, or anyone for an admin)"), ExportQuery),
     responses(
         (status = 200, description = "The user's payments as a JSON array (`format=json`) or CSV (`format=csv`)", content(
             (Vec<schemas::Payment> = "application/json"),

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::ApiJson;
-use crate::schemas::{AmountInput, ErrorBody};
+use crate::schemas::{self, AmountInput, ErrorBody};
 use crate::state::AppState;
 use crate::views::payment::{IntentAnswer, IntentPayment, PaymentView, QuoteView};
 
@@ -31,8 +31,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct IntentBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     purchase_request_id: String,
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     seller_offer_id: String,
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     seller_id: String,
     /// Token units as a JSON number or decimal string; read from its text, never as a float.
     /// In USD with oracle quoting on.
@@ -41,7 +44,7 @@ pub(super) struct IntentBody {
     /// A symbol or address; `USDT` when absent.
     token: Option<String>,
     /// A chain id (number or string) or short name; the registry's first chain when absent.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<schemas::ChainInput>)]
     network: Option<Value>,
     /// `amn.scanner` (the default) or `request.network`.
     provider: Option<String>,
@@ -101,13 +104,16 @@ pub(super) async fn create(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct PayInBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     purchase_request_id: String,
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     seller_offer_id: String,
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     seller_id: String,
     #[schema(value_type = AmountInput)]
     amount: Box<RawValue>,
     token: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<schemas::ChainInput>)]
     network: Option<Value>,
     #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Map<String, Value>>,

@@ -24,6 +24,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub(super) struct LedgerQuery {
     /// The user; the caller when absent.
+    #[param(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     user_id: Option<String>,
     /// From 1.
     #[param(minimum = 1)]

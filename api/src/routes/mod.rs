@@ -185,11 +185,13 @@ pub(crate) fn decimal_amount(raw: &RawValue, decimals: u8, unit: &str) -> Result
     })
 }
 
-/// A JSON body that may be left out entirely (then every field takes its default).
+/// A JSON body that may be left out entirely, or sent as `null` (then every field takes its
+/// default); else an object, never an array read field by field.
 pub(crate) fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::validation(e.to_string()))
+    let text = body.trim_ascii();
+    if text.is_empty() || text == b"null" {
+        return Ok(T::default());
     }
+    crate::extract::require_object(text)?;
+    serde_json::from_slice(text).map_err(|e| ApiError::validation(e.to_string()))
 }

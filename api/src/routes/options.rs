@@ -29,7 +29,9 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct OptionsQuery {
+    #[param(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     seller_id: Option<String>,
+    #[param(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     template_id: Option<String>,
 }
 
@@ -206,8 +208,8 @@ fn scope(kind: &str) -> Result<RailScope, ApiError> {
     operation_id = "putRailConfig",
     tag = "admin",
     params(
-        ("kind" = String, Path, description = "`stores` or `templates`"),
-        ("id" = String, Path, description = "The seller or template id"),
+        ("kind" = String, Path, pattern = "^(stores|templates)$", description = "`stores` or `templates`"),
+        ("id" = String, Path, pattern = "^[A-Za-z0-9_.:-]{1,128}$", description = "The seller or template id"),
     ),
     request_body = ConfigBody,
     responses((status = 200, description = "The configuration saved", body = Envelope<schemas::RailConfig>)),
@@ -245,8 +247,8 @@ pub(super) async fn put_config(
     operation_id = "getRailConfig",
     tag = "admin",
     params(
-        ("kind" = String, Path, description = "`stores` or `templates`"),
-        ("id" = String, Path, description = "The seller or template id"),
+        ("kind" = String, Path, pattern = "^(stores|templates)$", description = "`stores` or `templates`"),
+        ("id" = String, Path, pattern = "^[A-Za-z0-9_.:-]{1,128}$", description = "The seller or template id"),
     ),
     responses((status = 200, description = "The configuration", body = Envelope<schemas::RailConfig>)),
     security(("bearer" = []))
@@ -272,8 +274,8 @@ pub(super) async fn get_config(
     operation_id = "deleteRailConfig",
     tag = "admin",
     params(
-        ("kind" = String, Path, description = "`stores` or `templates`"),
-        ("id" = String, Path, description = "The seller or template id"),
+        ("kind" = String, Path, pattern = "^(stores|templates)$", description = "`stores` or `templates`"),
+        ("id" = String, Path, pattern = "^[A-Za-z0-9_.:-]{1,128}$", description = "The seller or template id"),
     ),
     responses((status = 200, description = "Removed", body = Envelope<Deleted>)),
     security(("bearer" = []))

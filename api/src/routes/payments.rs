@@ -31,7 +31,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     path = "/api/payment/{id}",
     operation_id = "getPayment",
     tag = "payments",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     responses((status = 200, description = "The payment", body = Envelope<PaymentDetail>)),
     security(("bearer" = []))
 )]
@@ -57,6 +57,9 @@ pub(super) async fn get(
 #[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
     /// Comma-separated statuses (`pending,processing`); every status when absent.
+    #[param(
+        pattern = "^ *(pending|processing|confirmed|completed|failed|cancelled|released|refunded)? *(, *(pending|processing|confirmed|completed|failed|cancelled|released|refunded)? *)*$"
+    )]
     status: Option<String>,
     /// 1 to 200; 50 when absent.
     #[param(minimum = 1, maximum = 200)]
@@ -96,8 +99,9 @@ pub(super) async fn list_for(
         .status
         .as_deref()
         .map(|list| {
+            // Spaces only around a status, as the document's pattern states.
             list.split(',')
-                .map(str::trim)
+                .map(|s| s.trim_matches(' '))
                 .filter(|s| !s.is_empty())
                 .map(|s| s.parse::<PaymentStatus>().map_err(|e| ApiError::validation(e.to_string())))
                 .collect::<Result<Vec<_>, _>>()

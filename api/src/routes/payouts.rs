@@ -37,6 +37,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 pub(super) struct PayoutDestinationBody {
     /// `address`: payscan pays out on chain.
     #[serde(rename = "type")]
+    #[schema(pattern = "^address$")]
     kind: String,
     #[schema(value_type = schemas::Address)]
     account: String,
@@ -46,6 +47,7 @@ pub(super) struct PayoutDestinationBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct PayoutBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     user_id: String,
     /// Token units as a JSON number or decimal string; read from its text, never as a float.
     #[schema(value_type = schemas::AmountInput)]
@@ -53,11 +55,12 @@ pub(super) struct PayoutBody {
     /// A symbol or address.
     token: String,
     /// A chain id (number or string) or short name.
-    #[schema(value_type = Object)]
+    #[schema(value_type = schemas::ChainInput)]
     chain_id: Value,
     destination: PayoutDestinationBody,
     contract_id: Option<String>,
     reason: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     reference: String,
 }
 
@@ -159,7 +162,7 @@ pub(super) async fn run(
     path = "/payouts/{id}",
     operation_id = "getPayout",
     tag = "payouts",
-    params(("id" = String, Path, description = "The payout id (`po_…`)")),
+    params(("id" = PayoutId, Path, description = "The payout id (`po_…`)")),
     responses((status = 200, description = "The payout", body = Envelope<Payout>)),
     security(("bearer" = []))
 )]
@@ -183,7 +186,7 @@ pub(super) async fn get(
     path = "/payouts/{id}/retry",
     operation_id = "retryPayout",
     tag = "payouts",
-    params(("id" = String, Path, description = "The payout id (`po_…`)")),
+    params(("id" = PayoutId, Path, description = "The payout id (`po_…`)")),
     responses(
         (status = 200, description = "The payout, queued again", body = Envelope<Payout>),
         (status = 409, description = "Not failed or in manual review (`INVALID_STATE`)", body = ErrorBody),
@@ -208,7 +211,7 @@ pub(super) async fn retry(
     path = "/payouts/{id}/cancel",
     operation_id = "cancelPayout",
     tag = "payouts",
-    params(("id" = String, Path, description = "The payout id (`po_…`)")),
+    params(("id" = PayoutId, Path, description = "The payout id (`po_…`)")),
     responses(
         (status = 200, description = "The payout, cancelled", body = Envelope<Payout>),
         (status = 409, description = "A transaction is in flight, or it is settled (`INVALID_STATE`)", body = ErrorBody),

@@ -70,7 +70,7 @@ pub(super) fn subject(caller: &Caller, user_id: Option<String>) -> Result<Option
     path = "/api/payment/user/{userId}",
     operation_id = "listUserPayments",
     tag = "payments",
-    params(("userId" = String, Path, description = "The user (self, or anyone for an admin)"), super::payments::ListQuery),
+    params(("userId" = String, Path, pattern = "^[A-Za-z0-9_.:-]{1,128}$", description = "The user (self, or anyone for an admin)"), super::payments::ListQuery),
     responses((status = 200, description = "A page of the user's payments", body = Paged<schemas::Payment>)),
     security(("bearer" = []))
 )]
@@ -111,7 +111,7 @@ pub(super) async fn stats(State(state): State<AppState>, caller: Caller) -> Resu
     path = "/api/payment/stats/{userId}",
     operation_id = "getUserPaymentStats",
     tag = "payments",
-    params(("userId" = String, Path, description = "The user (self, or anyone for an admin)")),
+    params(("userId" = String, Path, pattern = "^[A-Za-z0-9_.:-]{1,128}$", description = "The user (self, or anyone for an admin)")),
     responses((status = 200, description = "Counts and sums of the user's payments", body = Envelope<Stats>)),
     security(("bearer" = []))
 )]
@@ -215,7 +215,7 @@ async fn repair_tx(state: &AppState, payment: &Payment) -> Result<Option<String>
     path = "/api/payment/payments/{id}/fetch-tx",
     operation_id = "fetchPaymentTx",
     tag = "payments",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     responses((status = 200, description = "The hash, if a transfer to the payment is known", body = FetchTxAnswer)),
     security(("bearer" = []))
 )]
@@ -246,6 +246,7 @@ pub(super) async fn fetch_tx(
 #[serde(deny_unknown_fields)]
 pub(super) struct AutoFetchBody {
     /// 1 to 1000; 10 when absent.
+    #[serde(default, deserialize_with = "crate::extract::whole_or_null")]
     #[schema(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
@@ -288,7 +289,7 @@ pub(super) async fn auto_fetch_missing(
     path = "/api/payment/payments/{id}/debug",
     operation_id = "debugPayment",
     tag = "payments",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     responses((status = 200, description = "Everything payscan knows of the payment", body = Envelope<PaymentDebug>)),
     security(("bearer" = []))
 )]
@@ -333,7 +334,7 @@ pub(super) struct EditBody {
     path = "/api/payment/{id}",
     operation_id = "editPayment",
     tag = "payments",
-    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    params(("id" = PaymentId, Path, description = "The payment id (`pay_…`)")),
     request_body = EditBody,
     responses(
         (status = 200, description = "The payment", body = Envelope<schemas::Payment>),
@@ -393,7 +394,7 @@ pub(super) struct Money {
 #[serde(deny_unknown_fields)]
 pub(super) struct Rail {
     /// A chain id or short name.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<schemas::ChainInput>)]
     network: Option<Value>,
     token: Option<String>,
 }

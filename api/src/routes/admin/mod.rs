@@ -37,6 +37,7 @@ pub(super) struct Page {
     limit: Option<i64>,
     /// Only this chain's payments (awaiting confirmation only).
     #[serde(rename = "chainId")]
+    #[param(value_type = Option<i64>, minimum = 1)]
     chain_id: Option<String>,
 }
 

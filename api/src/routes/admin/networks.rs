@@ -93,7 +93,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
     path = "/api/admin/rn/networks/probe/{chainId}",
     operation_id = "probeNetwork",
     tag = "admin",
-    params(("chainId" = String, Path, description = "A chain id of the registry")),
+    params(("chainId" = i64, Path, minimum = 1, description = "A chain id of the registry")),
     responses(
         (status = 200, description = "What the probe found", body = Envelope<Probe>),
         (status = 503, description = "The RPC did not answer (`CHAIN_UNAVAILABLE`)", body = ErrorBody),

@@ -51,6 +51,7 @@ pub(in crate::routes) async fn status(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(in crate::routes) struct RetryBody {
     /// A payment id (`pay_…`); every delivery when absent.
+    #[schema(value_type = Option<payscan_core::PaymentId>)]
     intent_id: Option<String>,
 }
 
@@ -64,7 +65,10 @@ pub(in crate::routes) struct RetryBody {
     operation_id = "retryWebhooks",
     tag = "admin",
     request_body(content = Option<RetryBody>, description = "Optional"),
-    responses((status = 200, description = "How many deliveries were re-queued", body = Envelope<Requeued>)),
+    responses(
+        (status = 200, description = "How many deliveries were re-queued", body = Envelope<Requeued>),
+        (status = 404, description = "No payment by `intentId` (`NOT_FOUND`)", body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 pub(in crate::routes) async fn retry_webhooks(
@@ -73,11 +77,7 @@ pub(in crate::routes) async fn retry_webhooks(
     body: Bytes,
 ) -> Result<Json<Envelope<Requeued>>, ApiError> {
     // The body is optional: none (or `{}`) re-queues every delivery.
-    let body: RetryBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RetryBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::validation(e.to_string()))?
-    };
+    let body: RetryBody = crate::routes::optional_body(&body)?;
     let payment_id = body
         .intent_id
         .as_deref()
@@ -96,6 +96,7 @@ pub(in crate::routes) async fn retry_webhooks(
 pub(in crate::routes) struct UnwindBody {
     /// How far back, in blocks below the cursor, the one authorized unwind may search for the
     /// fork point.
+    #[serde(deserialize_with = "crate::extract::whole")]
     #[schema(minimum = 1, maximum = 10_000)]
     max_depth: u64,
 }
@@ -112,7 +113,7 @@ pub(in crate::routes) struct UnwindBody {
     path = "/api/admin/scanner/chains/{chainId}/unwind",
     operation_id = "authorizeUnwind",
     tag = "admin",
-    params(("chainId" = String, Path, description = "A chain id of the registry")),
+    params(("chainId" = i64, Path, minimum = 1, description = "A chain id of the registry")),
     request_body = UnwindBody,
     responses(
         (status = 200, description = "The unwind is authorized; the chain's follower takes it up within a poll", body = Envelope<UnwindAuthorized>),

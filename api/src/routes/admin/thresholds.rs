@@ -62,6 +62,8 @@ pub(in crate::routes) async fn list(
 #[serde(deny_unknown_fields)]
 pub(in crate::routes) struct ThresholdBody {
     /// 1 to 1,000,000 blocks; below the chain's floor it is raised to the floor.
+    #[serde(deserialize_with = "crate::extract::whole")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     threshold: u64,
 }
 
@@ -77,7 +79,7 @@ const MAX_THRESHOLD: u64 = 1_000_000;
     path = "/api/admin/settings/confirmation-thresholds/{chainId}",
     operation_id = "updateConfirmationThreshold",
     tag = "admin",
-    params(("chainId" = String, Path, description = "A chain id of the registry")),
+    params(("chainId" = i64, Path, minimum = 1, description = "A chain id of the registry")),
     request_body = ThresholdBody,
     responses((status = 200, description = "The threshold now", body = ThresholdUpdate)),
     security(("bearer" = []))
@@ -145,6 +147,9 @@ pub(in crate::routes) async fn history(
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Paged<ThresholdHistory>>, ApiError> {
     let paging = page.bounds(50)?;
+    // The history is of every chain; a `chainId` is still checked, so the query means one thing
+    // on both routes that take it.
+    page.chain()?;
     let (changes, total) = state.store.threshold_history(paging.limit, paging.offset).await?;
     Ok(Paged::of(changes.iter().map(ThresholdHistory::from).collect(), Pagination::counted(paging, total)))
 }
