@@ -10,6 +10,7 @@ mod bounds;
 mod chaos;
 mod cli;
 mod cluster;
+mod contract;
 mod destinations;
 mod errors;
 mod escrow;
