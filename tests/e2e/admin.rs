@@ -145,6 +145,12 @@ both_backends!(a_threshold_change_takes_effect_is_clamped_and_audited, |backend|
     assert_eq!(changes, [(5, 2), (3, 5)], "newest first");
     assert_eq!(history["data"][0]["changedBy"], "admin-1");
     assert_eq!(history["pagination"]["total"], 2);
+    let (_, this_chain) =
+        app.get("/api/admin/settings/confirmation-thresholds/history?chainId=31337", Some(&admin)).await;
+    assert_eq!(this_chain["pagination"]["total"], 2, "{this_chain}");
+    let (_, other_chain) = app.get("/api/admin/settings/confirmation-thresholds/history?chainId=1", Some(&admin)).await;
+    assert_eq!(other_chain["pagination"]["total"], 0, "only that chain's changes: {other_chain}");
+    assert_eq!(other_chain["data"], json!([]));
     app.stop().await;
 });
 

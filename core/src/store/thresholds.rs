@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use sqlx::FromRow;
 
 use super::column::unsigned;
+use super::filter::Filter;
 use super::{corrupt, Store, StoreError};
 use crate::ChainId;
 
@@ -100,16 +101,28 @@ impl Store {
     }
 
     /// Threshold changes, newest first, with the total.
-    pub async fn threshold_history(&self, limit: i64, offset: i64) -> Result<(Vec<ThresholdChange>, i64), StoreError> {
-        let rows = sqlx::query_as::<_, ChangeRow>(
-            "SELECT chain_id, old_threshold, new_threshold, requested, changed_by, changed_at FROM threshold_history \
-             ORDER BY changed_at DESC, id DESC LIMIT $1 OFFSET $2",
-        )
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM threshold_history").fetch_one(&self.pool).await?;
+    pub async fn threshold_history(
+        &self,
+        chain_id: Option<ChainId>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ThresholdChange>, i64), StoreError> {
+        let filter = Filter::default().and_some("chain_id = {}", chain_id.map(ChainId::as_i64));
+        let page = format!(
+            "SELECT chain_id, old_threshold, new_threshold, requested, changed_by, changed_at FROM threshold_history{} \
+             ORDER BY changed_at DESC, id DESC LIMIT {} OFFSET {}",
+            filter.clause(),
+            filter.then(1),
+            filter.then(2)
+        );
+        let rows = filter
+            .bind_as(sqlx::query_as::<_, ChangeRow>(&page))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let count = format!("SELECT COUNT(*) FROM threshold_history{}", filter.clause());
+        let total: i64 = filter.bind_scalar(sqlx::query_scalar(&count)).fetch_one(&self.pool).await?;
         let changes = rows.into_iter().map(ThresholdChange::try_from).collect::<Result<_, _>>()?;
         Ok((changes, total))
     }

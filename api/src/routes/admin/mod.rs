@@ -35,7 +35,7 @@ pub(super) struct Page {
     /// 1 to 200.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
-    /// Only this chain's payments (awaiting confirmation only).
+    /// Only this chain's payments or threshold changes.
     #[serde(rename = "chainId")]
     #[param(value_type = Option<i64>, minimum = 1)]
     chain_id: Option<String>,

@@ -147,9 +147,6 @@ pub(in crate::routes) async fn history(
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Paged<ThresholdHistory>>, ApiError> {
     let paging = page.bounds(50)?;
-    // The history is of every chain; a `chainId` is still checked, so the query means one thing
-    // on both routes that take it.
-    page.chain()?;
-    let (changes, total) = state.store.threshold_history(paging.limit, paging.offset).await?;
+    let (changes, total) = state.store.threshold_history(page.chain()?, paging.limit, paging.offset).await?;
     Ok(Paged::of(changes.iter().map(ThresholdHistory::from).collect(), Pagination::counted(paging, total)))
 }
