@@ -29,6 +29,8 @@ pub enum OutboundError {
     Rpc(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Chain(#[from] payscan_chain::ChainError),
     #[error("signing failed: {0}")]
     Sign(String),
     #[error("the network asks {asked} wei per gas, above the {cap} cap")]

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::{Provider, RootProvider};
-use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 use payscan_chain::abi::IERC20;
 use payscan_core::config::SignerKind;
@@ -380,9 +379,8 @@ impl Payouts {
         provider: &RootProvider,
         wallet: Address,
     ) -> Result<Option<String>, OutboundError> {
-        let data = IERC20::balanceOfCall { owner: wallet }.abi_encode();
-        let out = provider.call(TransactionRequest::default().to(payout.token.address).input(data.into())).await?;
-        let held = if out.len() >= 32 { U256::from_be_slice(&out[..32]) } else { U256::ZERO };
+        // Mined only: what is in flight is counted once, as promised below.
+        let held = payscan_chain::read::token_balance(provider, payout.token.address, wallet).await?;
         let mut promised = U256::ZERO;
         for other in self.store.in_flight_payouts().await? {
             if other.id == payout.id || other.chain_id != payout.chain_id || other.token.address != payout.token.address

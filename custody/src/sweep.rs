@@ -144,9 +144,7 @@ impl Sweeper {
                 return Ok(result);
             }
         }
-        let balance =
-            call_u256(&provider, token.address, IERC20::balanceOfCall { owner: payment.destination }.abi_encode())
-                .await?;
+        let balance = payscan_chain::read::token_balance(&provider, token.address, payment.destination).await?;
         self.store.save_destination_balance(&payment.id, BaseUnits(balance), clock::now_ms()).await?;
         if balance.is_zero() || BaseUnits(balance) < min_amount {
             return Ok(SweepResult::new(payment, SweepStatus::Skipped)

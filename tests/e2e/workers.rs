@@ -278,3 +278,42 @@ both_backends!(a_sent_payout_completes_on_the_workers_step, |backend| async move
     let events = parts.events(payout.id.as_str()).await;
     assert_eq!(events, ["payout.queued", "payout.processing", "payout.completed"]);
 });
+
+both_backends!(a_wallet_holding_just_enough_sends_both_payouts_while_the_first_is_unmined, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let mut options = AppOptions::new(backend, &chain);
+    local_signer(&mut options);
+    let parts = Parts::new(&options).await;
+    let payouts = payouts(&parts);
+    let wallet: Address = PAYOUT_WALLET.parse().expect("address");
+    let amount = U256::from(3_000_000u64);
+    chain.fund(chain.usdc, wallet, amount * U256::from(2u64)).await;
+    let mut ids = Vec::new();
+    for (n, recipient) in [Address::repeat_byte(0xc1), Address::repeat_byte(0xc2)].into_iter().enumerate() {
+        let new = NewPayout {
+            user_id: format!("seller-{n}"),
+            reference: format!("exact-{n}"),
+            contract_id: None,
+            reason: None,
+            chain_id: ChainId(chain.chain_id),
+            token: parts.usdc(&chain),
+            recipient,
+            amount: BaseUnits(amount),
+        };
+        ids.push(payouts.enqueue(new).await.expect("enqueue").id);
+    }
+
+    // The first transfer waits in anvil's pool when the second is weighed: the wallet's mined
+    // balance covers both, and the first counts once, as promised to a payout in flight.
+    chain.automine(false).await;
+    payouts.run().await.expect("run");
+    for id in &ids {
+        let sent = payouts.get(id).await.expect("payout");
+        assert_eq!((sent.status, sent.attempts, sent.last_error.clone()), (PayoutStatus::Processing, 1, None), "{id}");
+    }
+    chain.mine(1).await;
+    payouts.step().await.expect("step");
+    for id in &ids {
+        assert_eq!(payouts.get(id).await.expect("payout").status, PayoutStatus::Completed, "{id}");
+    }
+});
