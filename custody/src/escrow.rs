@@ -13,7 +13,7 @@ use payscan_core::store::Payment;
 use payscan_core::{clock, PaymentId, PayoutId, PayoutKind, PayoutStatus};
 use serde_json::{json, Value};
 
-use crate::payouts::{PayoutError, Payouts, TRANSFER_GAS};
+use crate::payouts::{NewPayout, PayoutError, Payouts, TRANSFER_GAS};
 
 /// What a release or refund produced.
 #[derive(Debug, Clone)]
@@ -60,31 +60,19 @@ impl Payouts {
         if !build_only {
             self.check_gas(payment.rail.chain_id, self.payout_key()?.address()).await?;
         }
-        let now = clock::now_ms();
         let id = PayoutId::new();
-        let payout = Payout {
-            reference: format!("{}:{}:{id}", kind.as_str(), payment.id),
-            id,
-            kind,
+        let terms = NewPayout {
             user_id: if kind == PayoutKind::Release { payment.seller_id.clone() } else { payment.buyer_id.clone() },
+            reference: format!("{}:{}:{id}", kind.as_str(), payment.id),
             contract_id: None,
             reason: Some(format!("{} by {by}", kind.as_str())),
-            payment_id: Some(payment.id.clone()),
-            holds_escrow: true,
             chain_id: payment.rail.chain_id,
             token: payment.rail.token.clone(),
             recipient,
             amount: payment.received,
-            status: if build_only { PayoutStatus::Built } else { PayoutStatus::Queued },
-            attempts: 0,
-            failures: 0,
-            next_attempt_at: None,
-            tx_hash: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            completed_at: None,
         };
+        let status = if build_only { PayoutStatus::Built } else { PayoutStatus::Queued };
+        let payout = terms.into_payout(id, kind, Some(payment.id.clone()), status, clock::now_ms());
         let payout = match self.insert(payout, PayoutEvent::Queued).await {
             Err(PayoutError::Duplicate(_)) => {
                 return Err(PayoutError::Duplicate(format!(

@@ -86,6 +86,43 @@ pub struct NewPayout {
     pub amount: BaseUnits,
 }
 
+impl NewPayout {
+    /// The payout as first written, before any attempt. One that settles `payment`'s escrow
+    /// holds it.
+    pub(crate) fn into_payout(
+        self,
+        id: PayoutId,
+        kind: PayoutKind,
+        payment: Option<PaymentId>,
+        status: PayoutStatus,
+        now: i64,
+    ) -> Payout {
+        Payout {
+            id,
+            kind,
+            user_id: self.user_id,
+            reference: self.reference,
+            contract_id: self.contract_id,
+            reason: self.reason,
+            holds_escrow: payment.is_some(),
+            payment_id: payment,
+            chain_id: self.chain_id,
+            token: self.token,
+            recipient: self.recipient,
+            amount: self.amount,
+            status,
+            attempts: 0,
+            failures: 0,
+            next_attempt_at: None,
+            tx_hash: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        }
+    }
+}
+
 /// What a batch run did, in the seed's shape.
 #[derive(Debug, Clone, Default, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -167,30 +204,7 @@ impl Payouts {
         }
         let wallet = self.payout_key()?.address();
         self.check_gas(new.chain_id, wallet).await?;
-        let now = clock::now_ms();
-        let payout = Payout {
-            id: PayoutId::new(),
-            kind: PayoutKind::Payout,
-            user_id: new.user_id,
-            reference: new.reference,
-            contract_id: new.contract_id,
-            reason: new.reason,
-            payment_id: None,
-            holds_escrow: false,
-            chain_id: new.chain_id,
-            token: new.token,
-            recipient: new.recipient,
-            amount: new.amount,
-            status: PayoutStatus::Queued,
-            attempts: 0,
-            failures: 0,
-            next_attempt_at: None,
-            tx_hash: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            completed_at: None,
-        };
+        let payout = new.into_payout(PayoutId::new(), PayoutKind::Payout, None, PayoutStatus::Queued, clock::now_ms());
         self.insert(payout, PayoutEvent::Queued).await
     }
 
