@@ -52,6 +52,9 @@ impl PaymentStatus {
     /// Still waiting for money (see [`PaymentStatus::is_open`]).
     pub const OPEN: [Self; 2] = [Self::Pending, Self::Processing];
 
+    /// The successful terminal statuses (the seed's `success`), as statistics count them.
+    pub const SUCCESSFUL: [Self; 4] = [Self::Confirmed, Self::Completed, Self::Released, Self::Refunded];
+
     /// The money passed its threshold: it is the marketplace's, to sweep, release or refund.
     pub const SETTLED: [Self; 3] = [Self::Completed, Self::Released, Self::Refunded];
 
@@ -112,7 +115,7 @@ impl PaymentStatus {
 
     /// A successful terminal status, as payment statistics count them.
     pub fn is_successful(self) -> bool {
-        matches!(self, Self::Confirmed | Self::Completed | Self::Released | Self::Refunded)
+        Self::SUCCESSFUL.contains(&self)
     }
 }
 

@@ -56,9 +56,11 @@ pub(super) async fn get(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
-    /// Comma-separated statuses (`pending,processing`); every status when absent.
+    /// Comma-separated statuses (`pending,processing`); `success` stands for every successful
+    /// terminal status (confirmed, completed, released, refunded). `completed,success` when
+    /// absent, as the seed's backend answers; empty for every status.
     #[param(
-        pattern = "^ *(pending|processing|confirmed|completed|failed|cancelled|released|refunded)? *(, *(pending|processing|confirmed|completed|failed|cancelled|released|refunded)? *)*$"
+        pattern = "^ *(pending|processing|confirmed|completed|failed|cancelled|released|refunded|success)? *(, *(pending|processing|confirmed|completed|failed|cancelled|released|refunded|success)? *)*$"
     )]
     status: Option<String>,
     /// 1 to 200; 50 when absent.
@@ -89,25 +91,35 @@ pub(super) async fn list(
     list_for(&state, &caller.user_id, query).await
 }
 
+/// What a list shows when no `status` is asked for: the seed's default.
+const DEFAULT_STATUSES: &str = "completed,success";
+
+/// A `status` list: the statuses it names, `success` standing for every successful terminal one;
+/// none for every status.
+fn statuses(list: &str) -> Result<Vec<PaymentStatus>, ApiError> {
+    let mut statuses = Vec::new();
+    // Spaces only around a status, as the document's pattern states.
+    for name in list.split(',').map(|s| s.trim_matches(' ')).filter(|s| !s.is_empty()) {
+        let named: Vec<PaymentStatus> = match name {
+            "success" => PaymentStatus::SUCCESSFUL.to_vec(),
+            other => vec![other.parse::<PaymentStatus>().map_err(|e| ApiError::validation(e.to_string()))?],
+        };
+        for status in named {
+            if !statuses.contains(&status) {
+                statuses.push(status);
+            }
+        }
+    }
+    Ok(statuses)
+}
+
 /// One buyer's payments, newest first.
 pub(super) async fn list_for(
     state: &AppState,
     user_id: &str,
     query: ListQuery,
 ) -> Result<Json<Paged<PaymentView>>, ApiError> {
-    let statuses = query
-        .status
-        .as_deref()
-        .map(|list| {
-            // Spaces only around a status, as the document's pattern states.
-            list.split(',')
-                .map(|s| s.trim_matches(' '))
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse::<PaymentStatus>().map_err(|e| ApiError::validation(e.to_string())))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let statuses = statuses(query.status.as_deref().unwrap_or(DEFAULT_STATUSES))?;
     let paging = Paging::by_offset(query.offset, query.limit, 50)?;
     let (payments, total) = state.store.payments_of_buyer(user_id, &statuses, paging.limit, paging.offset).await?;
     let registry = state.registry.current();

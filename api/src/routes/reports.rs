@@ -188,6 +188,7 @@ pub(super) async fn cleanup_pending(
     Ok(Json(CleanupAnswer {
         success: true,
         cancelled_count: cancelled,
+        deleted_count: cancelled,
         message: format!("{cancelled} expired pending payments cancelled"),
     }))
 }

@@ -52,6 +52,8 @@ pub struct TokenTotals {
 pub struct CleanupAnswer {
     pub success: bool,
     pub cancelled_count: u64,
+    /// The seed's name for `cancelledCount`: payscan cancels stale payments, it deletes none.
+    pub deleted_count: u64,
     pub message: String,
 }
 
