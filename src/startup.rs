@@ -171,6 +171,7 @@ impl Application {
             webhook_secret: Arc::new(config.webhook.secret.clone()),
             metrics,
             payment_ttl: config.payment_ttl,
+            intent_defaults: config.intent_defaults.clone(),
             rn_payee: config.rn_payee,
             quotes: config.quotes,
             feed,

@@ -35,6 +35,8 @@ pub struct AppState {
     pub webhook_secret: Arc<WebhookSecret>,
     pub metrics: prometheus::Registry,
     pub payment_ttl: Duration,
+    /// The network and token of an intent that names neither.
+    pub intent_defaults: payscan_core::config::IntentDefaults,
     /// The Request Network receiver when one is configured; else each payment's destination.
     pub rn_payee: Option<alloy::primitives::Address>,
     pub quotes: payscan_core::quote::QuoteSettings,

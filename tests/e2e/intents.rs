@@ -57,3 +57,29 @@ both_backends!(destinations_equal_an_independent_derivation, |backend| async mov
     }
     app.stop().await;
 });
+
+both_backends!(an_intent_naming_no_rail_takes_the_configured_default, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let bare = serde_json::json!({
+        "purchaseRequestId": "pr-default", "sellerOfferId": "offer-default", "sellerId": "seller-1", "amount": "1",
+    });
+    const INTENTS: &str = "/api/payment/request-network/intents";
+
+    // The seed's defaults (bsc, USDT) are not in this registry: such an intent is refused, and
+    // the answer names the setting, not the registry's first chain.
+    let app = TestApp::spawn(AppOptions::new(backend, &chain)).await;
+    let (status, refused) = app.post(INTENTS, Some(&app.token("buyer-1", "buyer")), &bare).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`bsc`") && message.contains("PAYSCAN_DEFAULT_NETWORK"), "{refused}");
+    app.stop().await;
+
+    let mut options = AppOptions::new(backend, &chain);
+    options.env.push(("PAYSCAN_DEFAULT_NETWORK", chain.chain_id.to_string()));
+    options.env.push(("PAYSCAN_DEFAULT_TOKEN", "USDC".to_owned()));
+    let app = TestApp::spawn(options).await;
+    let data = app.intent("buyer-1", bare).await;
+    assert_eq!(data["chainId"], chain.chain_id, "{data}");
+    assert_eq!(data["token"]["symbol"], "USDC", "{data}");
+    app.stop().await;
+});

@@ -68,8 +68,6 @@ impl IntentBody {
     }
 }
 
-const DEFAULT_TOKEN: &str = "USDT";
-
 /// Create a payment intent.
 ///
 /// A buyer's payment intent: a payment at a fresh derived address, or on the Request Network
@@ -181,6 +179,10 @@ async fn quote(state: &AppState, chain: &Chain, token: &Token, usd: &RawValue) -
     })
 }
 
+fn unsupported(network: &str) -> ApiError {
+    ApiError::validation(format!("network `{network}` is not supported"))
+}
+
 /// How long a price feed read may take.
 const FEED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -204,13 +206,20 @@ pub(super) async fn intent(
     };
 
     let registry = state.registry.current();
+    let defaults = &state.intent_defaults;
     let chain = match &body.network {
-        None => registry.chains().first(),
-        Some(Value::String(name)) => registry.resolve_network(name),
-        Some(Value::Number(n)) => registry.resolve_network(&n.to_string()),
+        None => registry.resolve_network(&defaults.network).ok_or_else(|| {
+            ApiError::validation(format!(
+                "no network named, and the default network `{}` (PAYSCAN_DEFAULT_NETWORK) is not supported",
+                defaults.network
+            ))
+        })?,
+        Some(Value::String(name)) => registry.resolve_network(name).ok_or_else(|| unsupported(name))?,
+        Some(Value::Number(n)) => {
+            registry.resolve_network(&n.to_string()).ok_or_else(|| unsupported(&n.to_string()))?
+        }
         Some(_) => return Err(ApiError::validation("network must be a chain id or short name")),
-    }
-    .ok_or_else(|| ApiError::validation("network is not supported"))?;
+    };
     if state.status.is_down(chain.chain_id) {
         return Err(ApiError::new(
             ErrorCode::ChainUnavailable,
@@ -226,7 +235,7 @@ pub(super) async fn intent(
             chain.short_name
         )));
     }
-    let token_name = body.token.as_deref().unwrap_or(DEFAULT_TOKEN);
+    let token_name = body.token.as_deref().unwrap_or(&defaults.token);
     let token = chain
         .resolve_token(token_name)
         .ok_or_else(|| ApiError::validation(format!("token {token_name} is not supported on {}", chain.short_name)))?;

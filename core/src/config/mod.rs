@@ -220,6 +220,14 @@ impl fmt::Debug for CustodyConfig {
     }
 }
 
+/// The network and token of an intent that names neither: settings, not the registry's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentDefaults {
+    /// A chain's short name or id; it need not be in the registry (then such an intent is refused).
+    pub network: String,
+    pub token: String,
+}
+
 /// The validated configuration. Debug prints no secret: keys as `[REDACTED]`, URLs as their
 /// labels (an RPC URL's path, query or userinfo often holds a provider's API key).
 #[derive(Clone)]
@@ -234,6 +242,8 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub scanner: ScannerConfig,
     pub payment_ttl: Duration,
+    /// The rail of an intent that names none.
+    pub intent_defaults: IntentDefaults,
     /// How often the expiry task runs.
     pub expiry_interval: Duration,
     /// How long a cancelled or failed payment's address stays watched.
@@ -260,6 +270,7 @@ impl fmt::Debug for Config {
             .field("webhook", &self.webhook)
             .field("scanner", &self.scanner)
             .field("payment_ttl", &self.payment_ttl)
+            .field("intent_defaults", &self.intent_defaults)
             .field("expiry_interval", &self.expiry_interval)
             .field("watch_window", &self.watch_window)
             .field("rn_payee", &self.rn_payee)
@@ -513,6 +524,10 @@ impl Config {
                 })?,
             },
             payment_ttl: sources.parsed("PAYSCAN_PAYMENT_TTL", parse_duration)?,
+            intent_defaults: IntentDefaults {
+                network: sources.required("PAYSCAN_DEFAULT_NETWORK")?.trim().to_owned(),
+                token: sources.required("PAYSCAN_DEFAULT_TOKEN")?.trim().to_owned(),
+            },
             expiry_interval: sources.parsed("PAYSCAN_EXPIRY_INTERVAL", |s| match parse_duration(s)? {
                 d if d >= Duration::from_millis(10) => Ok(d),
                 _ => Err("expected a duration of at least 10ms".to_owned()),

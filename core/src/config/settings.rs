@@ -76,6 +76,13 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ),
     ("PAYSCAN_PAYMENT_TTL", "payment_ttl", "1h", "how long a new payment's expiresAt lies ahead"),
     (
+        "PAYSCAN_DEFAULT_NETWORK",
+        "default_network",
+        "bsc",
+        "chain (short name or id) of an intent that names no network, as the seed's backend defaults",
+    ),
+    ("PAYSCAN_DEFAULT_TOKEN", "default_token", "USDT", "token (symbol or address) of an intent that names none"),
+    (
         "PAYSCAN_EXPIRY_INTERVAL",
         "expiry_interval",
         "30s",
