@@ -172,6 +172,7 @@ impl Application {
             metrics,
             payment_ttl: config.payment_ttl,
             intent_defaults: config.intent_defaults.clone(),
+            links: config.links.clone(),
             rn_payee: config.rn_payee,
             quotes: config.quotes,
             feed,

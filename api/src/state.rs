@@ -37,6 +37,8 @@ pub struct AppState {
     pub payment_ttl: Duration,
     /// The network and token of an intent that names neither.
     pub intent_defaults: payscan_core::config::IntentDefaults,
+    /// Where payscan is reached and where a checkout sends the buyer afterwards.
+    pub links: payscan_core::config::Links,
     /// The Request Network receiver when one is configured; else each payment's destination.
     pub rn_payee: Option<alloy::primitives::Address>,
     pub quotes: payscan_core::quote::QuoteSettings,

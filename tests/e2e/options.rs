@@ -155,3 +155,45 @@ both_backends!(a_template_of_another_seller_gives_a_buyer_nothing, |backend| asy
     app.intent("buyer-1", own).await;
     app.stop().await;
 });
+
+both_backends!(the_seeds_configuration_route_lists_every_rail_without_a_token, |backend| async move {
+    let chain = TestChain::start(31337).await;
+    let payee = alloy::primitives::Address::with_last_byte(0x9a).to_checksum(None);
+    let mut options = AppOptions::new(backend, &chain);
+    options.env.push(("PAYSCAN_PUBLIC_URL", "https://pay.example.com/".to_owned()));
+    options.env.push(("PAYSCAN_REDIRECT_SUCCESS", "https://shop.example.com/paid".to_owned()));
+    options.env.push(("PAYSCAN_RN_PAYEE", payee.clone()));
+    let app = TestApp::spawn(options).await;
+
+    // The seed's request and answer: no token, every field optional, the body unwrapped.
+    let (status, config) = app.post("/api/payment/configuration", None, &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    let accept = config["accept"].as_array().expect("accept");
+    let tokens: Vec<&str> = accept.iter().filter_map(|r| r["token"].as_str()).collect();
+    for token in [chain.usdc, chain.usdt] {
+        assert!(tokens.contains(&token.to_checksum(None).as_str()), "{token} missing: {config}");
+    }
+    assert!(accept.iter().all(|r| r["blockchain"] == accept[0]["blockchain"] && r["receiver"] == payee), "{config}");
+    assert_eq!(config["redirect"], json!({ "success": "https://shop.example.com/paid", "cancel": null }));
+    assert_eq!(config["webhook"], "https://pay.example.com/api/payment/amn-scanner/webhook");
+
+    // Scoped to a currency; a bad field is a 400 in payscan's error shape.
+    let body = json!({ "amount": "12.5", "currency": "usdc", "purchaseRequestId": "pr-1" });
+    let (status, usdc) = app.post("/api/payment/configuration", None, &body).await;
+    assert_eq!(status, StatusCode::OK, "{usdc}");
+    assert_eq!(
+        usdc["accept"],
+        json!([{ "blockchain": accept[0]["blockchain"], "token": chain.usdc.to_checksum(None), "receiver": payee }])
+    );
+    for bad in [
+        json!({ "amount": true }),
+        json!({ "purchaseRequestId": "no spaces" }),
+        json!({ "currency": "" }),
+        json!({ "secret": 1 }),
+    ] {
+        let (status, refused) = app.post("/api/payment/configuration", None, &bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {refused}");
+        assert_eq!(refused["error"]["code"], "VALIDATION_ERROR", "{refused}");
+    }
+    app.stop().await;
+});

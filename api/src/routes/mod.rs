@@ -2,6 +2,7 @@
 
 mod admin;
 mod checkout;
+mod configuration;
 mod destinations;
 mod docs;
 mod escrow;
@@ -50,9 +51,10 @@ const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Each resource's routes, each route with its operation, in the document's order.
-fn resources() -> [OpenApiRouter<AppState>; 16] {
+fn resources() -> [OpenApiRouter<AppState>; 17] {
     [
         health::router(),
+        configuration::router(),
         payments::router(),
         reports::router(),
         export::router(),

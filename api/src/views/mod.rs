@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod checkout;
+pub mod configuration;
 pub mod custody;
 pub mod ledger;
 pub mod options;

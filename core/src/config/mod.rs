@@ -21,7 +21,7 @@ mod settings;
 #[cfg(test)]
 mod tests;
 
-use parse::{parse_bool, parse_bps, parse_minimums, parse_targets};
+use parse::{parse_bool, parse_bps, parse_minimums, parse_targets, parse_url};
 pub use parse::{parse_duration, parse_schedule};
 
 pub use settings::SETTINGS;
@@ -228,6 +228,22 @@ pub struct IntentDefaults {
     pub token: String,
 }
 
+/// Where payscan is reached, and where a checkout sends the buyer afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links {
+    /// payscan's own base URL, without a trailing slash.
+    pub public_url: Option<String>,
+    pub redirect_success: Option<String>,
+    pub redirect_cancel: Option<String>,
+}
+
+impl Links {
+    /// `path` on payscan: absolute with a public URL, else the path itself.
+    pub fn to(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.as_deref().unwrap_or_default())
+    }
+}
+
 /// The validated configuration. Debug prints no secret: keys as `[REDACTED]`, URLs as their
 /// labels (an RPC URL's path, query or userinfo often holds a provider's API key).
 #[derive(Clone)]
@@ -244,6 +260,7 @@ pub struct Config {
     pub payment_ttl: Duration,
     /// The rail of an intent that names none.
     pub intent_defaults: IntentDefaults,
+    pub links: Links,
     /// How often the expiry task runs.
     pub expiry_interval: Duration,
     /// How long a cancelled or failed payment's address stays watched.
@@ -271,6 +288,7 @@ impl fmt::Debug for Config {
             .field("scanner", &self.scanner)
             .field("payment_ttl", &self.payment_ttl)
             .field("intent_defaults", &self.intent_defaults)
+            .field("links", &self.links)
             .field("expiry_interval", &self.expiry_interval)
             .field("watch_window", &self.watch_window)
             .field("rn_payee", &self.rn_payee)
@@ -336,6 +354,16 @@ impl Sources<'_> {
     fn required(&self, env_name: &str) -> Result<String, ConfigError> {
         self.get(env_name)?
             .ok_or_else(|| ConfigError::new(env_name, "missing (set it in the environment or in payscan.toml)"))
+    }
+
+    /// A setting that may be unset (no default), parsed when set.
+    fn optional<T>(
+        &self,
+        env_name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(text) = self.get(env_name)? else { return Ok(None) };
+        parse(text.trim()).map(Some).map_err(|reason| ConfigError::new(env_name, reason))
     }
 
     fn parsed<T>(&self, env_name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
@@ -524,6 +552,11 @@ impl Config {
                 })?,
             },
             payment_ttl: sources.parsed("PAYSCAN_PAYMENT_TTL", parse_duration)?,
+            links: Links {
+                public_url: sources.optional("PAYSCAN_PUBLIC_URL", parse_url)?,
+                redirect_success: sources.optional("PAYSCAN_REDIRECT_SUCCESS", parse_url)?,
+                redirect_cancel: sources.optional("PAYSCAN_REDIRECT_CANCEL", parse_url)?,
+            },
             intent_defaults: IntentDefaults {
                 network: sources.required("PAYSCAN_DEFAULT_NETWORK")?.trim().to_owned(),
                 token: sources.required("PAYSCAN_DEFAULT_TOKEN")?.trim().to_owned(),

@@ -18,6 +18,14 @@ pub(super) fn parse_targets(list: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// One http(s) URL, without a trailing slash.
+pub(super) fn parse_url(s: &str) -> Result<String, String> {
+    match parse_targets(s)?.as_slice() {
+        [url] => Ok(url.trim_end_matches('/').to_owned()),
+        _ => Err(format!("`{s}` is not one http(s) URL")),
+    }
+}
+
 pub(super) fn parse_bool(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),

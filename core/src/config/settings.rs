@@ -83,6 +83,24 @@ pub const SETTINGS: &[(&str, &str, &str, &str)] = &[
     ),
     ("PAYSCAN_DEFAULT_TOKEN", "default_token", "USDT", "token (symbol or address) of an intent that names none"),
     (
+        "PAYSCAN_PUBLIC_URL",
+        "public_url",
+        "",
+        "where backends and browsers reach payscan (`https://pay.example.com`); without it the links payscan hands out are paths",
+    ),
+    (
+        "PAYSCAN_REDIRECT_SUCCESS",
+        "redirect_success",
+        "",
+        "where a checkout sends the buyer once paid (`redirect.success` of POST /api/payment/configuration)",
+    ),
+    (
+        "PAYSCAN_REDIRECT_CANCEL",
+        "redirect_cancel",
+        "",
+        "where a checkout sends a buyer who gives up (`redirect.cancel`)",
+    ),
+    (
         "PAYSCAN_EXPIRY_INTERVAL",
         "expiry_interval",
         "30s",

@@ -243,3 +243,25 @@ fn durations_parse() {
     assert!(parse_duration("2 weeks").is_err());
     assert!(parse_schedule("").is_err());
 }
+
+#[test]
+fn links_and_intent_defaults_come_from_settings() {
+    let config = Config::from_sources(&env_of(&minimal()), None).expect("valid");
+    assert_eq!(config.intent_defaults, IntentDefaults { network: "bsc".into(), token: "USDT".into() });
+    assert_eq!(config.links, Links::default());
+    assert_eq!(config.links.to("/a"), "/a");
+
+    let mut env = minimal();
+    env.push(("PAYSCAN_PUBLIC_URL", "https://pay.example.com/"));
+    env.push(("PAYSCAN_REDIRECT_CANCEL", "http://shop.test/back"));
+    let config = Config::from_sources(&env_of(&env), None).expect("valid");
+    assert_eq!(config.links.to("/a"), "https://pay.example.com/a");
+    assert_eq!(config.links.redirect_cancel.as_deref(), Some("http://shop.test/back"));
+
+    for bad in ["ftp://pay.example.com", "https://a.test,https://b.test"] {
+        let mut env = minimal();
+        env.push(("PAYSCAN_PUBLIC_URL", bad));
+        let refused = Config::from_sources(&env_of(&env), None).expect_err(bad);
+        assert_eq!(refused.setting, "PAYSCAN_PUBLIC_URL", "{refused}");
+    }
+}
