@@ -296,10 +296,7 @@ pub async fn transfer(
     call(provider, from, token, IERC20::transferCall { to, amount }).await
 }
 
-/// A token balance.
+/// A token balance in the newest block.
 pub async fn balance_of(provider: &RootProvider, token: Address, owner: Address) -> anyhow::Result<U256> {
-    let call = IERC20::balanceOfCall { owner };
-    let request = TransactionRequest::default().with_to(token).with_input(call.abi_encode());
-    let out = provider.call(request).await?;
-    Ok(IERC20::balanceOfCall::abi_decode_returns(&out)?)
+    Ok(payscan_chain::read::token_balance(provider, token, owner).await?)
 }
